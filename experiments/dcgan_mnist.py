@@ -1,0 +1,23 @@
+"""DCGAN (Radford et al. 2016) on MNIST, 28x28: 7x7x256 -> 14x14x128 -> 28x28x1, paper hyperparameters.
+
+  python -m gan_jax.main --config=experiments/dcgan_mnist.py --workdir=runs/dcgan_mnist
+
+Needs TFDS's `mnist`: network access on first run, or --config.data.data_dir=DIR holding a prepared copy.
+Tiny variant: --config=experiments/dcgan_mnist.py:runlocal
+"""
+from gan_jax import config as config_lib
+
+
+def get_config(arg=None):
+  arg = config_lib.parse_arg(arg, runlocal=False)
+  config = config_lib.base_config()
+  config.model = dict(resolution=28, channels=1, latent_dim=100, g_width=128, d_width=64)
+  config.data.name = "mnist"
+  config.batch_size = 128          # Radford et al. 2016, Sec. 4: mini-batches of 128, Adam 2e-4, beta1 0.5.
+  config.total_steps = 10_000      # ~21 epochs of MNIST's 60,000 images.
+  config.log_every = 200
+  config.sample_every = 1000
+  config.checkpoint_every = 2000
+  if arg.runlocal:
+    config_lib.make_tiny(config)
+  return config

@@ -1,0 +1,175 @@
+"""The config schema shared by every experiment: defaults, `get_config` argument parsing and validation.
+
+Every experiment file starts from `base_config()` and changes what it needs; `validate` rejects unknown keys
+and names (model, loss, dataset, optimizer) before anything is built or compiled.
+"""
+import importlib
+import inspect
+import json
+import os
+
+import ml_collections
+from ml_collections import config_dict
+
+from gan_jax.errors import UserError
+
+# Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
+RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                  "data.data_dir", "data.download")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key an experiment may set, with its default."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0                     # Every randomness of a run (init, latents, data order) derives from this.
+  c.total_steps = 1000           # Generator updates; each follows `num_critic_steps` discriminator updates.
+  c.batch_size = 64              # Global batch, split over all devices of all processes.
+  c.num_critic_steps = 1         # Discriminator updates per generator update (WGAN: 5).
+  c.loss = "non_saturating"      # See gan_jax/losses.py.
+  c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
+
+  c.model_name = "dcgan"         # A module in gan_jax/models/.
+  c.model = ml_collections.ConfigDict()  # Keyword arguments of that module's `make_models`.
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "digits"         # Any TFDS image dataset, or an offline builder of gan_jax/data.
+  c.data.split = "train"
+  c.data.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS's default (~/tensorflow_datasets).
+  c.data.download = True         # Let TFDS download and prepare a dataset that is not in data_dir yet.
+  c.data.image_key = "image"
+  c.data.shuffle_buffer = 10_000
+
+  c.optimizer = ml_collections.ConfigDict()
+  # DCGAN (Radford et al. 2016, Sec. 4): Adam, lr 2e-4, beta1 0.5.
+  c.optimizer.g = ml_collections.ConfigDict(dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999))
+  c.optimizer.d = ml_collections.ConfigDict(dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999))
+
+  c.log_every = 50
+  c.sample_every = 500
+  c.checkpoint_every = 1000
+  c.keep_checkpoints = 3
+  c.num_grid_samples = 64        # Fixed latents drawn as a square grid under <workdir>/samples/.
+  return c
+
+
+def parse_arg(arg, **spec) -> ml_collections.ConfigDict:
+  """Parses the `get_config` argument string, big_vision style: `"runlocal,res=32"`.
+
+  `spec` gives each allowed key with its default; the default's type converts the value. A bare key sets a
+  boolean to True.
+  """
+  result = ml_collections.ConfigDict(spec)
+  for item in filter(None, (arg or "").split(",")):
+    key, eq, value = item.partition("=")
+    if key not in spec:
+      raise UserError(f"unknown config argument {key!r}; allowed: {', '.join(sorted(spec)) or 'none'}")
+    default = spec[key]
+    if not eq:
+      if not isinstance(default, bool):
+        raise UserError(f"config argument {key!r} needs a value ({key}=...)")
+      result[key] = True
+    elif isinstance(default, bool):
+      result[key] = value.lower() in ("1", "true", "yes")
+    else:
+      try:
+        result[key] = type(default)(value)
+      except ValueError:
+        raise UserError(f"config argument {key}={value!r} is not a {type(default).__name__}") from None
+  return result
+
+
+def _flat_keys(c, prefix=""):
+  keys = set()
+  for key, value in c.items():
+    path = prefix + key
+    if isinstance(value, (ml_collections.ConfigDict, dict)) and key != "model":
+      keys |= _flat_keys(value, path + ".")
+    else:
+      keys.add(path)
+  return keys
+
+
+def flatten(c, prefix="") -> dict:
+  """{'data.name': 'digits', ...}: the config as flat dotted keys (model kwargs included)."""
+  flat = {}
+  for key, value in c.items():
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+      flat.update(flatten(value, prefix + key + "."))
+    else:
+      flat[prefix + key] = value
+  return flat
+
+
+def _choose(what, value, allowed):
+  if value not in allowed:
+    raise UserError(f"unknown {what} {value!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def validate(config) -> None:
+  """Raises UserError naming the first bad key or value; builds nothing and compiles nothing."""
+  from gan_jax import data, losses, models, optimizers  # pylint: disable=g-import-not-at-top
+
+  unknown = _flat_keys(config) - _flat_keys(base_config())
+  if unknown:
+    raise UserError(f"unknown config key(s) {', '.join(sorted(unknown))}; "
+                    f"allowed: {', '.join(sorted(_flat_keys(base_config())))}")
+  for key in ("total_steps", "batch_size", "num_critic_steps", "log_every", "sample_every",
+              "checkpoint_every", "keep_checkpoints", "num_grid_samples"):
+    if not isinstance(config[key], int) or config[key] < 1:
+      raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
+  if not 0.0 <= config.ema_decay < 1.0:
+    raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
+  _choose("loss", config.loss, losses.names())
+  _choose("model_name", config.model_name, models.names())
+  models.check_kwargs(config.model_name, config.model.to_dict())
+  _choose("dataset", config.data.name, data.names())
+  for which in ("g", "d"):
+    optimizers.check(f"optimizer.{which}", config.optimizer[which].to_dict())
+
+
+def load_experiment(path, arg=None) -> ml_collections.ConfigDict:
+  """Loads `get_config(arg)` from an experiment file (what --config=path:arg does)."""
+  spec = importlib.util.spec_from_file_location("experiment_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def save_json(config, workdir) -> None:
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json(indent=2, sort_keys=True))
+
+
+def load_json(workdir) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  try:
+    with open(path) as f:
+      loaded = json.load(f)
+  except FileNotFoundError:
+    raise UserError(f"{path} not found: is {workdir!r} the workdir of a training run?") from None
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"cannot read {path}: {e}") from None
+  return ml_collections.ConfigDict(loaded)
+
+
+def diff_for_resume(stored, current) -> list:
+  """Keys whose values differ between a workdir's stored config and the current one, except resumable ones."""
+  a, b = flatten(stored), flatten(current)
+  return sorted(k for k in set(a) | set(b)
+                if k not in RESUMABLE_KEYS and _normalise(a.get(k)) != _normalise(b.get(k)))
+
+
+def _normalise(value):
+  return json.loads(json.dumps(value))  # Tuples and lists compare equal, as they do after a JSON round trip.
+
+
+def make_tiny(config) -> None:
+  """The `runlocal` variant: a few steps of a narrow model, logging every step (for tests and smoke runs)."""
+  config.total_steps = 2
+  config.batch_size = 8
+  config.log_every = config.sample_every = config.checkpoint_every = 1
+  config.num_grid_samples = 4
+  config.data.shuffle_buffer = 64
+  for key in ("g_width", "d_width"):
+    if key in config.model:
+      config.model[key] = 4

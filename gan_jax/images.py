@@ -1,0 +1,28 @@
+"""Images for people: [-1, 1] floats to uint8, square grids, PNG files."""
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images) -> np.ndarray:
+  """[..., H, W, C] in [-1, 1] -> uint8 in [0, 255]."""
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def grid(images: np.ndarray, columns=None, padding: int = 1) -> np.ndarray:
+  """uint8 [N, H, W, C] -> one uint8 [rows*(H+p)+p, columns*(W+p)+p, C] image, row-major."""
+  n, h, w, c = images.shape
+  columns = columns or math.ceil(math.sqrt(n))
+  rows = math.ceil(n / columns)
+  out = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
+  for i, image in enumerate(images):
+    top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
+    out[top:top + h, left:left + w] = image
+  return out
+
+
+def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
+  """Writes uint8 [H, W, C] (C = 1 or 3) to `path`, each pixel enlarged `scale` times (nearest)."""
+  image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+  Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)

@@ -1,0 +1,157 @@
+"""The training loop: `train_and_evaluate(config, workdir)`, read top to bottom like Algorithm 1 of the paper.
+
+Sections: config and workdir; mesh; models and optimizers; state (fresh or resumed); input; compiled update
+step; logging; the loop (update, log, sample, checkpoint).
+"""
+import json
+import os
+
+from absl import logging
+from clu import metric_writers, periodic_actions
+import jax
+import numpy as np
+
+from gan_jax import config as config_lib
+from gan_jax import data, images, models, optimizers, sharding, steps
+from gan_jax.checkpoint import Checkpointer
+from gan_jax.errors import UserError
+from gan_jax.state import GANState, create_state
+
+
+class JsonlWriter(metric_writers.MetricWriter):
+  """Appends scalars as JSON lines to <workdir>/metrics.jsonl, for scripts and tests; other kinds are ignored."""
+
+  def __init__(self, path):
+    self._path = path
+
+  def write_scalars(self, step, scalars):
+    with open(self._path, "a") as f:
+      f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n")
+
+  def write_summaries(self, step, values, metadata=None): pass
+  def write_images(self, step, images): pass  # pylint: disable=redefined-outer-name
+  def write_videos(self, step, videos): pass
+  def write_audios(self, step, audios, *, sample_rate): pass
+  def write_texts(self, step, texts): pass
+  def write_histograms(self, step, arrays, num_buckets=None): pass
+  def write_hparams(self, hparams): pass
+  def flush(self): pass
+  def close(self): pass
+
+
+def build(config):
+  """Models, optimizers and the initial state function: what training, sampling and evaluation share."""
+  gan = models.make(config.model_name, config.model.to_dict())
+  g_tx, d_tx = optimizers.make(config.optimizer.g.to_dict()), optimizers.make(config.optimizer.d.to_dict())
+  return gan, g_tx, d_tx, lambda: create_state(gan, g_tx, d_tx, config.seed)
+
+
+def restore_or_init(config, workdir, mesh):
+  """(models, g_tx, d_tx, state, checkpointer): the latest checkpoint in workdir, else a fresh state."""
+  gan, g_tx, d_tx, init_fn = build(config)
+  state = jax.jit(init_fn, out_shardings=sharding.replicated(mesh))()
+  checkpointer = Checkpointer(workdir, config.keep_checkpoints)
+  if checkpointer.latest_step() is not None:
+    state = checkpointer.restore(state)
+    logging.info("Resumed from %s at step %d.", checkpointer.directory, int(state.step))
+  return gan, g_tx, d_tx, state, checkpointer
+
+
+def _prepare_workdir(config, workdir):
+  try:
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+  except OSError as e:
+    raise UserError(f"cannot create workdir {workdir!r}: {e.strerror}") from None
+  if os.path.exists(os.path.join(workdir, "config.json")) and os.path.isdir(os.path.join(workdir, "checkpoints")):
+    changed = config_lib.diff_for_resume(config_lib.load_json(workdir), config)
+    if changed:
+      raise UserError(f"{workdir} holds a run with a different config (keys {', '.join(changed)} differ); "
+                      "use a new --workdir or the same config")
+  if jax.process_index() == 0:
+    config_lib.save_json(config, workdir)
+
+
+def _check_finite(step, scalars, checkpointer):
+  for name, value in scalars.items():
+    if not np.isfinite(value):
+      raise UserError(f"training diverged at step {step}: {name} is {value}; no checkpoint of this state was "
+                      f"written, the last good one is step {checkpointer.latest_step()} in {checkpointer.directory}")
+
+
+def train_and_evaluate(config, workdir: str) -> GANState:
+  """Trains `config` in `workdir` until config.total_steps, resuming from its latest checkpoint."""
+  # --- Config and workdir: reject a bad config before anything is built or compiled.
+  config_lib.validate(config)
+  _prepare_workdir(config, workdir)
+
+  # --- Mesh: the batch is split over every device of every process; the state is replicated.
+  mesh = sharding.make_mesh()
+  local_batch_size = sharding.check_batch_size(config.batch_size)
+  input_sharding = sharding.batch_sharding(mesh, batch_axis=1)  # [num_critic_steps, B, ...]
+
+  # --- Models, optimizers and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers.
+  gan, g_tx, d_tx, state, checkpointer = restore_or_init(config, workdir, mesh)
+  start_step = int(state.step)
+
+  # --- Input: this process's share, continuing exactly where the restored step left the stream.
+  train_iter = data.get_dataset(
+      name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+      download=config.data.download, image_key=config.data.image_key, resolution=gan.image_shape[0],
+      channels=gan.image_shape[2], batch_size=local_batch_size, num_stacked=config.num_critic_steps,
+      seed=config.seed, shuffle_buffer=config.data.shuffle_buffer, start_step=start_step,
+      process_index=jax.process_index(), process_count=jax.process_count())
+
+  # --- The update step: D updates then a G update, compiled once, state buffers donated.
+  train_step = jax.jit(
+      steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh)),
+      in_shardings=(sharding.replicated(mesh), input_sharding),
+      out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
+  sample_fn = jax.jit(lambda ema_g, z: steps.generate(gan, ema_g, z, train=False)[0])
+  grid_latents = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5A3),
+                                   (config.num_grid_samples, gan.latent_dim))
+
+  # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.
+  is_chief = jax.process_index() == 0
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief, asynchronous=False)
+  if is_chief:
+    writer = metric_writers.MultiWriter([writer, JsonlWriter(os.path.join(workdir, "metrics.jsonl"))])
+  progress = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
+                                             every_steps=config.log_every, every_secs=None)
+  pending_metrics = []
+
+  def flush_metrics(step):
+    if not pending_metrics:
+      return
+    fetched = jax.device_get(pending_metrics)
+    scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+    pending_metrics.clear()
+    _check_finite(step, scalars, checkpointer)
+    writer.write_scalars(step, scalars)
+
+  def write_samples(step):
+    grid = images.grid(images.to_uint8(jax.device_get(sample_fn(state.ema_g, grid_latents))))
+    if is_chief:
+      images.save_png(grid, os.path.join(workdir, "samples", f"step_{step:07d}.png"), scale=4)
+    writer.write_images(step, {"samples": grid[None]})
+
+  # --- The loop.
+  if start_step >= config.total_steps:
+    logging.info("Nothing to do: step %d >= total_steps %d.", start_step, config.total_steps)
+  logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, start_step,
+               config.total_steps, jax.device_count())
+  for step in range(start_step + 1, config.total_steps + 1):
+    with jax.profiler.StepTraceAnnotation("train", step_num=step):
+      batch = sharding.global_batch(next(train_iter), input_sharding)
+      state, metrics = train_step(state, batch)
+    pending_metrics.append(metrics)
+    progress(step)
+    last = step == config.total_steps
+    if last or step % config.log_every == 0 or step % config.checkpoint_every == 0:
+      flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.
+    if last or step % config.sample_every == 0:
+      write_samples(step)
+    if last or step % config.checkpoint_every == 0:
+      checkpointer.save(state)
+  checkpointer.close()
+  writer.flush()
+  return state

@@ -1,0 +1,107 @@
+"""Config parsing and validation: bad keys and names are rejected, naming the bad value and the allowed ones."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import sharding
+from gan_jax.errors import UserError
+
+from conftest import EXPERIMENTS, REPO
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=os.path.basename)
+def test_every_experiment_validates_and_has_its_command(experiment):
+  for arg in (None, "runlocal"):
+    config = config_lib.load_experiment(experiment, arg)
+    config_lib.validate(config)
+    assert isinstance(config.seed, int) and isinstance(config.total_steps, int)
+  text = open(experiment).read()
+  assert f"--config=experiments/{os.path.basename(experiment)}" in text  # The docstring holds the command.
+
+
+def test_parse_arg():
+  arg = config_lib.parse_arg("runlocal,res=32", runlocal=False, res=16, name="a")
+  assert arg.runlocal is True and arg.res == 32 and arg.name == "a"
+  with pytest.raises(UserError, match="unknown config argument 'bogus'; allowed: res, runlocal"):
+    config_lib.parse_arg("bogus", runlocal=False, res=16)
+  with pytest.raises(UserError, match="res='x' is not a int"):
+    config_lib.parse_arg("res=x", res=16)
+
+
+def _digits():
+  return config_lib.load_experiment(os.path.join(REPO, "experiments", "dcgan_digits.py"), "runlocal")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("loss", "hinge_typo", r"unknown loss 'hinge_typo'; allowed: minimax, non_saturating"),
+    ("model_name", "nomodel", r"unknown model_name 'nomodel'; allowed: dcgan"),
+    ("data.name", "nosuchset", r"unknown dataset 'nosuchset'; allowed: .*digits.*mnist"),
+    ("optimizer.g.name", "adamw_typo", r"unknown optimizer.g.name 'adamw_typo'; allowed: adam, rmsprop, sgd"),
+    ("model.resolution", 20, r"cannot produce resolution 20"),
+    ("total_steps", 0, r"config.total_steps must be a positive integer"),
+    ("ema_decay", 1.0, r"ema_decay must be in \[0, 1\)"),
+])
+def test_bad_values_are_rejected_by_name(key, value, message):
+  config = _digits()
+  config.update_from_flattened_dict({key: value})
+  with pytest.raises(UserError, match=message):
+    config_lib.validate(config)
+
+
+def test_unknown_keys_are_rejected():
+  config = _digits()
+  config.totl_steps = 5
+  with pytest.raises(UserError, match=r"unknown config key\(s\) totl_steps; allowed: .*total_steps"):
+    config_lib.validate(config)
+  config = _digits()
+  config.model.widht = 3
+  with pytest.raises(UserError, match=r"unknown key\(s\) widht in config.model for model 'dcgan'"):
+    config_lib.validate(config)
+  config = _digits()
+  config.optimizer.d.beta1 = 0.5
+  with pytest.raises(UserError, match=r"unknown key\(s\) beta1 in optimizer.d \(adam\); allowed: learning_rate, b1"):
+    config_lib.validate(config)
+
+
+def test_batch_must_split_over_devices(monkeypatch):
+  monkeypatch.setattr(sharding.jax, "device_count", lambda: 4)
+  assert sharding.check_batch_size(8) == 8
+  with pytest.raises(UserError, match="batch_size 6 is not divisible by the 4 devices"):
+    sharding.check_batch_size(6)
+
+
+def test_resume_diff_ignores_loop_keys_only():
+  a, b = _digits(), _digits()
+  b.total_steps, b.log_every = 100, 7
+  assert config_lib.diff_for_resume(a, b) == []
+  b.model.g_width, b.seed = 8, 3
+  assert config_lib.diff_for_resume(a, b) == ["model.g_width", "seed"]
+
+
+def _cli(*args, module="gan_jax.main"):
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                        timeout=120)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config=experiments/dcgan_digits.py:runlocal", "--config.loss=nope"], "unknown loss 'nope'"),
+    (["--config=experiments/dcgan_digits.py:runlocal", "--config.nokey=1"], "nokey"),
+    (["--config=experiments/dcgan_digits.py:bogus"], "unknown config argument 'bogus'"),
+    (["--config=experiments/no_such_file.py"], "no_such_file.py"),
+    (["--config=experiments/dcgan_digits.py:runlocal", "--config.model.resolution=20"], "resolution 20"),
+])
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, args, message):
+  result = _cli(*args, f"--workdir={tmp_path / 'w'}")
+  assert result.returncode == 2, result.stderr[-2000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("gan_jax: error: ") and message in last, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_sample_cli_on_a_missing_workdir(tmp_path):
+  result = _cli(f"--workdir={tmp_path}", "--out=x.npz", module="gan_jax.sample")
+  assert result.returncode == 2 and "gan_jax: error: " in result.stderr and "config.json not found" in result.stderr

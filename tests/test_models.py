@@ -1,0 +1,48 @@
+"""Every registered model: init and output shapes at the resolutions it supports, and its initialisation."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import models
+from gan_jax.errors import UserError
+
+
+@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("resolution,channels", [(8, 1), (14, 1), (16, 1), (28, 1), (32, 3), (64, 3)])
+def test_shapes(name, resolution, channels):
+  gan = models.make(name, dict(resolution=resolution, channels=channels, latent_dim=16, g_width=4, d_width=4))
+  z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
+  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False)
+  fake = gan.generator.apply(g_vars, z, train=False)
+  assert fake.shape == (3, resolution, resolution, channels) == (3, *gan.image_shape)
+  assert float(jnp.max(jnp.abs(fake))) <= 1.0  # tanh output
+  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), fake, train=False)
+  assert gan.discriminator.apply(d_vars, fake, train=False).shape == (3,)
+
+
+def test_dcgan_layout_and_init():
+  gan = models.make("dcgan", dict(resolution=64, channels=3, g_width=64, d_width=64))
+  g_vars = gan.generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+  # The DCGAN paper's 64x64 generator: 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 -> 64x64x3.
+  shapes = [v.shape for k, v in sorted(g_vars["params"].items()) if k.startswith("ConvTranspose")
+            for v in [v["kernel"]]]
+  assert [s[-1] for s in shapes] == [512, 256, 128, 3]
+  assert g_vars["params"]["Dense_0"]["kernel"].shape == (100, 4 * 4 * 1024)
+  kernel = np.asarray(g_vars["params"]["ConvTranspose_1"]["kernel"])
+  np.testing.assert_allclose(kernel.std(), 0.02, rtol=0.02)  # N(0, 0.02), Radford et al. Sec. 4.
+  assert abs(kernel.mean()) < 1e-3
+  d_vars = gan.discriminator.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
+  assert "BatchNorm_0" in d_vars["batch_stats"] and "BatchNorm_0" not in str(d_vars["params"]["Conv_0"])
+
+
+@pytest.mark.parametrize("resolution", [3, 12, 20, 48, 100])
+def test_impossible_resolution_is_a_user_error(resolution):
+  with pytest.raises(UserError, match=f"resolution {resolution}"):
+    models.make("dcgan", dict(resolution=resolution, channels=1))
+
+
+def test_discriminator_without_norm_has_no_batch_stats():
+  gan = models.make("dcgan", dict(resolution=28, channels=1, d_width=8, d_norm="none"))
+  d_vars = gan.discriminator.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)), train=False)
+  assert set(d_vars) == {"params"}

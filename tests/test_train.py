@@ -1,0 +1,143 @@
+"""End to end: every experiment's tiny variant trains; resume is exact; 1 and 4 devices agree; sampling."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import data, sample, train
+from gan_jax.errors import UserError
+
+from conftest import EXPERIMENTS, REPO, tiny_config
+
+
+def _metrics(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return [r for r in rows if "d_loss" in r]
+
+
+def _assert_trees_equal(a, b):
+  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(leaves_a) == len(leaves_b)
+  for x, y in zip(leaves_a, leaves_b):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=os.path.basename)
+def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path):
+  config = tiny_config(experiment, data_dir)
+  if config.data.name in data.OFFLINE_BUILDERS:
+    state = train.train_and_evaluate(config, str(tmp_path))
+  else:  # Standard datasets cannot be downloaded here: the same pipeline over TFDS's mock data.
+    with tfds.testing.mock_data(num_examples=2 * config.batch_size):
+      state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == config.total_steps == 2
+  rows = _metrics(tmp_path)
+  assert [r["step"] for r in rows] == [1, 2]
+  for row in rows:
+    assert {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm"} <= set(row)
+    assert all(np.isfinite(v) for v in row.values())
+    assert 0.0 < row["d_real_prob"] < 1.0 and 0.0 < row["d_fake_prob"] < 1.0
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+  assert sorted(os.listdir(tmp_path / "samples")) == ["step_0000001.png", "step_0000002.png"]
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
+  with open(tmp_path / "config.json") as f:
+    assert json.load(f)["model_name"] == config.model_name
+
+
+def _digits(data_dir, **overrides):
+  return tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, **overrides)
+
+
+def test_first_step_matches_closed_form_at_init(data_dir, tmp_path):
+  # At init D's logits are near 0: D(x) ~ D(G(z)) ~ 1/2, D's loss ~ 2 log 2 and G's ~ log 2.
+  train.train_and_evaluate(_digits(data_dir, total_steps=1), str(tmp_path))
+  first = _metrics(tmp_path)[0]
+  np.testing.assert_allclose([first["d_loss"], first["g_loss"]], [2 * np.log(2), np.log(2)], atol=0.1)
+  np.testing.assert_allclose([first["d_real_prob"], first["d_fake_prob"]], [0.5, 0.5], atol=0.05)
+
+
+def test_resume_is_bitwise_exact(data_dir, tmp_path):
+  # Two critic steps per G step and a tiny shuffle buffer: resume must restore RNG, optimizers, EMA, step
+  # and the data position. 4 steps * 2 * 8 examples, run in halves.
+  overrides = {"num_critic_steps": 2, "ema_decay": 0.5, "checkpoint_every": 100}
+  full = train.train_and_evaluate(_digits(data_dir, total_steps=4, **overrides), str(tmp_path / "full"))
+  half = train.train_and_evaluate(_digits(data_dir, total_steps=2, **overrides), str(tmp_path / "split"))
+  resumed = train.train_and_evaluate(_digits(data_dir, total_steps=4, **overrides), str(tmp_path / "split"))
+  assert int(half.step) == 2 and int(resumed.step) == int(full.step) == 4
+  _assert_trees_equal(full, resumed)
+  assert _metrics(tmp_path / "full")[2:] == _metrics(tmp_path / "split")[2:]
+
+
+def test_resume_with_a_different_model_is_refused(data_dir, tmp_path):
+  train.train_and_evaluate(_digits(data_dir, total_steps=1), str(tmp_path))
+  with pytest.raises(UserError, match=r"different config \(keys model.g_width differ\)"):
+    train.train_and_evaluate(_digits(data_dir, total_steps=2, **{"model.g_width": 8}), str(tmp_path))
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]
+
+
+def test_ema_with_zero_decay_is_the_generator(data_dir, tmp_path):
+  state = train.train_and_evaluate(_digits(data_dir, ema_decay=0.0), str(tmp_path))
+  _assert_trees_equal(state.ema_g, state.g_variables())
+
+
+def test_divergence_stops_before_checkpointing(data_dir, tmp_path):
+  config = _digits(data_dir, total_steps=3, **{"optimizer.d.learning_rate": 1e38, "optimizer.g.learning_rate": 1e38})
+  with pytest.raises(UserError, match=r"training diverged at step \d: .* is (nan|inf)"):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / "checkpoints" / "3").exists()
+
+
+def test_samples_are_deterministic(data_dir, tmp_path):
+  train.train_and_evaluate(_digits(data_dir), str(tmp_path))
+  a = sample.sample(str(tmp_path), 6, seed=1)
+  b = sample.sample(str(tmp_path), 6, seed=1, batch_size=4)
+  c = sample.sample(str(tmp_path), 3, seed=1)
+  d = sample.sample(str(tmp_path), 6, seed=2)
+  assert a.shape == (6, 16, 16, 1) and a.dtype == np.uint8
+  np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(a[:3], c)
+  assert not np.array_equal(a, d)
+
+
+def test_sample_cli_writes_npz_and_grid(data_dir, tmp_path):
+  train.train_and_evaluate(_digits(data_dir), str(tmp_path))
+  out, grid = tmp_path / "s.npz", tmp_path / "s.png"
+  result = subprocess.run([sys.executable, "-m", "gan_jax.sample", f"--workdir={tmp_path}", "--num=5",
+                           f"--out={out}", f"--grid={grid}", "--seed=3"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  np.testing.assert_array_equal(np.load(out)["images"], sample.sample(str(tmp_path), 5, seed=3))
+  assert grid.stat().st_size > 0
+
+
+_RUN_SCRIPT = textwrap.dedent("""
+    import sys
+    from gan_jax import config as config_lib, train
+    import jax
+    config = config_lib.load_experiment(sys.argv[1], "runlocal")
+    config.data.data_dir, config.total_steps = sys.argv[2], 3
+    train.train_and_evaluate(config, sys.argv[3])
+    print("devices", jax.device_count())
+""")
+
+
+def test_four_devices_give_the_same_losses_as_one(data_dir, tmp_path):
+  experiment = os.path.join(REPO, "experiments", "dcgan_digits.py")
+  for devices in (1, 4):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", _RUN_SCRIPT, experiment, data_dir, str(tmp_path / str(devices))],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"devices {devices}" in result.stdout
+  one, four = _metrics(tmp_path / "1"), _metrics(tmp_path / "4")
+  assert len(one) == len(four) == 3
+  for a, b in zip(one, four):
+    for key in ("d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm"):
+      np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
