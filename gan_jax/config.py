@@ -78,11 +78,15 @@ def parse_arg(arg, **spec) -> ml_collections.ConfigDict:
   return result
 
 
+# Sub-configs whose keys are checked by their owner (the model's make_models, the optimizer's constructor).
+_OPEN_KEYS = ("model", "optimizer.g", "optimizer.d")
+
+
 def _flat_keys(c, prefix=""):
   keys = set()
   for key, value in c.items():
     path = prefix + key
-    if isinstance(value, (ml_collections.ConfigDict, dict)) and key != "model":
+    if isinstance(value, (ml_collections.ConfigDict, dict)) and path not in _OPEN_KEYS:
       keys |= _flat_keys(value, path + ".")
     else:
       keys.add(path)

@@ -24,6 +24,10 @@ def parse_flags(argv):
     errors.exit_with(e)
   except errors.UserError as e:  # Raised by a config file's get_config(arg).
     errors.exit_with(e)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:  # ml_collections on a bad --config.x=v.
+    overrides = " ".join(a for a in argv if a.startswith("--config."))
+    errors.exit_with(f"bad config override in {overrides or 'the command line'}: {e} is not a config key, or "
+                     "the value has the wrong type (the experiment file and gan_jax/config.py list the keys)")
 
 
 def _quiet_libraries():
@@ -37,13 +41,20 @@ def main(argv):
   _quiet_libraries()
   if len(argv) > 1:
     errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-  if _CONFIG.value is None:
+  try:
+    config = _CONFIG.value
+    if config is not None:
+      config.keys()  # config_flags reports a file it could not load only when the config is first used.
+  except OSError as e:
+    reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+    errors.exit_with(f"cannot load the --config file: {reason}")
+  if config is None:
     errors.exit_with("--config is required (e.g. --config=experiments/dcgan_digits.py)")
   if not _WORKDIR.value:
     errors.exit_with("--workdir is required")
   from gan_jax import train  # pylint: disable=g-import-not-at-top  (heavy; after flags are checked)
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    train.train_and_evaluate(config, _WORKDIR.value)
   except errors.UserError as e:
     if _VERBOSE.value:
       raise

@@ -22,7 +22,7 @@ def test_shapes(name, resolution, channels):
 
 
 def test_dcgan_layout_and_init():
-  gan = models.make("dcgan", dict(resolution=64, channels=3, g_width=64, d_width=64))
+  gan = models.make("dcgan", dict(resolution=64, channels=3, g_width=128, d_width=64))
   g_vars = gan.generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
   # The DCGAN paper's 64x64 generator: 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 -> 64x64x3.
   shapes = [v.shape for k, v in sorted(g_vars["params"].items()) if k.startswith("ConvTranspose")
