@@ -11,7 +11,7 @@ from gan_jax import config as config_lib
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, runlocal=False)
   config = config_lib.base_config()
-  config.model = dict(resolution=32, channels=3, latent_dim=100, g_width=128, d_width=64)
+  config_lib.set_model(config, "dcgan", resolution=32, channels=3, latent_dim=100, g_width=128, d_width=64)
   config.data.name = "cifar10"
   config.batch_size = 128          # Radford et al. 2016, Sec. 4.
   config.total_steps = 50_000

@@ -11,8 +11,7 @@ from gan_jax import config as config_lib
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, runlocal=False)
   config = config_lib.base_config()
-  config.model_name = "dcgan"
-  config.model = dict(resolution=16, channels=1, latent_dim=64, g_width=32, d_width=32)
+  config_lib.set_model(config, "dcgan", resolution=16, channels=1, latent_dim=64, g_width=32, d_width=32)
   config.data.name = "digits"
   config.batch_size = 64
   config.total_steps = 3000

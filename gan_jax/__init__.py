@@ -4,4 +4,4 @@ Entry points: `python -m gan_jax.main` (train), `python -m gan_jax.sample` (draw
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow serves tf.data only; hide its C++ INFO lines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow serves tf.data only; quiet most of its C++ logs.

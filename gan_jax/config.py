@@ -167,6 +167,13 @@ def _normalise(value):
   return json.loads(json.dumps(value))  # Tuples and lists compare equal, as they do after a JSON round trip.
 
 
+def set_model(config, name, **kwargs) -> None:
+  """Sets config.model_name and config.model with every model keyword, so each can be overridden by flag."""
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
+  config.model_name = name
+  config.model = models.default_kwargs(name, **kwargs)
+
+
 def make_tiny(config) -> None:
   """The `runlocal` variant: a few steps of a narrow model, logging every step (for tests and smoke runs)."""
   config.total_steps = 2

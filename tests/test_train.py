@@ -87,6 +87,12 @@ def test_ema_with_zero_decay_is_the_generator(data_dir, tmp_path):
   _assert_trees_equal(state.ema_g, state.g_variables())
 
 
+def test_discriminator_without_batchnorm_trains(data_dir, tmp_path):
+  # Every make_models keyword is in config.model (config.set_model), so it can be overridden like this.
+  state = train.train_and_evaluate(_digits(data_dir, **{"model.d_norm": "none"}), str(tmp_path))
+  assert state.d_state == {} and all(np.isfinite(r["d_loss"]) for r in _metrics(tmp_path))
+
+
 def test_divergence_stops_before_checkpointing(data_dir, tmp_path):
   config = _digits(data_dir, total_steps=3, **{"optimizer.d.learning_rate": 1e38, "optimizer.g.learning_rate": 1e38})
   with pytest.raises(UserError, match=r"training diverged at step \d: .* is (nan|inf)"):

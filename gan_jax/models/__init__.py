@@ -44,5 +44,12 @@ def check_kwargs(name, kwargs: dict) -> None:
   make(name, kwargs)  # The module's own checks (e.g. a resolution it cannot produce).
 
 
+def default_kwargs(name, **kwargs) -> dict:
+  """Every keyword argument of `make_models`, with its default unless given: what config.model holds."""
+  params = inspect.signature(_module(name).make_models).parameters
+  defaults = {p: v.default for p, v in params.items() if v.default is not inspect.Parameter.empty}
+  return {**defaults, **kwargs}
+
+
 def make(name, kwargs: dict) -> GANModels:
   return _module(name).make_models(**kwargs)
