@@ -11,11 +11,11 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it as config_lib.UserError)
 
 # Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                  "data.data_dir", "data.download")
+                  "data.data_dir", "data.download", "evals", "eval_every", "eval_num_samples")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -26,7 +26,18 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 64              # Global batch, split over all devices of all processes.
   c.num_critic_steps = 1         # Discriminator updates per generator update (WGAN: 5).
   c.loss = "non_saturating"      # See gan_jax/losses.py.
+  c.pack = 1                     # PacGAN packing degree m (Lin et al. 2018): D judges m samples at once.
+  c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
+
+  # Discriminator regularisers (gan_jax/regularizers.py); a weight of 0 switches a term off.
+  c.regularizer = ml_collections.ConfigDict()
+  c.regularizer.gradient_penalty = 0.0  # lambda of WGAN-GP (Gulrajani et al. 2017: 10).
+  c.regularizer.r1 = 0.0                # gamma of R1 on reals (Mescheder et al. 2018): adds gamma/2 E||grad D||^2.
+  c.regularizer.r2 = 0.0                # gamma of R2 on fakes.
+  c.regularizer.lazy_every = 1          # R1/R2 every k D updates, weighted by k (Karras et al. 2020, Sec. 3.1).
+  c.regularizer.dragan = 0.0            # lambda of DRAGAN (Kodali et al. 2017: 10).
+  c.regularizer.weight_clip = 0.0       # c of WGAN weight clipping (Arjovsky et al. 2017: 0.01).
 
   c.model_name = "dcgan"         # A module in gan_jax/models/.
   c.model = ml_collections.ConfigDict()  # Keyword arguments of that module's `make_models`.
@@ -36,7 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.split = "train"
   c.data.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS's default (~/tensorflow_datasets).
   c.data.download = True         # Let TFDS download and prepare a dataset that is not in data_dir yet.
-  c.data.image_key = "image"
+  c.data.feature = "image"       # The TFDS feature holding the samples (an Image, or a vector Tensor).
   c.data.shuffle_buffer = 10_000
 
   c.optimizer = ml_collections.ConfigDict()
@@ -49,6 +60,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 1000
   c.keep_checkpoints = 3
   c.num_grid_samples = 64        # Fixed latents drawn as a square grid under <workdir>/samples/.
+
+  c.evals = ()                   # Evaluators (gan_jax/metrics) run on the EMA generator; see eval_every.
+  c.eval_every = 1000            # Also at the end of training. Results: console, TensorBoard, eval.json.
+  c.eval_num_samples = 2500      # PacGAN's 2,500 for mode coverage.
   return c
 
 
@@ -111,22 +126,30 @@ def _choose(what, value, allowed):
 
 def validate(config) -> None:
   """Raises UserError naming the first bad key or value; builds nothing and compiles nothing."""
-  from gan_jax import data, losses, models, optimizers  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, losses, metrics, models, optimizers  # pylint: disable=g-import-not-at-top
 
   unknown = _flat_keys(config) - _flat_keys(base_config())
   if unknown:
     raise UserError(f"unknown config key(s) {', '.join(sorted(unknown))}; "
                     f"allowed: {', '.join(sorted(_flat_keys(base_config())))}")
-  for key in ("total_steps", "batch_size", "num_critic_steps", "log_every", "sample_every",
-              "checkpoint_every", "keep_checkpoints", "num_grid_samples"):
+  for key in ("total_steps", "batch_size", "num_critic_steps", "pack", "log_every", "sample_every",
+              "checkpoint_every", "keep_checkpoints", "num_grid_samples", "eval_every", "eval_num_samples"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
+  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip"):
+    if not config.regularizer[key] >= 0.0:
+      raise UserError(f"config.regularizer.{key} must be >= 0, got {config.regularizer[key]!r}")
+  if not isinstance(config.regularizer.lazy_every, int) or config.regularizer.lazy_every < 1:
+    raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")
+  if not isinstance(config.unrolled_steps, int) or config.unrolled_steps < 0:
+    raise UserError(f"config.unrolled_steps must be a non-negative integer, got {config.unrolled_steps!r}")
   if not 0.0 <= config.ema_decay < 1.0:
     raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
   _choose("loss", config.loss, losses.names())
   _choose("model_name", config.model_name, models.names())
   models.check_kwargs(config.model_name, config.model.to_dict())
   _choose("dataset", config.data.name, data.names())
+  metrics.check(config)
   for which in ("g", "d"):
     optimizers.check(f"optimizer.{which}", config.optimizer[which].to_dict())
 
@@ -180,7 +203,8 @@ def make_tiny(config) -> None:
   config.batch_size = 8
   config.log_every = config.sample_every = config.checkpoint_every = 1
   config.num_grid_samples = 4
+  config.eval_every, config.eval_num_samples = 1, 100
   config.data.shuffle_buffer = 64
-  for key in ("g_width", "d_width"):
+  for key in ("g_width", "d_width", "g_hidden", "d_hidden"):
     if key in config.model:
-      config.model[key] = 4
+      config.model[key] = 4 if key.endswith("width") else 16

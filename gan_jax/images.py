@@ -26,3 +26,19 @@ def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
   """Writes uint8 [H, W, C] (C = 1 or 3) to `path`, each pixel enlarged `scale` times (nearest)."""
   image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
   Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
+
+def scatter(points: np.ndarray, limit: float = None, size: int = 480) -> np.ndarray:
+  """uint8 [size, size, 3] picture of 2D points [N, 2] (axes symmetric around 0, +-limit or fitted)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  limit = limit or float(np.ceil(np.abs(points).max() * 1.1 + 1e-6))
+  figure = pyplot.figure(figsize=(size / 100, size / 100), dpi=100)
+  axes = figure.add_subplot(111, aspect="equal", xlim=(-limit, limit), ylim=(-limit, limit))
+  axes.scatter(points[:, 0], points[:, 1], s=2, c="black", alpha=0.3)
+  figure.tight_layout()
+  figure.canvas.draw()
+  picture = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+  pyplot.close(figure)
+  return picture

@@ -31,9 +31,38 @@ def _g_non_saturating(fake_logits):
   return jnp.mean(jax.nn.softplus(-fake_logits))
 
 
+def _d_least_squares(real_logits, fake_logits):
+  # LSGAN (Mao et al. 2017, Eq. 2 with a=0, b=1): D regresses reals to 1 and fakes to 0.
+  return 0.5 * jnp.mean(jnp.square(real_logits - 1.0)) + 0.5 * jnp.mean(jnp.square(fake_logits))
+
+
+def _g_least_squares(fake_logits):
+  # LSGAN (Mao et al. 2017, Eq. 2 with c=1): G pushes D's output on fakes to 1.
+  return 0.5 * jnp.mean(jnp.square(fake_logits - 1.0))
+
+
+def _d_hinge(real_logits, fake_logits):
+  # Hinge loss (Lim & Ye 2017, Eq. 4; Miyato et al. 2018, Eq. 16): margins at +1 for reals, -1 for fakes.
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def _g_critic(fake_logits):
+  # Hinge and Wasserstein generators both maximise the critic's output on fakes.
+  return -jnp.mean(fake_logits)
+
+
+def _d_wasserstein(real_logits, fake_logits):
+  # WGAN (Arjovsky et al. 2017, Algorithm 1): the critic maximises E[f(x)] - E[f(G(z))]. Needs a Lipschitz
+  # constraint (weight clipping or a gradient penalty) to mean anything.
+  return jnp.mean(fake_logits) - jnp.mean(real_logits)
+
+
 _LOSSES = {
     "minimax": Loss(d_loss=_d_cross_entropy, g_loss=_g_minimax),
     "non_saturating": Loss(d_loss=_d_cross_entropy, g_loss=_g_non_saturating),
+    "lsgan": Loss(d_loss=_d_least_squares, g_loss=_g_least_squares),
+    "hinge": Loss(d_loss=_d_hinge, g_loss=_g_critic),
+    "wasserstein": Loss(d_loss=_d_wasserstein, g_loss=_g_critic),
 }
 
 

@@ -5,7 +5,7 @@ from gan_jax.errors import UserError
 
 # name -> (optax constructor, the keyword arguments a config may set).
 _OPTIMIZERS = {
-    "adam": (optax.adam, ("learning_rate", "b1", "b2", "eps")),
+    "adam": (optax.adam, ("learning_rate", "b1", "b2", "eps", "eps_root")),
     "rmsprop": (optax.rmsprop, ("learning_rate", "decay", "eps", "momentum")),
     "sgd": (optax.sgd, ("learning_rate", "momentum")),
 }
@@ -23,7 +23,13 @@ def check(where, spec: dict) -> None:
     raise UserError(f"{where}.learning_rate is required")
 
 
-def make(spec: dict) -> optax.GradientTransformation:
+def make(spec: dict, differentiable: bool = False) -> optax.GradientTransformation:
+  """The optimizer of `spec`. `differentiable`: safe to differentiate through its update (unrolled GAN):
+  Adam then gets eps_root 1e-8 inside its square root unless set, as optax advises for meta-gradients
+  (d sqrt(v) / dv is infinite at v = 0, e.g. for a parameter whose gradient is exactly 0)."""
   spec = dict(spec)
-  constructor, _ = _OPTIMIZERS[spec.pop("name")]
+  name = spec.pop("name")
+  if differentiable and name == "adam":
+    spec.setdefault("eps_root", 1e-8)
+  constructor, _ = _OPTIMIZERS[name]
   return constructor(**spec)

@@ -1,5 +1,6 @@
 """Samples from a workdir's latest checkpoint (EMA generator): `python -m gan_jax.sample --workdir=W --num=N
---out=F.npz [--seed=S] [--grid=F.png]`. Writes key `images`: uint8 [N, H, W, C]. Same seed, same samples.
+--out=F.npz [--seed=S] [--grid=F.png]`. Writes key `images` (uint8 [N, H, W, C]) for image models, `points`
+(float32 [N, D]) for vector models such as the 2D benchmark's. Same seed, same samples.
 """
 import os
 
@@ -13,13 +14,13 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a training run (hold
 _NUM = flags.DEFINE_integer("num", 64, "Number of samples.")
 _OUT = flags.DEFINE_string("out", None, "Output .npz path.")
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the latents; default: the run's config.seed.")
-_GRID = flags.DEFINE_string("grid", None, "Optional PNG path for a grid of the samples.")
+_GRID = flags.DEFINE_string("grid", None, "Optional PNG path for a grid (images) or scatter plot (points).")
 _BATCH = flags.DEFINE_integer("batch_size", 256, "Samples generated per call.")
 _VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
 def sample(workdir: str, num: int, seed=None, batch_size: int = 256) -> np.ndarray:
-  """uint8 [num, H, W, C] from the EMA generator of the latest checkpoint in `workdir`.
+  """[num, ...] from the EMA generator of the latest checkpoint in `workdir`: uint8 images or float32 points.
 
   Latents are drawn all at once from `seed` (default config.seed), so sample i is the same whatever `num`.
   """
@@ -38,10 +39,8 @@ def sample(workdir: str, num: int, seed=None, batch_size: int = 256) -> np.ndarr
     raise UserError(f"{workdir}/checkpoints holds no complete checkpoint")
   seed = config.seed if seed is None else seed
   z = jax.random.normal(jax.random.PRNGKey(seed), (num, gan.latent_dim))  # [num, latent_dim]
-  generate = jax.jit(lambda ema_g, z: steps.generate(gan, ema_g, z, train=False)[0])
-  chunks = [images.to_uint8(jax.device_get(generate(state.ema_g, z[i:i + batch_size])))
-            for i in range(0, num, batch_size)]
-  return np.concatenate(chunks)
+  samples = steps.generate_in_batches(gan, state.ema_g, z, batch_size)
+  return images.to_uint8(samples) if gan.makes_images else samples
 
 
 def main(argv):
@@ -52,9 +51,11 @@ def main(argv):
   try:
     samples = sample(_WORKDIR.value, _NUM.value, _SEED.value, _BATCH.value)
     from gan_jax import images  # pylint: disable=g-import-not-at-top
-    np.savez_compressed(_OUT.value, images=samples)
+    points = samples.dtype != np.uint8
+    np.savez_compressed(_OUT.value, **{"points" if points else "images": samples})
     if _GRID.value:
-      images.save_png(images.grid(samples), _GRID.value, scale=4)
+      images.save_png(images.scatter(samples) if points else images.grid(samples), _GRID.value,
+                      scale=1 if points else 4)
   except errors.UserError as e:
     if _VERBOSE.value:
       raise

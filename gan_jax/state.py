@@ -39,13 +39,18 @@ def _split(variables):
   return params, variables
 
 
-def create_state(models: GANModels, g_tx, d_tx, seed: int) -> GANState:
-  """Initial state from `seed` (the key also drives latents and everything else random in training)."""
+def create_state(models: GANModels, g_tx, d_tx, seed: int, pack: int = 1) -> GANState:
+  """Initial state from `seed` (the key also drives latents and everything else random in training).
+
+  D is built for inputs packed `pack` times on the last axis (steps.pack).
+  """
   root = jax.random.PRNGKey(seed)
   g_key, d_key, train_key = jax.random.split(root, 3)
   z = jnp.zeros((1, models.latent_dim), jnp.float32)
   g_params, g_state = _split(models.generator.init(g_key, z, train=False))
-  d_params, d_state = _split(models.discriminator.init(d_key, jnp.zeros((1, *models.image_shape)), train=False))
+  *sample_shape, channels = models.data_shape
+  d_input = jnp.zeros((1, *sample_shape, pack * channels))
+  d_params, d_state = _split(models.discriminator.init(d_key, d_input, train=False))
   return GANState(
       step=jnp.zeros((), jnp.int32), rng=train_key,
       g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,

@@ -1,31 +1,51 @@
 """Pure update steps built from the config: the discriminator update, the generator update, the EMA.
 
 `make_train_step` returns train_step(state, batch) -> (state, metrics): `num_critic_steps` D updates (one
-real batch each, batch['image']: [num_critic_steps, B, H, W, C]) then one G update (Goodfellow et al. 2014,
+real batch each, batch['x']: [num_critic_steps, B * pack, ...]) then one G update (Goodfellow et al. 2014,
 Algorithm 1), then the EMA of G. It is a pure function of its inputs, ready for jax.jit.
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from gan_jax import losses
+from gan_jax import losses, optimizers, regularizers
 from gan_jax.models import GANModels
 from gan_jax.state import GANState
 
 
 def generate(models: GANModels, variables, z, train: bool):
-  """G(z): images [B, H, W, C], and G's updated non-param collections when `train`."""
+  """G(z): samples [B, ...], and G's updated non-param collections when `train`."""
   if not train:
     return models.generator.apply(variables, z, train=False), None
   mutable = [k for k in variables if k != "params"]
-  images, new_state = models.generator.apply(variables, z, train=True, mutable=mutable)
-  return images, dict(new_state)
+  samples, new_state = models.generator.apply(variables, z, train=True, mutable=mutable)
+  return samples, dict(new_state)
 
 
-def _discriminate(models: GANModels, variables, images):
+def generate_in_batches(models: GANModels, variables, z, batch_size: int = 256) -> np.ndarray:
+  """float32 numpy [N, *data_shape]: G in eval mode on latents z [N, latent_dim], `batch_size` at a time."""
+  apply = jax.jit(lambda variables, z: generate(models, variables, z, train=False)[0])
+  return np.concatenate([np.asarray(jax.device_get(apply(variables, z[i:i + batch_size])), np.float32)
+                         for i in range(0, z.shape[0], batch_size)])
+
+
+def _discriminate(models: GANModels, variables, x):
   mutable = [k for k in variables if k != "params"]
-  logits, new_state = models.discriminator.apply(variables, images, train=True, mutable=mutable)
+  logits, new_state = models.discriminator.apply(variables, x, train=True, mutable=mutable)
   return logits, dict(new_state)
+
+
+def pack(x, m: int):
+  """PacGAN (Lin et al. 2018, Sec. 3): m consecutive samples concatenated on the last (channel) axis.
+
+  [B * m, ..., C] -> [B, ..., m * C]; the discriminator judges m samples jointly.
+  """
+  if m == 1:
+    return x
+  grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])       # [B, m, ..., C]
+  grouped = jnp.moveaxis(grouped, 1, -2)                       # [B, ..., m, C]
+  return grouped.reshape(*grouped.shape[:-2], m * x.shape[-1])
 
 
 def ema_decay_at(step, decay):
@@ -41,46 +61,94 @@ def ema_update(ema, new, decay):
   return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema, new)
 
 
+def regularizer_terms(reg, d_fn, real, fake, key, d_step):
+  """The active terms of `config.regularizer`, weighted, by name (added to D's loss)."""
+  gp_key, dragan_key = jax.random.split(key)
+  terms = {}
+  if reg.gradient_penalty:
+    terms["gradient_penalty"] = reg.gradient_penalty * regularizers.gradient_penalty(d_fn, real, fake, gp_key)
+  if reg.dragan:
+    terms["dragan"] = reg.dragan * regularizers.dragan_penalty(d_fn, real, dragan_key)
+  for name, gamma, x in (("r1", reg.r1, real), ("r2", reg.r2, fake)):
+    if gamma:
+      # Lazy regularisation (Karras et al. 2020, Sec. 3.1): every k-th D update, weighted by k.
+      k = reg.lazy_every
+      term = lambda x=x, gamma=gamma, k=k: k * 0.5 * gamma * regularizers.gradient_norm_squared(d_fn, x)
+      terms[name] = term() if k == 1 else jax.lax.cond(d_step % k == 0, term, lambda: jnp.zeros(()))
+  return terms
+
+
 def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation, batch_sharding=None):
   """`batch_sharding` (a NamedSharding over the batch axis) keeps latents and fakes data-parallel."""
   loss = losses.get(config.loss)
-  batch_size = config.batch_size
+  unroll_tx = optimizers.make(config.optimizer.d.to_dict(), differentiable=True)  # D's look-ahead updates.
+  num_samples = config.batch_size * config.pack   # G samples per update; D sees batch_size packs of them.
 
   def latents(key):
-    z = jax.random.normal(key, (batch_size, models.latent_dim), jnp.float32)  # [B, latent_dim]
+    z = jax.random.normal(key, (num_samples, models.latent_dim), jnp.float32)  # [B * pack, latent_dim]
     return z if batch_sharding is None else jax.lax.with_sharding_constraint(z, batch_sharding)
 
-  def d_update(state: GANState, real_images, key):
+  def d_logits(d_params, d_state, x):
+    # D's collections (BatchNorm statistics, spectral-norm vectors) come from `d_state` on every call of one
+    # update, so the real pass, the fake pass and the penalties see the same normalised weights.
+    return _discriminate(models, {"params": d_params, **d_state}, pack(x, config.pack))
+
+  def d_adversarial_loss(d_params, d_state, real, fake):
+    real_logits, new_d_state = d_logits(d_params, d_state, real)
+    fake_logits, _ = d_logits(d_params, d_state, fake)
+    return loss.d_loss(real_logits, fake_logits), (new_d_state, real_logits, fake_logits)
+
+  def d_update(state: GANState, real, key, d_step):
+    fake_key, reg_key = jax.random.split(key)
     # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
-    fake_images, _ = generate(models, state.g_variables(), latents(key), train=True)
-    fake_images = jax.lax.stop_gradient(fake_images)
+    fake, _ = generate(models, state.g_variables(), latents(fake_key), train=True)
+    fake = jax.lax.stop_gradient(fake)
 
     def d_loss_fn(d_params):
-      variables = {"params": d_params, **state.d_state}
-      real_logits, d_state = _discriminate(models, variables, real_images)
-      fake_logits, d_state = _discriminate(models, {"params": d_params, **d_state}, fake_images)
-      return loss.d_loss(real_logits, fake_logits), (d_state, real_logits, fake_logits)
+      adversarial, (d_state, real_logits, fake_logits) = d_adversarial_loss(d_params, state.d_state, real, fake)
+      # Penalties take per-sample input gradients, so they see D on unpacked-size inputs through `pack`.
+      d_fn = lambda x: d_logits(d_params, state.d_state, x)[0]
+      terms = regularizer_terms(config.regularizer, d_fn, real, fake, reg_key, d_step)
+      return adversarial + sum(terms.values()), (d_state, real_logits, fake_logits, adversarial, terms)
 
-    (d_loss, (d_state, real_logits, fake_logits)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+    grads, (d_state, real_logits, fake_logits, adversarial, terms) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params)
     updates, d_opt_state = d_tx.update(grads, state.d_opt_state, state.d_params)
-    state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_state=d_state,
-                          d_opt_state=d_opt_state)
+    d_params = optax.apply_updates(state.d_params, updates)
+    if config.regularizer.weight_clip:
+      d_params = regularizers.clip_weights(d_params, config.regularizer.weight_clip)
+    state = state.replace(d_params=d_params, d_state=d_state, d_opt_state=d_opt_state)
     metrics = {
-        "d_loss": d_loss,
+        "d_loss": adversarial,
         "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),  # Mean D(x); 0.5 at equilibrium.
         "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),  # Mean D(G(z)); 0.5 at equilibrium.
         "d_grad_norm": optax.global_norm(grads),
+        **{f"d_reg_{name}": value for name, value in terms.items()},
     }
     return state, metrics
 
-  def g_update(state: GANState, key):
-    z = latents(key)
+  def unrolled_d_params(state: GANState, g_params, reals, key):
+    """Unrolled GAN (Metz et al. 2017, Eq. 5-7): D's parameters after k more adversarial updates against
+    G(g_params), differentiable with respect to g_params. k = 0 gives D's current parameters."""
+    d_params, d_opt_state = state.d_params, state.d_opt_state
+    for i in range(config.unrolled_steps):
+      z = latents(jax.random.fold_in(key, i))
+      fake, _ = generate(models, {"params": g_params, **state.g_state}, z, train=True)
+      real = reals[i % reals.shape[0]]
+      grads = jax.grad(lambda p: d_adversarial_loss(p, state.d_state, real, fake)[0])(d_params)
+      updates, d_opt_state = unroll_tx.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+    return d_params
+
+  def g_update(state: GANState, reals, key):
+    z_key, unroll_key = jax.random.split(key)
+    z = latents(z_key)
 
     def g_loss_fn(g_params):
-      fake_images, g_state = generate(models, {"params": g_params, **state.g_state}, z, train=True)
-      fake_logits, _ = _discriminate(models, state.d_variables(), fake_images)  # D's statistics unchanged.
+      fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, train=True)
+      d_params = unrolled_d_params(state, g_params, reals, unroll_key)
+      fake_logits, _ = d_logits(d_params, state.d_state, fake)  # D's collections unchanged by G's update.
       return loss.g_loss(fake_logits), g_state
 
     (g_loss, g_state), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
@@ -93,14 +161,15 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     step_key = jax.random.fold_in(state.rng, state.step)
     d_keys = jax.random.split(jax.random.fold_in(step_key, 0), config.num_critic_steps)
     g_key = jax.random.fold_in(step_key, 1)
+    d_steps = state.step * config.num_critic_steps + jnp.arange(config.num_critic_steps)
 
     def critic_step(state, inputs):
-      real_images, key = inputs
-      return d_update(state, real_images, key)
+      real, key, d_step = inputs
+      return d_update(state, real, key, d_step)
 
-    state, d_metrics = jax.lax.scan(critic_step, state, (batch["image"], d_keys))
+    state, d_metrics = jax.lax.scan(critic_step, state, (batch["x"], d_keys, d_steps))
     d_metrics = jax.tree.map(jnp.mean, d_metrics)  # Mean over the critic steps.
-    state, g_metrics = g_update(state, g_key)
+    state, g_metrics = g_update(state, batch["x"], g_key)
     decay = ema_decay_at(state.step, config.ema_decay)
     state = state.replace(ema_g=ema_update(state.ema_g, state.g_variables(), decay),
                           step=state.step + 1)

@@ -1,7 +1,7 @@
 """The training loop: `train_and_evaluate(config, workdir)`, read top to bottom like Algorithm 1 of the paper.
 
 Sections: config and workdir; mesh; models and optimizers; state (fresh or resumed); input; compiled update
-step; logging; the loop (update, log, sample, checkpoint).
+step; logging; the loop (update, log, sample, evaluate, checkpoint).
 """
 import json
 import os
@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import data, images, models, optimizers, sharding, steps
+from gan_jax import data, images, metrics, models, optimizers, sharding, steps
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_state
@@ -43,7 +43,7 @@ def build(config):
   """Models, optimizers and the initial state function: what training, sampling and evaluation share."""
   gan = models.make(config.model_name, config.model.to_dict())
   g_tx, d_tx = optimizers.make(config.optimizer.g.to_dict()), optimizers.make(config.optimizer.d.to_dict())
-  return gan, g_tx, d_tx, lambda: create_state(gan, g_tx, d_tx, config.seed)
+  return gan, g_tx, d_tx, lambda: create_state(gan, g_tx, d_tx, config.seed, config.pack)
 
 
 def restore_or_init(config, workdir, mesh):
@@ -96,8 +96,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   # --- Input: this process's share, continuing exactly where the restored step left the stream.
   train_iter = data.get_dataset(
       name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-      download=config.data.download, image_key=config.data.image_key, resolution=gan.image_shape[0],
-      channels=gan.image_shape[2], batch_size=local_batch_size, num_stacked=config.num_critic_steps,
+      download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
+      batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
       seed=config.seed, shuffle_buffer=config.data.shuffle_buffer, start_step=start_step,
       process_index=jax.process_index(), process_count=jax.process_count())
 
@@ -106,9 +106,9 @@ def train_and_evaluate(config, workdir: str) -> GANState:
       steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh)),
       in_shardings=(sharding.replicated(mesh), input_sharding),
       out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
-  sample_fn = jax.jit(lambda ema_g, z: steps.generate(gan, ema_g, z, train=False)[0])
-  grid_latents = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5A3),
-                                   (config.num_grid_samples, gan.latent_dim))
+  seed_key = jax.random.PRNGKey(config.seed)
+  grid_latents = jax.random.normal(jax.random.fold_in(seed_key, 0x5A3), (config.num_grid_samples, gan.latent_dim))
+  eval_latents = jax.random.normal(jax.random.fold_in(seed_key, 0xE7A), (config.eval_num_samples, gan.latent_dim))
 
   # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.
   is_chief = jax.process_index() == 0
@@ -129,10 +129,23 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     writer.write_scalars(step, scalars)
 
   def write_samples(step):
-    grid = images.grid(images.to_uint8(jax.device_get(sample_fn(state.ema_g, grid_latents))))
+    if gan.makes_images:
+      picture = images.grid(images.to_uint8(steps.generate_in_batches(gan, state.ema_g, grid_latents)))
+    else:  # Vectors (the 2D benchmark): a scatter plot of the evaluation latents' samples.
+      picture = images.scatter(steps.generate_in_batches(gan, state.ema_g, eval_latents))
     if is_chief:
-      images.save_png(grid, os.path.join(workdir, "samples", f"step_{step:07d}.png"), scale=4)
-    writer.write_images(step, {"samples": grid[None]})
+      images.save_png(picture, os.path.join(workdir, "samples", f"step_{step:07d}.png"),
+                      scale=4 if gan.makes_images else 1)
+    writer.write_images(step, {"samples": picture[None]})
+
+  def run_evals(step):
+    results = metrics.evaluate(config, steps.generate_in_batches(gan, state.ema_g, eval_latents))
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    if is_chief:
+      with open(os.path.join(workdir, "eval.json"), "a") as f:
+        f.write(json.dumps({"step": step, **{k: (v if np.isfinite(v) else None) for k, v in results.items()}})
+                + "\n")
+    return results
 
   # --- The loop.
   if start_step >= config.total_steps:
@@ -142,14 +155,16 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   for step in range(start_step + 1, config.total_steps + 1):
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
       batch = sharding.global_batch(next(train_iter), input_sharding)
-      state, metrics = train_step(state, batch)
-    pending_metrics.append(metrics)
+      state, step_metrics = train_step(state, batch)
+    pending_metrics.append(step_metrics)
     progress(step)
     last = step == config.total_steps
     if last or step % config.log_every == 0 or step % config.checkpoint_every == 0:
       flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.
     if last or step % config.sample_every == 0:
       write_samples(step)
+    if config.evals and (last or step % config.eval_every == 0):
+      run_evals(step)
     if last or step % config.checkpoint_every == 0:
       checkpointer.save(state)
   checkpointer.close()

@@ -36,8 +36,8 @@ def _digits():
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("loss", "hinge_typo", r"unknown loss 'hinge_typo'; allowed: minimax, non_saturating"),
-    ("model_name", "nomodel", r"unknown model_name 'nomodel'; allowed: dcgan"),
+    ("loss", "hinge_typo", r"unknown loss 'hinge_typo'; allowed: hinge, lsgan, minimax, non_saturating, wasserstein"),
+    ("model_name", "nomodel", r"unknown model_name 'nomodel'; allowed: dcgan, mlp"),
     ("data.name", "nosuchset", r"unknown dataset 'nosuchset'; allowed: .*digits.*mnist"),
     ("optimizer.g.name", "adamw_typo", r"unknown optimizer.g.name 'adamw_typo'; allowed: adam, rmsprop, sgd"),
     ("model.resolution", 20, r"cannot produce resolution 20"),

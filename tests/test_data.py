@@ -28,28 +28,28 @@ def test_digits_builder_serves_sklearn_digits(data_dir):
 
 
 def test_pipeline_shapes_range_and_labels(data_dir):
-  it = data.get_dataset(name="digits", data_dir=data_dir, resolution=16, channels=1, batch_size=32,
+  it = data.get_dataset(name="digits", data_dir=data_dir, shape=(16, 16, 1), batch_size=32,
                         num_stacked=2, seed=0)
   batch = next(it)
-  assert batch["image"].shape == (2, 32, 16, 16, 1) and batch["image"].dtype == np.float32
+  assert batch["x"].shape == (2, 32, 16, 16, 1) and batch["x"].dtype == np.float32
   assert batch["label"].shape == (2, 32)
-  assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0
-  assert batch["image"].min() < -0.99 and batch["image"].max() > 0.9  # Background black, strokes white.
+  assert batch["x"].min() >= -1.0 and batch["x"].max() <= 1.0
+  assert batch["x"].min() < -0.99 and batch["x"].max() > 0.9  # Background black, strokes white.
   assert set(np.unique(batch["label"])) <= set(range(10))
 
 
 def test_pipeline_is_deterministic_and_seed_dependent(data_dir):
-  make = lambda seed: data.get_dataset(name="digits", data_dir=data_dir, resolution=8, channels=1,
+  make = lambda seed: data.get_dataset(name="digits", data_dir=data_dir, shape=(8, 8, 1),
                                        batch_size=64, seed=seed)
   a, b, c = _take(make(3), 3), _take(make(3), 3), _take(make(4), 3)
   for x, y in zip(a, b):
-    np.testing.assert_array_equal(x["image"], y["image"])
-  assert not np.array_equal(a[0]["image"], c[0]["image"])
+    np.testing.assert_array_equal(x["x"], y["x"])
+  assert not np.array_equal(a[0]["x"], c[0]["x"])
 
 
 def test_epochs_are_permutations_reshuffled_each_epoch(data_dir):
   # 1797 = 7 * 256 + 5: two epochs in 14 batches, each example once per epoch.
-  it = data.get_dataset(name="digits", data_dir=data_dir, resolution=8, channels=1, batch_size=1797, seed=0)
+  it = data.get_dataset(name="digits", data_dir=data_dir, shape=(8, 8, 1), batch_size=1797, seed=0)
   first, second = next(it), next(it)
   assert np.bincount(first["label"][0]).tolist() == np.bincount(second["label"][0]).tolist()
   assert not np.array_equal(first["label"], second["label"])
@@ -57,19 +57,19 @@ def test_epochs_are_permutations_reshuffled_each_epoch(data_dir):
 
 @pytest.mark.parametrize("start_step", [1, 7, 30])  # 30 steps * 2 * 32 = 1920 examples: past an epoch.
 def test_resume_position_continues_the_stream_exactly(data_dir, start_step):
-  kwargs = dict(name="digits", data_dir=data_dir, resolution=8, channels=1, batch_size=32, num_stacked=2,
+  kwargs = dict(name="digits", data_dir=data_dir, shape=(8, 8, 1), batch_size=32, num_stacked=2,
                 seed=5)
   full = _take(data.get_dataset(**kwargs), start_step + 3)
   resumed = _take(data.get_dataset(start_step=start_step, **kwargs), 3)
   for x, y in zip(full[start_step:], resumed):
-    np.testing.assert_array_equal(x["image"], y["image"])
+    np.testing.assert_array_equal(x["x"], y["x"])
     np.testing.assert_array_equal(x["label"], y["label"])
 
 
 def test_processes_read_disjoint_shares(data_dir):
-  shares = [next(data.get_dataset(name="digits", data_dir=data_dir, resolution=8, channels=1, batch_size=898,
+  shares = [next(data.get_dataset(name="digits", data_dir=data_dir, shape=(8, 8, 1), batch_size=898,
                                   seed=0, process_index=i, process_count=2)) for i in range(2)]
-  flat = [s["image"].reshape(898, -1) for s in shares]
+  flat = [s["x"].reshape(898, -1) for s in shares]
   overlap = {r.tobytes() for r in flat[0]} & {r.tobytes() for r in flat[1]}
   assert len(overlap) < 20  # The digits set has a few duplicate images; shares of examples are disjoint.
 
@@ -80,22 +80,22 @@ def test_processes_read_disjoint_shares(data_dir):
 def test_standard_datasets_through_the_same_pipeline(name, shape, resolution, channels):
   del shape
   with tfds.testing.mock_data(num_examples=20):
-    batch = next(data.get_dataset(name=name, resolution=resolution, channels=channels, batch_size=8,
+    batch = next(data.get_dataset(name=name, shape=(resolution, resolution, channels), batch_size=8,
                                   num_stacked=1, seed=0))
-  assert batch["image"].shape == (1, 8, resolution, resolution, channels)
-  assert -1.0 <= batch["image"].min() and batch["image"].max() <= 1.0 and batch["image"].std() > 0.1
+  assert batch["x"].shape == (1, 8, resolution, resolution, channels)
+  assert -1.0 <= batch["x"].min() and batch["x"].max() <= 1.0 and batch["x"].std() > 0.1
   assert batch["label"].shape == (1, 8)
 
 
 def test_celeba_is_centre_cropped_to_square():
   with tfds.testing.mock_data(num_examples=4):
-    batch = next(data.get_dataset(name="celeb_a", resolution=64, channels=3, batch_size=2))
-  assert batch["image"].shape == (1, 2, 64, 64, 3) and "label" not in batch
+    batch = next(data.get_dataset(name="celeb_a", shape=(64, 64, 3), batch_size=2))
+  assert batch["x"].shape == (1, 2, 64, 64, 3) and "label" not in batch
 
 
 def test_unprepared_dataset_without_download_is_a_one_line_user_error(tmp_path):
   with pytest.raises(UserError, match=r"dataset 'mnist' is not prepared .*data_dir") as info:
-    data.get_dataset(name="mnist", data_dir=str(tmp_path), download=False, resolution=28, channels=1,
+    data.get_dataset(name="mnist", data_dir=str(tmp_path), download=False, shape=(28, 28, 1),
                      batch_size=8)
   assert "\n" not in str(info.value)
 
@@ -104,3 +104,28 @@ def test_unknown_dataset_is_a_user_error():
   with pytest.raises(UserError, match="nosuchdataset"):
     data.load_builder("nosuchdataset")
   assert "digits" in data.names() and "mnist" in data.names()
+
+
+@pytest.mark.parametrize("name,num_modes,sigma,radius", [("ring8", 8, 0.01, 1.0), ("grid25", 25, 0.05, None)])
+def test_gaussian_mixture_builders(data_dir, name, num_modes, sigma, radius):
+  from gan_jax.data.mixtures import MIXTURES
+  builder = data.load_builder(name, data_dir)
+  assert builder.info.splits["train"].num_examples == 100_000
+  batch = next(data.get_dataset(name=name, data_dir=data_dir, feature="points", shape=(2,), batch_size=20_000))
+  points, labels = batch["x"][0], batch["label"][0]
+  modes, expected_sigma = MIXTURES[name]
+  assert expected_sigma == sigma and modes.shape == (num_modes, 2)
+  offsets = points - modes[labels]
+  np.testing.assert_allclose(offsets.std(axis=0), [sigma, sigma], rtol=0.03)
+  np.testing.assert_allclose(np.bincount(labels, minlength=num_modes) / len(labels), 1 / num_modes, atol=0.01)
+  if radius:
+    np.testing.assert_allclose(np.linalg.norm(modes, axis=1), radius)
+  else:
+    assert sorted(set(modes[:, 0])) == [-4, -2, 0, 2, 4]
+
+
+def test_points_feature_must_match_the_model_shape(data_dir):
+  with pytest.raises(UserError, match=r"feature 'points' has shape \(2,\) but the model makes \(3,\)"):
+    data.get_dataset(name="ring8", data_dir=data_dir, feature="points", shape=(3,), batch_size=8)
+  with pytest.raises(UserError, match="feature 'image' holds images but the model makes samples of shape"):
+    data.get_dataset(name="digits", data_dir=data_dir, shape=(2,), batch_size=8)

@@ -48,6 +48,20 @@ def test_non_saturating_gradient_is_strong_where_minimax_saturates():
 
 @pytest.mark.parametrize("name", losses.names())
 def test_losses_are_finite_for_extreme_logits(name):
-  extreme = jnp.array([-1e4, 1e4])
+  extreme = jnp.array([-1e4, 1e4])  # Squares of 1e4 still fit in float32.
   loss = losses.get(name)
   assert np.isfinite(loss.d_loss(extreme, extreme)) and np.isfinite(loss.g_loss(extreme))
+
+
+def test_lsgan_hinge_wasserstein_on_known_logits():
+  r, f = np.asarray(LOGITS_REAL, np.float64), np.asarray(LOGITS_FAKE, np.float64)
+  # r = [2, -1, 0.5, 0], f = [-3, 1.5, 0, -0.5].
+  lsgan, hinge, wgan = losses.get("lsgan"), losses.get("hinge"), losses.get("wasserstein")
+  np.testing.assert_allclose(lsgan.d_loss(LOGITS_REAL, LOGITS_FAKE),
+                             0.5 * (1 + 4 + 0.25 + 1) / 4 + 0.5 * (9 + 2.25 + 0 + 0.25) / 4, rtol=1e-6)
+  np.testing.assert_allclose(lsgan.g_loss(LOGITS_FAKE), 0.5 * (16 + 0.25 + 1 + 2.25) / 4, rtol=1e-6)
+  # Hinge: relu(1 - r) = [0, 2, 0.5, 1]; relu(1 + f) = [0, 2.5, 1, 0.5].
+  np.testing.assert_allclose(hinge.d_loss(LOGITS_REAL, LOGITS_FAKE), 3.5 / 4 + 4.0 / 4, rtol=1e-6)
+  np.testing.assert_allclose(hinge.g_loss(LOGITS_FAKE), -f.mean(), rtol=1e-6)
+  np.testing.assert_allclose(wgan.d_loss(LOGITS_REAL, LOGITS_FAKE), f.mean() - r.mean(), rtol=1e-6)
+  np.testing.assert_allclose(wgan.g_loss(LOGITS_FAKE), -f.mean(), rtol=1e-6)

@@ -8,14 +8,19 @@ from gan_jax import models
 from gan_jax.errors import UserError
 
 
-@pytest.mark.parametrize("name", models.names())
+def test_every_model_is_tested_here():
+  assert set(models.names()) == {"dcgan", "mlp"}  # A new model adds its shape test below.
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
 @pytest.mark.parametrize("resolution,channels", [(8, 1), (14, 1), (16, 1), (28, 1), (32, 3), (64, 3)])
-def test_shapes(name, resolution, channels):
-  gan = models.make(name, dict(resolution=resolution, channels=channels, latent_dim=16, g_width=4, d_width=4))
+def test_dcgan_shapes(resolution, channels, spectral_norm):
+  gan = models.make("dcgan", dict(resolution=resolution, channels=channels, latent_dim=16, g_width=4, d_width=4,
+                                  d_spectral_norm=spectral_norm))
   z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
   g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False)
   fake = gan.generator.apply(g_vars, z, train=False)
-  assert fake.shape == (3, resolution, resolution, channels) == (3, *gan.image_shape)
+  assert fake.shape == (3, resolution, resolution, channels) == (3, *gan.data_shape)
   assert float(jnp.max(jnp.abs(fake))) <= 1.0  # tanh output
   d_vars = gan.discriminator.init(jax.random.PRNGKey(2), fake, train=False)
   assert gan.discriminator.apply(d_vars, fake, train=False).shape == (3,)
@@ -46,3 +51,44 @@ def test_discriminator_without_norm_has_no_batch_stats():
   gan = models.make("dcgan", dict(resolution=28, channels=1, d_width=8, d_norm="none"))
   d_vars = gan.discriminator.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)), train=False)
   assert set(d_vars) == {"params"}
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_mlp_shapes_and_pacgan_sizes(pack):
+  gan = models.make("mlp", {})
+  z = jax.random.normal(jax.random.PRNGKey(0), (5, 2))
+  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False)
+  points = gan.generator.apply(g_vars, z, train=False)
+  assert points.shape == (5, 2) == (5, *gan.data_shape) and not gan.makes_images
+  # PacGAN's G: 2 -> 400 -> 400 -> 400 -> 400 -> 2, no hidden biases; D: maxout 200 units x 5 pieces.
+  kernels = [g_vars["params"][f"Dense_{i}"]["kernel"].shape for i in range(5)]
+  assert kernels == [(2, 400), (400, 400), (400, 400), (400, 400), (400, 2)]
+  assert "bias" not in g_vars["params"]["Dense_0"] and "bias" in g_vars["params"]["Dense_4"]
+  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), jnp.zeros((5, 2 * pack)), train=False)
+  assert d_vars["params"]["Maxout_0"]["Dense_0"]["kernel"].shape == (2 * pack, 1000)
+  assert gan.discriminator.apply(d_vars, jnp.ones((5, 2 * pack)), train=False).shape == (5,)
+
+
+def test_spectral_norm_matches_svd():
+  # Miyato et al. 2018, Algorithm 1: power iteration, one step per training call; sigma converges to the
+  # largest singular value and the normalised kernel has spectral norm 1.
+  import flax.linen as nn
+  from gan_jax.models import layers
+
+  class Layer(nn.Module):
+    @nn.compact
+    def __call__(self, x, train):
+      return layers.apply(nn.Dense(7, kernel_init=nn.initializers.normal(1.0)), x, spectral_norm=True, train=train)
+
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 5))
+  variables = Layer().init(jax.random.PRNGKey(1), x, train=False)
+  kernel = np.asarray(variables["params"]["Dense_0"]["kernel"])
+  singular_values = np.linalg.svd(kernel, compute_uv=False)
+  state = {"spectral": variables["spectral"]}
+  for _ in range(200):
+    _, state = Layer().apply({"params": variables["params"], **state}, x, train=True, mutable=["spectral"])
+  sigma = float(state["spectral"]["SpectralNorm_0"]["Dense_0/kernel/sigma"])
+  np.testing.assert_allclose(sigma, singular_values[0], rtol=1e-4)
+  y = Layer().apply({"params": variables["params"], **state}, x, train=False)
+  bias = np.asarray(variables["params"]["Dense_0"]["bias"])
+  np.testing.assert_allclose(y, x @ (kernel / singular_values[0]) + bias, rtol=1e-4, atol=1e-5)

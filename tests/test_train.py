@@ -49,6 +49,10 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path):
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   with open(tmp_path / "config.json") as f:
     assert json.load(f)["model_name"] == config.model_name
+  if config.evals:  # The 2D benchmark: mode coverage at every step of the tiny run, in eval.json.
+    with open(tmp_path / "eval.json") as f:
+      evals = [json.loads(line) for line in f]
+    assert [e["step"] for e in evals] == [1, 2] and 0 <= evals[-1]["mode_coverage/modes_covered"] <= 25
 
 
 def _digits(data_dir, **overrides):
@@ -121,6 +125,19 @@ def test_sample_cli_writes_npz_and_grid(data_dir, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   np.testing.assert_array_equal(np.load(out)["images"], sample.sample(str(tmp_path), 5, seed=3))
   assert grid.stat().st_size > 0
+
+
+def test_sample_cli_writes_points_for_2d_models(data_dir, tmp_path):
+  train.train_and_evaluate(tiny_config(os.path.join(REPO, "experiments", "pacgan2_grid.py"), data_dir),
+                           str(tmp_path))
+  out = tmp_path / "p.npz"
+  result = subprocess.run([sys.executable, "-m", "gan_jax.sample", f"--workdir={tmp_path}", "--num=7",
+                           f"--out={out}", f"--grid={tmp_path / 'p.png'}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  points = np.load(out)["points"]
+  assert points.shape == (7, 2) and points.dtype == np.float32
+  np.testing.assert_array_equal(points, sample.sample(str(tmp_path), 7))
 
 
 _RUN_SCRIPT = textwrap.dedent("""

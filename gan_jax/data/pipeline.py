@@ -14,7 +14,7 @@ from gan_jax.errors import UserError
 
 tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for JAX.
 
-OFFLINE_BUILDERS = ("digits",)  # Prepared locally from data shipped inside installed packages.
+OFFLINE_BUILDERS = ("digits", "ring8", "grid25")  # Prepared locally from data shipped inside installed packages.
 
 
 def names():
@@ -59,11 +59,11 @@ def _num_examples(builder, split, raw):
     return int(raw.reduce(np.int64(0), lambda n, _: n + 1))  # Unknown (e.g. mocked): count undecoded records.
 
 
-def _preprocess(image_feature, image_key, resolution, channels):
+def _preprocess_image(image_feature, resolution, channels):
   source_channels = image_feature.shape[-1]
 
-  def preprocess(example):
-    image = image_feature.decode_example(example[image_key])  # uint8 [h, w, c]
+  def preprocess(encoded):
+    image = image_feature.decode_example(encoded)             # uint8 [h, w, c]
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)                           # Centre crop to a square.
     image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
@@ -71,38 +71,50 @@ def _preprocess(image_feature, image_key, resolution, channels):
       image = tf.image.grayscale_to_rgb(image)
     elif source_channels == 3 and channels == 1:
       image = tf.image.rgb_to_grayscale(image)
-    elif source_channels != channels:
-      raise UserError(f"cannot convert {source_channels}-channel images to {channels} channels")
     image = tf.image.resize(tf.cast(image, tf.float32), [resolution, resolution], method="bilinear",
                             antialias=True)
-    out = {"image": tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)}  # [res, res, channels] in [-1, 1]
-    if "label" in example:
-      out["label"] = tf.cast(example["label"], tf.int32)
-    return out
+    return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)   # [res, res, channels] in [-1, 1]
 
   return preprocess
 
 
-def get_dataset(*, name, split="train", data_dir=None, download=True, image_key="image", resolution,
-                channels, batch_size, num_stacked=1, seed=0, shuffle_buffer=10_000, start_step=0,
-                process_index=0, process_count=1):
-  """Infinite iterator of numpy batches {'image': [num_stacked, batch_size, res, res, channels], 'label'}.
+def _sample_preprocess(features, feature, shape):
+  """The function from one undecoded example's feature to a float32 sample of the model's `shape`."""
+  spec = features[feature]
+  if isinstance(spec, tfds.features.Image):
+    if len(shape) != 3 or shape[0] != shape[1]:
+      raise UserError(f"feature {feature!r} holds images but the model makes samples of shape {shape}")
+    if spec.shape[-1] not in (1, 3, shape[-1]):
+      raise UserError(f"cannot convert {spec.shape[-1]}-channel images to {shape[-1]} channels")
+    return _preprocess_image(spec, shape[0], shape[-1])
+  if tuple(spec.shape) != tuple(shape):
+    raise UserError(f"feature {feature!r} has shape {tuple(spec.shape)} but the model makes {tuple(shape)}")
+  return lambda value: tf.cast(spec.decode_example(value), tf.float32)  # Vectors are used as they are.
+
+
+def get_dataset(*, name, split="train", data_dir=None, download=True, feature="image", shape, batch_size,
+                num_stacked=1, seed=0, shuffle_buffer=10_000, start_step=0, process_index=0, process_count=1):
+  """Infinite iterator of numpy batches {'x': [num_stacked, batch_size, *shape], 'label': [num_stacked, B]}.
+
+  Images are cropped, resized and converted to `shape` = (res, res, channels) in [-1, 1]; vector features
+  (e.g. 2D points) must already have `shape`.
 
   `batch_size` is this process's share of the global batch; `num_stacked` batches (one per discriminator
   update) form one training step. `start_step` steps are skipped, for resuming exactly.
   """
   builder = load_builder(name, data_dir, download)
   features = builder.info.features
-  if image_key not in features:
-    raise UserError(f"dataset {name!r} has no feature {image_key!r}; it has: {', '.join(features)}")
+  if feature not in features:
+    raise UserError(f"dataset {name!r} has no feature {feature!r}; it has: {', '.join(features)}")
+  to_sample = _sample_preprocess(features, feature, shape)
   if process_count > 1:
     split = tfds.split_for_jax_process(split, process_index=process_index, process_count=process_count)
-  decoders = {image_key: tfds.decode.SkipDecoding()}  # Decode after shuffling and skipping.
+  decoders = {feature: tfds.decode.SkipDecoding()}  # Decode after shuffling and skipping.
   try:
     raw = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
   except Exception as e:
     raise UserError(f"cannot read split {split!r} of dataset {name!r}: {str(e).splitlines()[0]}") from None
-  keys = [image_key] + (["label"] if "label" in features else [])
+  keys = [feature] + (["label"] if "label" in features else [])
   raw = raw.map(lambda ex: {k: ex[k] for k in keys})
   epoch_size = _num_examples(builder, split, raw)
   if epoch_size < batch_size:
@@ -118,8 +130,13 @@ def get_dataset(*, name, split="train", data_dir=None, download=True, image_key=
     return raw.shuffle(buffer, seed=base_seed + e, reshuffle_each_iteration=False)
 
   ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch).skip(offset)
-  ds = ds.map(_preprocess(features[image_key], image_key, resolution, channels),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  def preprocess(example):
+    out = {"x": to_sample(example[feature])}
+    if "label" in example:
+      out["label"] = tf.cast(example["label"], tf.int32)
+    return out
+
+  ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True).batch(num_stacked, drop_remainder=True)
   ds = ds.prefetch(tf.data.AUTOTUNE)
   return iter(tfds.as_numpy(ds))

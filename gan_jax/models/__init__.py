@@ -2,7 +2,8 @@
 
 A model module defines `make_models(...) -> GANModels`; its keyword arguments are the keys `config.model` may
 hold. Generators are called as `G(z, train=...)` with z [B, latent_dim]; discriminators as `D(x, train=...)`
-with x [B, H, W, C] in [-1, 1], returning logits [B].
+with x [B, *data_shape] (images in [-1, 1]), returning logits [B]. With PacGAN packing D's input has
+the last axis `pack` times wider; models need not know, as Flax infers input sizes.
 """
 import dataclasses
 import importlib
@@ -12,7 +13,7 @@ import flax.linen as nn
 
 from gan_jax.errors import UserError
 
-_MODULES = ("dcgan",)
+_MODULES = ("dcgan", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +21,11 @@ class GANModels:
   generator: nn.Module
   discriminator: nn.Module
   latent_dim: int
-  image_shape: tuple  # (H, W, C) of the generated images.
+  data_shape: tuple  # Shape of one sample: (H, W, C) for images, (D,) for vectors.
+
+  @property
+  def makes_images(self) -> bool:
+    return len(self.data_shape) == 3
 
 
 def names():

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from gan_jax.errors import UserError
 from gan_jax.models import GANModels
+from gan_jax.models import layers
 
 _init = nn.initializers.normal(0.02)  # Radford et al. 2016, Sec. 4.
 
@@ -60,26 +61,28 @@ class Discriminator(nn.Module):
   resolution: int
   width: int = 64          # Channels of the first layer; doubled at each lower resolution.
   norm: str = "batch"      # "batch" (Radford et al.) or "none".
+  spectral_norm: bool = False  # Miyato et al. 2018: every conv and the linear layer spectrally normalised.
   bn_momentum: float = 0.9
 
   @nn.compact
   def __call__(self, x, train: bool):  # x: [B, H, W, C] -> logits [B]
     _, num_down = layout(self.resolution)
+    sn = functools.partial(layers.apply, spectral_norm=self.spectral_norm, train=train)
     features = self.width
-    x = nn.leaky_relu(nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(x), 0.2)
+    x = nn.leaky_relu(sn(nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init), x), 0.2)
     for _ in range(num_down - 1):
       features *= 2
-      x = nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=self.norm == "none",
-                  kernel_init=_init)(x)
+      x = sn(nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=self.norm == "none",
+                     kernel_init=_init), x)
       if self.norm == "batch":
         x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                          scale_init=_bn_scale_init)(x)
       x = nn.leaky_relu(x, 0.2)
-    return nn.Dense(1, kernel_init=_init)(x.reshape(x.shape[0], -1))[:, 0]
+    return sn(nn.Dense(1, kernel_init=_init), x.reshape(x.shape[0], -1))[:, 0]
 
 
 def make_models(*, resolution: int, channels: int, latent_dim: int = 100, g_width: int = 64,
-                d_width: int = 64, d_norm: str = "batch") -> GANModels:
+                d_width: int = 64, d_norm: str = "batch", d_spectral_norm: bool = False) -> GANModels:
   """DCGAN pair for [resolution, resolution, channels] images."""
   layout(resolution)
   if d_norm not in ("batch", "none"):
@@ -90,6 +93,6 @@ def make_models(*, resolution: int, channels: int, latent_dim: int = 100, g_widt
       raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
   return GANModels(
       generator=Generator(resolution, channels, latent_dim, g_width),
-      discriminator=Discriminator(resolution, d_width, d_norm),
+      discriminator=Discriminator(resolution, d_width, d_norm, d_spectral_norm),
       latent_dim=latent_dim,
-      image_shape=(resolution, resolution, channels))
+      data_shape=(resolution, resolution, channels))

@@ -1,0 +1,111 @@
+"""Regularisers and constraints against closed forms; PacGAN packing; unrolled GAN."""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import regularizers, steps, train
+
+from conftest import REPO, tiny_config
+
+W = jnp.array([0.6, -1.2, 2.0])  # A linear critic D(x) = w.x + b has input gradient w everywhere.
+
+
+def _linear_critic(x):
+  return x.reshape(x.shape[0], -1) @ W + 0.3
+
+
+def _batch(key, n=16):
+  return jax.random.normal(key, (n, 3))
+
+
+def test_gradient_penalty_on_a_linear_critic():
+  real, fake = _batch(jax.random.PRNGKey(0)), _batch(jax.random.PRNGKey(1)) + 5.0
+  gp = regularizers.gradient_penalty(_linear_critic, real, fake, jax.random.PRNGKey(2))
+  np.testing.assert_allclose(gp, (np.linalg.norm(W) - 1.0) ** 2, rtol=1e-5)
+  assert float(regularizers.gradient_penalty(lambda x: x @ (W / jnp.linalg.norm(W)), real, fake,
+                                             jax.random.PRNGKey(2))) < 1e-10  # 1-Lipschitz: no penalty.
+
+
+def test_gradient_penalty_interpolates_between_real_and_fake():
+  # D(x) = ||x||^2 / 2 has gradient x: the penalty sees only points on the segments real -> fake.
+  real, fake = jnp.zeros((1000, 1)), jnp.full((1000, 1), 4.0)
+  gp = regularizers.gradient_penalty(lambda x: 0.5 * jnp.sum(x ** 2, axis=1), real, fake, jax.random.PRNGKey(0))
+  # x_hat = 4 (1 - e), e ~ U[0, 1]: E[(|4u| - 1)^2] for u ~ U[0, 1] = 16/3 - 4 + 1 = 7/3.
+  np.testing.assert_allclose(gp, 7.0 / 3.0, rtol=0.05)
+
+
+def test_r1_and_dragan_on_a_linear_critic():
+  real = _batch(jax.random.PRNGKey(0))
+  np.testing.assert_allclose(regularizers.gradient_norm_squared(_linear_critic, real), float(W @ W), rtol=1e-5)
+  np.testing.assert_allclose(regularizers.dragan_penalty(_linear_critic, real, jax.random.PRNGKey(3)),
+                             (np.linalg.norm(W) - 1.0) ** 2, rtol=1e-5)
+
+
+def test_weight_clipping_bounds():
+  params = {"a": jnp.array([-3.0, 0.005, 0.2]), "b": {"c": jnp.array([[0.01, -0.02]])}}
+  clipped = regularizers.clip_weights(params, 0.01)
+  np.testing.assert_array_equal(clipped["a"], np.float32([-0.01, 0.005, 0.01]))
+  np.testing.assert_array_equal(clipped["b"]["c"], np.float32([[0.01, -0.01]]))
+
+
+def test_pack_concatenates_consecutive_samples_on_the_last_axis():
+  points = jnp.arange(12.0).reshape(6, 2)
+  np.testing.assert_array_equal(steps.pack(points, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+  images = jax.random.normal(jax.random.PRNGKey(0), (4, 5, 5, 3))
+  packed = steps.pack(images, 2)
+  assert packed.shape == (2, 5, 5, 6)
+  np.testing.assert_array_equal(packed[1, ..., 3:], images[3])
+  np.testing.assert_array_equal(steps.pack(images, 1), images)
+
+
+def _one_step(config):
+  gan, g_tx, d_tx, init = train.build(config)
+  real = jax.random.normal(jax.random.PRNGKey(7), (config.num_critic_steps, config.batch_size * config.pack, 2))
+  return jax.jit(steps.make_train_step(config, gan, g_tx, d_tx))(init(), {"x": real})
+
+
+def _ring(data_dir, **overrides):
+  return tiny_config(os.path.join(REPO, "experiments", "gan_ring.py"), data_dir, **overrides)
+
+
+def test_unrolling_zero_steps_is_the_plain_step_and_more_steps_change_g(data_dir):
+  plain_state, plain_metrics = _one_step(_ring(data_dir))
+  zero_state, zero_metrics = _one_step(_ring(data_dir, unrolled_steps=0))
+  for a, b in zip(jax.tree.leaves((plain_state, plain_metrics)), jax.tree.leaves((zero_state, zero_metrics))):
+    np.testing.assert_array_equal(a, b)
+  unrolled_state, unrolled_metrics = _one_step(_ring(data_dir, unrolled_steps=3))
+  assert np.isfinite(float(unrolled_metrics["g_grad_norm"]))
+  # D's update is the same; G's differs because its loss looks 3 D updates ahead.
+  np.testing.assert_array_equal(jax.tree.leaves(unrolled_state.d_params)[0], jax.tree.leaves(plain_state.d_params)[0])
+  assert not np.allclose(float(unrolled_metrics["g_grad_norm"]), float(plain_metrics["g_grad_norm"]))
+
+
+@pytest.mark.parametrize("overrides,term", [
+    ({"regularizer.gradient_penalty": 10.0, "loss": "wasserstein"}, "d_reg_gradient_penalty"),
+    ({"regularizer.r1": 1.0}, "d_reg_r1"), ({"regularizer.r2": 1.0}, "d_reg_r2"),
+    ({"regularizer.dragan": 10.0}, "d_reg_dragan")])
+def test_regularizer_terms_are_applied_and_logged(data_dir, overrides, term):
+  _, metrics = _one_step(_ring(data_dir, **overrides))
+  assert float(metrics[term]) > 0.0
+
+
+def test_lazy_r1_applies_every_kth_d_update_scaled_by_k():
+  # Karras et al. 2020, Sec. 3.1: R1 on every k-th D update only, weighted by k so its average is unchanged.
+  from ml_collections import ConfigDict
+  real = _batch(jax.random.PRNGKey(0))
+  eager_reg = ConfigDict(dict(gradient_penalty=0.0, r1=2.0, r2=0.0, dragan=0.0, lazy_every=1))
+  lazy_reg = ConfigDict(dict(gradient_penalty=0.0, r1=2.0, r2=0.0, dragan=0.0, lazy_every=4))
+  terms = lambda reg, d_step: steps.regularizer_terms(reg, _linear_critic, real, real, jax.random.PRNGKey(1),
+                                                      jnp.int32(d_step))
+  eager = float(terms(eager_reg, 5)["r1"])
+  np.testing.assert_allclose(eager, 0.5 * 2.0 * float(W @ W), rtol=1e-5)  # gamma/2 E||grad D||^2
+  lazy = [float(jax.jit(lambda s: terms(lazy_reg, s)["r1"])(d_step)) for d_step in range(8)]
+  np.testing.assert_allclose(lazy, [4 * eager, 0, 0, 0] * 2, rtol=1e-5)
+
+
+def test_weight_clipping_holds_after_an_update(data_dir):
+  state, _ = _one_step(_ring(data_dir, **{"regularizer.weight_clip": 0.01, "loss": "wasserstein"}))
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.d_params)) <= 0.01
