@@ -1,0 +1,176 @@
+"""Seeds x hyperparameter grid: `python -m gan_jax.sweep --config=experiments/X.py --seeds=N --workdir=W
+[--grid key=v1,v2 ...]` writes W/results.csv and W/results.md, one row per grid cell with each evaluation metric
+(config.evals, at the end of training) as mean +- standard error over seeds, and the cell's wall-clock time.
+
+The seeds of a cell train together in one compiled program, vmapped over independent states on one device
+(`--vmap`, the default); `--novmap` runs them one after another through the ordinary trainer (with
+checkpoints under W/<cell>/seed_<s>). Seed s of a vmapped cell computes what `main` with --config.seed=s does.
+"""
+import csv
+import itertools
+import math
+import os
+import time
+
+from absl import app, flags, logging
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+
+from gan_jax import errors
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (with :arg).", lock_config=False)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for results.csv and results.md.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per grid cell: config.seed + 0, ..., + N-1.")
+_GRID = flags.DEFINE_multi_string("grid", [], "key=v1,v2,...: a config key and the values to sweep.")
+_VMAP = flags.DEFINE_bool("vmap", True, "Train a cell's seeds together, vmapped on one device.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+
+def parse_grid(config, specs):
+  """['lr=1,2', ...] -> [('lr', [1.0, 2.0]), ...], values converted to the type of the config's value."""
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  grid = []
+  for spec in specs:
+    key, eq, values = spec.partition("=")
+    if not eq or not values:
+      raise UserError(f"--grid {spec!r} is not of the form key=v1,v2")
+    try:
+      current = config.get_ref(key).get() if "." not in key else _lookup(config, key)
+    except (KeyError, AttributeError):
+      raise UserError(f"--grid names unknown config key {key!r}") from None
+    convert = (lambda v: v.lower() in ("1", "true")) if isinstance(current, bool) else type(current)
+    try:
+      grid.append((key, [convert(v) for v in values.split(",")]))
+    except ValueError:
+      raise UserError(f"--grid {key}: values {values!r} are not all {type(current).__name__}") from None
+  return grid
+
+
+def _lookup(config, dotted):
+  node = config
+  for part in dotted.split("."):
+    node = node[part]
+  return node
+
+
+def train_seeds_vmapped(config, seeds):
+  """(stacked final states, [eval results per seed]): the seeds trained together as one vmapped program."""
+  from gan_jax import config as config_lib, data, metrics, steps, train  # pylint: disable=g-import-not-at-top
+  from gan_jax.state import create_state  # pylint: disable=g-import-not-at-top
+  config_lib.validate(config)
+  gan, g_tx, d_tx, _ = train.build(config)
+  states = jax.jit(jax.vmap(lambda seed: create_state(gan, g_tx, d_tx, seed, config.pack)))(
+      jnp.asarray(seeds, jnp.int32))
+  iterators = [data.get_dataset(
+      name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+      download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
+      batch_size=config.batch_size * config.pack, num_stacked=config.num_critic_steps, seed=seed,
+      shuffle_buffer=config.data.shuffle_buffer) for seed in seeds]
+  train_step = jax.jit(jax.vmap(steps.make_train_step(config, gan, g_tx, d_tx)), donate_argnums=0)
+  for step in range(1, config.total_steps + 1):
+    batch = {"x": np.stack([next(it)["x"] for it in iterators])}  # [S, num_critic_steps, B, ...]
+    states, step_metrics = train_step(states, batch)
+    if step % config.log_every == 0 or step == config.total_steps:
+      losses = jax.device_get(step_metrics)
+      logging.info("step %d/%d: d_loss %s, g_loss %s", step, config.total_steps,
+                   np.round(losses["d_loss"], 4), np.round(losses["g_loss"], 4))
+  results = []
+  for i, seed in enumerate(seeds):
+    ema_g = jax.tree.map(lambda x: x[i], states.ema_g)
+    # The same evaluation latents as train.py's for this seed.
+    z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(seed), 0xE7A), (config.eval_num_samples,
+                                                                              gan.latent_dim))
+    results.append(metrics.evaluate(config, steps.generate_in_batches(gan, ema_g, z)))
+  return states, results
+
+
+def train_seeds_sequentially(config, seeds, cell_dir):
+  """[eval results per seed]: each seed trained by train.train_and_evaluate in cell_dir/seed_<s>."""
+  import json  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  results = []
+  for seed in seeds:
+    seed_config = config.copy_and_resolve_references()
+    seed_config.seed = seed
+    workdir = os.path.join(cell_dir, f"seed_{seed}")
+    train.train_and_evaluate(seed_config, workdir)
+    with open(os.path.join(workdir, "eval.json")) as f:
+      last = json.loads(f.read().strip().splitlines()[-1])
+    results.append({k: (math.nan if v is None else v) for k, v in last.items() if k != "step"})
+  return results
+
+
+def summarise(results):
+  """{metric: (mean, standard error)} over seeds; the standard error is NaN for one seed."""
+  summary = {}
+  for key in results[0]:
+    values = np.array([r[key] for r in results], np.float64)
+    sem = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    summary[key] = (float(values.mean()), float(sem))
+  return summary
+
+
+def write_results(workdir, grid_keys, rows):
+  """rows: [(cell values, summary, seconds, num_seeds)] -> results.csv and results.md."""
+  metric_names = list(rows[0][1])
+  with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow([*grid_keys, *(f"{m}_{s}" for m in metric_names for s in ("mean", "sem")), "seeds",
+                     "wall_s"])
+    for values, summary, seconds, num_seeds in rows:
+      writer.writerow([*values, *(x for m in metric_names for x in summary[m]), num_seeds, f"{seconds:.1f}"])
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write("| " + " | ".join([*grid_keys, *metric_names, "seeds", "wall-clock"]) + " |\n")
+    f.write("|" + " --- |" * (len(grid_keys) + len(metric_names) + 2) + "\n")
+    for values, summary, seconds, num_seeds in rows:
+      cells = [f"{summary[m][0]:.3g} ± {summary[m][1]:.2g}" for m in metric_names]
+      f.write("| " + " | ".join([*map(str, values), *cells, str(num_seeds), f"{seconds:.0f} s"]) + " |\n")
+
+
+def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  if num_seeds < 1:
+    raise UserError(f"--seeds must be positive, got {num_seeds}")
+  if not config.evals:
+    raise UserError("a sweep reports config.evals, which is empty for this config")
+  grid = parse_grid(config, grid_specs)
+  os.makedirs(workdir, exist_ok=True)
+  seeds = [config.seed + i for i in range(num_seeds)]
+  rows = []
+  for values in itertools.product(*(v for _, v in grid)):
+    cell = config.copy_and_resolve_references()
+    cell.update_from_flattened_dict({k: v for (k, _), v in zip(grid, values)})
+    name = ",".join(f"{k}={v}" for (k, _), v in zip(grid, values)) or "base"
+    logging.info("Cell %s: %d seeds (%s).", name, num_seeds, "vmapped" if vmap else "sequential")
+    start = time.perf_counter()
+    if vmap:
+      results = train_seeds_vmapped(cell, seeds)[1]
+    else:
+      results = train_seeds_sequentially(cell, seeds, os.path.join(workdir, name.replace("/", "_")))
+    rows.append((values, summarise(results), time.perf_counter() - start, num_seeds))
+    write_results(workdir, [k for k, _ in grid], rows)  # After every cell: a partial sweep is not lost.
+  return rows
+
+
+def main(argv):
+  if len(argv) > 1:
+    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _WORKDIR.value:
+    errors.exit_with("--workdir is required")
+  try:
+    config = _CONFIG.value
+    if config is None:
+      errors.exit_with("--config is required")
+    run_sweep(config, _WORKDIR.value, _SEEDS.value, _GRID.value, _VMAP.value)
+  except errors.UserError as e:
+    if _VERBOSE.value:
+      raise
+    errors.exit_with(e)
+  except OSError as e:
+    errors.exit_with(f"cannot load the --config file or write results: {str(e).strip().splitlines()[-1]}")
+
+
+if __name__ == "__main__":
+  app.run(main)
