@@ -8,15 +8,7 @@ from absl import app, flags
 import jax
 import numpy as np
 
-from gan_jax import errors
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a training run (holds config.json, checkpoints/).")
-_NUM = flags.DEFINE_integer("num", 64, "Number of samples.")
-_OUT = flags.DEFINE_string("out", None, "Output .npz path.")
-_SEED = flags.DEFINE_integer("seed", None, "Seed of the latents; default: the run's config.seed.")
-_GRID = flags.DEFINE_string("grid", None, "Optional PNG path for a grid (images) or scatter plot (points).")
-_BATCH = flags.DEFINE_integer("batch_size", 256, "Samples generated per call.")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+from gan_jax import cli, errors
 
 
 def sample(workdir: str, num: int, seed=None, batch_size: int = 256) -> np.ndarray:
@@ -43,27 +35,37 @@ def sample(workdir: str, num: int, seed=None, batch_size: int = 256) -> np.ndarr
   return images.to_uint8(samples) if gan.makes_images else samples
 
 
-def main(argv):
-  if len(argv) > 1:
-    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _WORKDIR.value or not _OUT.value:
-    errors.exit_with("--workdir and --out are required")
-  try:
-    samples = sample(_WORKDIR.value, _NUM.value, _SEED.value, _BATCH.value)
+def run():
+  """The command line; its flags exist only when this module runs as a program."""
+  workdir = flags.DEFINE_string("workdir", None, "Workdir of a training run (holds config.json, checkpoints/).")
+  num = flags.DEFINE_integer("num", 64, "Number of samples.")
+  out = flags.DEFINE_string("out", None, "Output .npz path.")
+  seed = flags.DEFINE_integer("seed", None, "Seed of the latents; default: the run's config.seed.")
+  grid = flags.DEFINE_string("grid", None, "Optional PNG path for a grid (images) or scatter plot (points).")
+  batch_size = flags.DEFINE_integer("batch_size", 256, "Samples generated per call.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+  def main(argv):
+    if len(argv) > 1:
+      errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not workdir.value or not out.value:
+      errors.exit_with("--workdir and --out are required")
+    cli.quiet_libraries()
     from gan_jax import images  # pylint: disable=g-import-not-at-top
+    with cli.user_errors_reported(verbose.value):
+      samples = sample(workdir.value, num.value, seed.value, batch_size.value)
     points = samples.dtype != np.uint8
-    np.savez_compressed(_OUT.value, **{"points" if points else "images": samples})
-    if _GRID.value:
-      images.save_png(images.scatter(samples) if points else images.grid(samples), _GRID.value,
-                      scale=1 if points else 4)
-  except errors.UserError as e:
-    if _VERBOSE.value:
-      raise
-    errors.exit_with(e)
-  except OSError as e:
-    errors.exit_with(f"cannot write output: {e}")
-  print(f"wrote {samples.shape[0]} samples {samples.shape[1:]} to {_OUT.value}")
+    try:
+      np.savez_compressed(out.value, **{"points" if points else "images": samples})
+      if grid.value:
+        images.save_png(images.scatter(samples) if points else images.grid(samples), grid.value,
+                        scale=1 if points else 4)
+    except OSError as e:
+      errors.exit_with(f"cannot write output: {e}")
+    print(f"wrote {samples.shape[0]} samples {samples.shape[1:]} to {out.value}")
+
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -18,14 +18,7 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
-from gan_jax import errors
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (with :arg).", lock_config=False)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for results.csv and results.md.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per grid cell: config.seed + 0, ..., + N-1.")
-_GRID = flags.DEFINE_multi_string("grid", [], "key=v1,v2,...: a config key and the values to sweep.")
-_VMAP = flags.DEFINE_bool("vmap", True, "Train a cell's seeds together, vmapped on one device.")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+from gan_jax import cli, errors
 
 
 def parse_grid(config, specs):
@@ -154,23 +147,30 @@ def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
   return rows
 
 
-def main(argv):
-  if len(argv) > 1:
-    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _WORKDIR.value:
-    errors.exit_with("--workdir is required")
-  try:
-    config = _CONFIG.value
-    if config is None:
-      errors.exit_with("--config is required")
-    run_sweep(config, _WORKDIR.value, _SEEDS.value, _GRID.value, _VMAP.value)
-  except errors.UserError as e:
-    if _VERBOSE.value:
-      raise
-    errors.exit_with(e)
-  except OSError as e:
-    errors.exit_with(f"cannot load the --config file or write results: {str(e).strip().splitlines()[-1]}")
+def run():
+  """The command line; its flags exist only when this module runs as a program."""
+  config_flag = config_flags.DEFINE_config_file("config", None, "Experiment config file (with :arg).")
+  workdir = flags.DEFINE_string("workdir", None, "Directory for results.csv and results.md.")
+  num_seeds = flags.DEFINE_integer("seeds", 3, "Seeds per grid cell: config.seed + 0, ..., + N-1.")
+  grid = flags.DEFINE_multi_string("grid", [], "key=v1,v2,...: a config key and the values to sweep.")
+  vmap = flags.DEFINE_bool("vmap", True, "Train a cell's seeds together, vmapped on one device.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+  def main(argv):
+    if len(argv) > 1:
+      errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not workdir.value:
+      errors.exit_with("--workdir is required")
+    cli.quiet_libraries()
+    config = cli.load_config(config_flag)
+    try:
+      with cli.user_errors_reported(verbose.value):
+        run_sweep(config, workdir.value, num_seeds.value, grid.value, vmap.value)
+    except OSError as e:
+      errors.exit_with(f"cannot write results under {workdir.value}: {e}")
+
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -1,0 +1,55 @@
+"""What every command line (main, sample, sweep) shares: flag parsing and config loading that report bad
+input as one `gan_jax: error:` line, user errors without a traceback unless --verbose, quiet libraries.
+"""
+import contextlib
+import logging as py_logging
+
+from absl import flags, logging
+
+from gan_jax import errors
+
+
+def parse_flags(argv):
+  """absl's parser, with bad flags and configs reported as one `gan_jax: error:` line (pass to app.run)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    errors.exit_with(e)
+  except errors.UserError as e:  # Raised by a config file's get_config(arg).
+    errors.exit_with(e)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:  # ml_collections on a bad --config.x=v.
+    overrides = " ".join(a for a in argv if a.startswith("--config."))
+    errors.exit_with(f"bad config override in {overrides or 'the command line'}: {e} is not a config key, or "
+                     "the value has the wrong type (the experiment file and gan_jax/config.py list the keys)")
+
+
+def load_config(config_flag):
+  """The value of a config_flags flag, or one error line (config_flags reports an unloadable file late)."""
+  try:
+    config = config_flag.value
+    if config is not None:
+      config.keys()
+  except OSError as e:
+    reason = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+    errors.exit_with(f"cannot load the --config file: {reason}")
+  if config is None:
+    errors.exit_with("--config is required (e.g. --config=experiments/dcgan_digits.py)")
+  return config
+
+
+def quiet_libraries():
+  """Keeps orbax's INFO chatter out of the console; its warnings still show."""
+  logging.get_absl_handler().addFilter(
+      lambda record: record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname)
+
+
+@contextlib.contextmanager
+def user_errors_reported(verbose: bool):
+  """Turns a UserError raised inside into `gan_jax: error: ...` and exit 2 (re-raised when `verbose`)."""
+  try:
+    yield
+  except errors.UserError as e:
+    if verbose:
+      raise
+    logging.flush()
+    errors.exit_with(e)
