@@ -4,7 +4,6 @@ Every experiment file starts from `base_config()` and changes what it needs; `va
 and names (model, loss, dataset, optimizer) before anything is built or compiled.
 """
 import importlib
-import inspect
 import json
 import os
 

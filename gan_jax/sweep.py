@@ -72,9 +72,7 @@ def train_seeds_vmapped(config, seeds):
   results = []
   for i, seed in enumerate(seeds):
     ema_g = jax.tree.map(lambda x: x[i], states.ema_g)
-    # The same evaluation latents as train.py's for this seed.
-    z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(seed), 0xE7A), (config.eval_num_samples,
-                                                                              gan.latent_dim))
+    z = train.fixed_latents(seed, "eval", config.eval_num_samples, gan.latent_dim)
     results.append(metrics.evaluate(config, steps.generate_in_batches(gan, ema_g, z)))
   return states, results
 

@@ -39,6 +39,13 @@ class JsonlWriter(metric_writers.MetricWriter):
   def close(self): pass
 
 
+def fixed_latents(seed: int, purpose: str, num: int, latent_dim: int):
+  """The latents a run draws for `purpose` ("grid" or "eval") from config.seed: the same at every
+  evaluation, so metrics move only when the generator does."""
+  stream = {"grid": 0x5A3, "eval": 0xE7A}[purpose]
+  return jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(seed), stream), (num, latent_dim))
+
+
 def build(config):
   """Models, optimizers and the initial state function: what training, sampling and evaluation share."""
   gan = models.make(config.model_name, config.model.to_dict())
@@ -106,9 +113,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
       steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh)),
       in_shardings=(sharding.replicated(mesh), input_sharding),
       out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
-  seed_key = jax.random.PRNGKey(config.seed)
-  grid_latents = jax.random.normal(jax.random.fold_in(seed_key, 0x5A3), (config.num_grid_samples, gan.latent_dim))
-  eval_latents = jax.random.normal(jax.random.fold_in(seed_key, 0xE7A), (config.eval_num_samples, gan.latent_dim))
+  grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan.latent_dim)
+  eval_latents = fixed_latents(config.seed, "eval", config.eval_num_samples, gan.latent_dim)
 
   # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.
   is_chief = jax.process_index() == 0
