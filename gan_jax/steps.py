@@ -89,12 +89,13 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     z = jax.random.normal(key, (num_samples, models.latent_dim), jnp.float32)  # [B * pack, latent_dim]
     return z if batch_sharding is None else jax.lax.with_sharding_constraint(z, batch_sharding)
 
-  def d_logits(d_params, d_state, x):
+  def d_logits(d_params, d_state, packed):
     # D's collections (BatchNorm statistics, spectral-norm vectors) come from `d_state` on every call of one
     # update, so the real pass, the fake pass and the penalties see the same normalised weights.
-    return _discriminate(models, {"params": d_params, **d_state}, pack(x, config.pack))
+    return _discriminate(models, {"params": d_params, **d_state}, packed)
 
   def d_adversarial_loss(d_params, d_state, real, fake):
+    """D's loss on packed real and fake inputs [B, ..., pack * C]."""
     real_logits, new_d_state = d_logits(d_params, d_state, real)
     fake_logits, _ = d_logits(d_params, d_state, fake)
     return loss.d_loss(real_logits, fake_logits), (new_d_state, real_logits, fake_logits)
@@ -103,11 +104,12 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     fake_key, reg_key = jax.random.split(key)
     # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
     fake, _ = generate(models, state.g_variables(), latents(fake_key), train=True)
-    fake = jax.lax.stop_gradient(fake)
+    # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
+    # interpolation and one input-gradient norm per pack.
+    real, fake = pack(real, config.pack), pack(jax.lax.stop_gradient(fake), config.pack)
 
     def d_loss_fn(d_params):
       adversarial, (d_state, real_logits, fake_logits) = d_adversarial_loss(d_params, state.d_state, real, fake)
-      # Penalties take per-sample input gradients, so they see D on unpacked-size inputs through `pack`.
       d_fn = lambda x: d_logits(d_params, state.d_state, x)[0]
       terms = regularizer_terms(config.regularizer, d_fn, real, fake, reg_key, d_step)
       return adversarial + sum(terms.values()), (d_state, real_logits, fake_logits, adversarial, terms)
@@ -136,7 +138,8 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
       z = latents(jax.random.fold_in(key, i))
       fake, _ = generate(models, {"params": g_params, **state.g_state}, z, train=True)
       real = reals[i % reals.shape[0]]
-      grads = jax.grad(lambda p: d_adversarial_loss(p, state.d_state, real, fake)[0])(d_params)
+      grads = jax.grad(lambda p: d_adversarial_loss(p, state.d_state, pack(real, config.pack),
+                                                    pack(fake, config.pack))[0])(d_params)
       updates, d_opt_state = unroll_tx.update(grads, d_opt_state, d_params)
       d_params = optax.apply_updates(d_params, updates)
     return d_params
@@ -148,7 +151,8 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     def g_loss_fn(g_params):
       fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, train=True)
       d_params = unrolled_d_params(state, g_params, reals, unroll_key)
-      fake_logits, _ = d_logits(d_params, state.d_state, fake)  # D's collections unchanged by G's update.
+      # D's collections are unchanged by G's update.
+      fake_logits, _ = d_logits(d_params, state.d_state, pack(fake, config.pack))
       return loss.g_loss(fake_logits), g_state
 
     (g_loss, g_state), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)

@@ -109,3 +109,16 @@ def test_lazy_r1_applies_every_kth_d_update_scaled_by_k():
 def test_weight_clipping_holds_after_an_update(data_dir):
   state, _ = _one_step(_ring(data_dir, **{"regularizer.weight_clip": 0.01, "loss": "wasserstein"}))
   assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.d_params)) <= 0.01
+
+
+def test_penalties_see_packed_inputs(data_dir):
+  # PacGAN + WGAN-GP: D's input is a pack of m samples, so the penalty interpolates and takes one gradient
+  # norm per pack (Gulrajani et al.'s x_hat is D's input). With a linear critic on packs the per-pack
+  # gradient is w for every pack, whatever m.
+  from ml_collections import ConfigDict
+  reg = ConfigDict(dict(gradient_penalty=1.0, r1=0.0, r2=0.0, dragan=0.0, lazy_every=1))
+  w = jnp.arange(1.0, 5.0)                      # Critic on packs of two 2-d points: [B, 4] -> [B]
+  real = steps.pack(jax.random.normal(jax.random.PRNGKey(0), (8, 2)), 2)
+  fake = steps.pack(jax.random.normal(jax.random.PRNGKey(1), (8, 2)), 2)
+  terms = steps.regularizer_terms(reg, lambda x: x @ w, real, fake, jax.random.PRNGKey(2), jnp.int32(0))
+  np.testing.assert_allclose(terms["gradient_penalty"], (np.linalg.norm(w) - 1.0) ** 2, rtol=1e-5)
