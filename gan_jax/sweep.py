@@ -23,21 +23,20 @@ from gan_jax import cli, errors
 
 def parse_grid(config, specs):
   """['lr=1,2', ...] -> [('lr', [1.0, 2.0]), ...], values converted to the type of the config's value."""
-  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   grid = []
   for spec in specs:
     key, eq, values = spec.partition("=")
     if not eq or not values:
-      raise UserError(f"--grid {spec!r} is not of the form key=v1,v2")
+      raise errors.UserError(f"--grid {spec!r} is not of the form key=v1,v2")
     try:
-      current = config.get_ref(key).get() if "." not in key else _lookup(config, key)
+      current = _lookup(config, key)
     except (KeyError, AttributeError):
-      raise UserError(f"--grid names unknown config key {key!r}") from None
+      raise errors.UserError(f"--grid names unknown config key {key!r}") from None
     convert = (lambda v: v.lower() in ("1", "true")) if isinstance(current, bool) else type(current)
     try:
       grid.append((key, [convert(v) for v in values.split(",")]))
     except ValueError:
-      raise UserError(f"--grid {key}: values {values!r} are not all {type(current).__name__}") from None
+      raise errors.UserError(f"--grid {key}: values {values!r} are not all {type(current).__name__}") from None
   return grid
 
 
@@ -121,11 +120,10 @@ def write_results(workdir, grid_keys, rows):
 
 
 def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
-  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   if num_seeds < 1:
-    raise UserError(f"--seeds must be positive, got {num_seeds}")
+    raise errors.UserError(f"--seeds must be positive, got {num_seeds}")
   if not config.evals:
-    raise UserError("a sweep reports config.evals, which is empty for this config")
+    raise errors.UserError("a sweep reports config.evals, which is empty for this config")
   grid = parse_grid(config, grid_specs)
   os.makedirs(workdir, exist_ok=True)
   seeds = [config.seed + i for i in range(num_seeds)]

@@ -130,6 +130,7 @@ def get_dataset(*, name, split="train", data_dir=None, download=True, feature="i
     return raw.shuffle(buffer, seed=base_seed + e, reshuffle_each_iteration=False)
 
   ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch).skip(offset)
+
   def preprocess(example):
     out = {"x": to_sample(example[feature])}
     if "label" in example:
