@@ -14,7 +14,8 @@ from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it a
 
 # Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                  "data.data_dir", "data.download", "evals", "eval_every", "eval_num_samples")
+                  "data.data_dir", "data.download", "evals", "eval_every", "eval_num_samples", "eval_features",
+                  "eval_ref_num", "eval_cache_dir")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -62,7 +63,13 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.evals = ()                   # Evaluators (gan_jax/metrics) run on the EMA generator; see eval_every.
   c.eval_every = 1000            # Also at the end of training. Results: console, TensorBoard, eval.json.
-  c.eval_num_samples = 2500      # PacGAN's 2,500 for mode coverage.
+  c.eval_num_samples = 2500      # Generated samples per evaluation (PacGAN's 2,500 for mode coverage).
+  # Image metrics (fid, kid, precision_recall, density_coverage, inception_score, class_coverage) compare
+  # features of the samples and of real data under one extractor: 'classifier:<bundled name or .npz>' or
+  # 'inception:<weights file>' (gan_jax/metrics). Scores are comparable only under the same extractor and counts.
+  c.eval_features = ""
+  c.eval_ref_num = 50_000        # Real examples of config.data.split in the reference (all, when fewer).
+  c.eval_cache_dir = config_dict.placeholder(str)  # Cache of reference features; None: ~/.cache/gan_jax/reference.
   return c
 
 
@@ -132,7 +139,8 @@ def validate(config) -> None:
     raise UserError(f"unknown config key(s) {', '.join(sorted(unknown))}; "
                     f"allowed: {', '.join(sorted(_flat_keys(base_config())))}")
   for key in ("total_steps", "batch_size", "num_critic_steps", "pack", "log_every", "sample_every",
-              "checkpoint_every", "keep_checkpoints", "num_grid_samples", "eval_every", "eval_num_samples"):
+              "checkpoint_every", "keep_checkpoints", "num_grid_samples", "eval_every", "eval_num_samples",
+              "eval_ref_num"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
   for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip"):
@@ -202,7 +210,7 @@ def make_tiny(config) -> None:
   config.batch_size = 8
   config.log_every = config.sample_every = config.checkpoint_every = 1
   config.num_grid_samples = 4
-  config.eval_every, config.eval_num_samples = 1, 100
+  config.eval_every, config.eval_num_samples, config.eval_ref_num = 1, 100, 100
   config.data.shuffle_buffer = 64
   for key in ("g_width", "d_width", "g_hidden", "d_hidden"):
     if key in config.model:

@@ -88,7 +88,7 @@ def train_seeds_sequentially(config, seeds, cell_dir):
     train.train_and_evaluate(seed_config, workdir)
     with open(os.path.join(workdir, "eval.json")) as f:
       last = json.loads(f.read().strip().splitlines()[-1])
-    results.append({k: (math.nan if v is None else v) for k, v in last.items() if k != "step"})
+    results.append({k: (math.nan if v is None else v) for k, v in last.items() if k not in ("step", "features")})
   return results
 
 

@@ -64,6 +64,17 @@ def restore_or_init(config, workdir, mesh):
   return gan, g_tx, d_tx, state, checkpointer
 
 
+def append_eval_record(workdir, step, results, config) -> dict:
+  """Appends one JSON line to <workdir>/eval.json and returns it: the step, every result (NaN as null) and,
+  for image metrics, the extractor whose features they were computed on (`features`)."""
+  record = {"step": int(step), **{k: (v if np.isfinite(v) else None) for k, v in results.items()}}
+  if config.eval_features and any(name != "mode_coverage" for name in config.evals):
+    record["features"] = metrics.extractor(config.eval_features).name
+  with open(os.path.join(workdir, "eval.json"), "a") as f:
+    f.write(json.dumps(record) + "\n")
+  return record
+
+
 def _prepare_workdir(config, workdir):
   try:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
@@ -148,9 +159,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     results = metrics.evaluate(config, steps.generate_in_batches(gan, state.ema_g, eval_latents))
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
     if is_chief:
-      with open(os.path.join(workdir, "eval.json"), "a") as f:
-        f.write(json.dumps({"step": step, **{k: (v if np.isfinite(v) else None) for k, v in results.items()}})
-                + "\n")
+      append_eval_record(workdir, step, results, config)
     return results
 
   # --- The loop.

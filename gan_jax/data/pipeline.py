@@ -92,6 +92,37 @@ def _sample_preprocess(features, feature, shape):
   return lambda value: tf.cast(spec.decode_example(value), tf.float32)  # Vectors are used as they are.
 
 
+def _open_split(name, split, data_dir, download, feature, shape):
+  """(builder, raw undecoded examples of `split`, their preprocessing to float32 samples of `shape`)."""
+  builder = load_builder(name, data_dir, download)
+  features = builder.info.features
+  if feature not in features:
+    raise UserError(f"dataset {name!r} has no feature {feature!r}; it has: {', '.join(features)}")
+  to_sample = _sample_preprocess(features, feature, shape)
+  decoders = {feature: tfds.decode.SkipDecoding()}  # Decode after shuffling and skipping.
+  try:
+    raw = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
+  except Exception as e:
+    raise UserError(f"cannot read split {split!r} of dataset {name!r}: {str(e).splitlines()[0]}") from None
+  keys = [feature] + (["label"] if "label" in features else [])
+  return builder, raw.map(lambda ex: {k: ex[k] for k in keys}), to_sample
+
+
+def load_examples(*, name, split="train", data_dir=None, download=True, feature="image", shape, num=None):
+  """(samples float32 [N, *shape], labels int32 [N] or None): the first `num` examples of `split` (all when
+  None), in the split's order, preprocessed exactly as for training. For reference statistics and classifiers."""
+  _, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
+  if num is not None:
+    raw = raw.take(num)
+  ds = raw.map(lambda ex: (to_sample(ex[feature]), tf.cast(ex.get("label", -1), tf.int32)),
+               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(1024)
+  batches = list(tfds.as_numpy(ds))
+  if not batches:
+    raise UserError(f"split {split!r} of dataset {name!r} holds no examples")
+  labels = np.concatenate([b[1] for b in batches])
+  return np.concatenate([b[0] for b in batches]), (None if (labels < 0).all() else labels)
+
+
 def get_dataset(*, name, split="train", data_dir=None, download=True, feature="image", shape, batch_size,
                 num_stacked=1, seed=0, shuffle_buffer=10_000, start_step=0, process_index=0, process_count=1):
   """Infinite iterator of numpy batches {'x': [num_stacked, batch_size, *shape], 'label': [num_stacked, B]}.
@@ -102,20 +133,9 @@ def get_dataset(*, name, split="train", data_dir=None, download=True, feature="i
   `batch_size` is this process's share of the global batch; `num_stacked` batches (one per discriminator
   update) form one training step. `start_step` steps are skipped, for resuming exactly.
   """
-  builder = load_builder(name, data_dir, download)
-  features = builder.info.features
-  if feature not in features:
-    raise UserError(f"dataset {name!r} has no feature {feature!r}; it has: {', '.join(features)}")
-  to_sample = _sample_preprocess(features, feature, shape)
   if process_count > 1:
     split = tfds.split_for_jax_process(split, process_index=process_index, process_count=process_count)
-  decoders = {feature: tfds.decode.SkipDecoding()}  # Decode after shuffling and skipping.
-  try:
-    raw = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
-  except Exception as e:
-    raise UserError(f"cannot read split {split!r} of dataset {name!r}: {str(e).splitlines()[0]}") from None
-  keys = [feature] + (["label"] if "label" in features else [])
-  raw = raw.map(lambda ex: {k: ex[k] for k in keys})
+  builder, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
   epoch_size = _num_examples(builder, split, raw)
   if epoch_size < batch_size:
     raise UserError(f"split {split!r} of {name!r} has {epoch_size} examples per process, fewer than the "

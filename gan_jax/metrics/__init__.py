@@ -1,10 +1,17 @@
-"""Evaluation metrics by name, each cited next to its code: `config.evals` lists those run during training.
+"""Evaluation metrics by name, each cited next to its code: `config.evals` lists those run on the EMA generator
+during training (and by `python -m gan_jax.evaluate`).
 
-An evaluator takes (config, samples) with samples float32 [N, *data_shape] from the EMA generator and returns
-a dict of numbers.
+Vector evaluators take the samples themselves (mode_coverage, on the 2D mixtures). Image evaluators compare
+features of the samples with features of real data (`reference.py`, cached on disk), both computed by the
+extractor `config.eval_features` names: `classifier:<name or .npz>` (a domain classifier, classifier.py)
+or `inception:<weights file>` (the FID Inception network, inception.py). Results are {evaluator/metric: value}.
 """
+import os
+
 from gan_jax.errors import UserError
+from gan_jax.metrics import scores
 from gan_jax.metrics.mode_coverage import mode_coverage
+from gan_jax.metrics.scores import frechet_distance  # noqa: F401  (the public API)
 
 
 def _mode_coverage(config, samples):
@@ -13,26 +20,73 @@ def _mode_coverage(config, samples):
   return mode_coverage(samples, modes, sigma)
 
 
-_EVALUATORS = {"mode_coverage": _mode_coverage}
+_VECTOR_EVALUATORS = {"mode_coverage": _mode_coverage}
+
+# name -> f(real, fake) with real/fake = (features [N, D], class probabilities [N, K]).
+_IMAGE_EVALUATORS = {
+    "fid": lambda real, fake: {"fid": scores.fid(real[0], fake[0])},
+    "kid": lambda real, fake: dict(zip(("kid", "kid_std"), scores.kernel_inception_distance(real[0], fake[0]))),
+    "precision_recall": lambda real, fake: dict(zip(("precision", "recall"),
+                                                    scores.precision_recall(real[0], fake[0]))),
+    "density_coverage": lambda real, fake: dict(zip(("density", "coverage"),
+                                                    scores.density_coverage(real[0], fake[0]))),
+    "inception_score": lambda real, fake: dict(zip(("is", "is_std"), scores.inception_score(fake[1]))),
+    "class_coverage": lambda real, fake: scores.class_coverage(fake[1]),
+}
 
 
 def names():
-  return tuple(_EVALUATORS)
+  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS)
 
 
 def check(config) -> None:
+  """Rejects unknown evaluators, and evaluators that do not fit the data or lack an extractor."""
   from gan_jax.data.mixtures import MIXTURES  # pylint: disable=g-import-not-at-top
   for name in config.evals:
-    if name not in _EVALUATORS:
+    if name not in names():
       raise UserError(f"unknown evaluator {name!r} in config.evals; allowed: {', '.join(names())}")
     if name == "mode_coverage" and config.data.name not in MIXTURES:
       raise UserError(f"mode_coverage needs a Gaussian-mixture dataset ({', '.join(MIXTURES)}), "
                       f"not {config.data.name!r}")
+    if name in _IMAGE_EVALUATORS and not config.eval_features:
+      raise UserError(f"evaluator {name!r} needs config.eval_features, e.g. 'classifier:digits' or "
+                      "'inception:/path/to/pt_inception-2015-12-05-6726825d.pth'")
+  if config.eval_features:
+    kind, _, where = config.eval_features.partition(":")
+    if kind not in ("classifier", "inception") or not where:
+      raise UserError(f"config.eval_features {config.eval_features!r} is not 'classifier:<name or file>' or "
+                      "'inception:<weights file>'")
+    from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+    path = classifier.resolve_path(where) if kind == "classifier" else where
+    if not os.path.isfile(path):
+      raise UserError(f"config.eval_features {config.eval_features!r}: no file {path}" + (
+          f" (bundled classifiers: {', '.join(classifier.bundled_names())})" if kind == "classifier" else ""))
+
+
+_extractors = {}
+
+
+def extractor(spec):
+  """The feature extractor named by config.eval_features (loaded once per process)."""
+  if spec not in _extractors:
+    from gan_jax.metrics import classifier, inception  # pylint: disable=g-import-not-at-top
+    kind, _, where = spec.partition(":")
+    _extractors[spec] = classifier.load(where) if kind == "classifier" else inception.Extractor(where)
+  return _extractors[spec]
 
 
 def evaluate(config, samples) -> dict:
-  """{name/metric: value} for every evaluator in config.evals."""
+  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G."""
+  from gan_jax import images  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   results = {}
+  image_evals = [name for name in config.evals if name in _IMAGE_EVALUATORS]
+  if image_evals:
+    features = extractor(config.eval_features)
+    fake = features.features_and_probs(images.to_uint8(samples))
+    real = reference.features(config, features, samples.shape[1:])
   for name in config.evals:
-    results.update({f"{name}/{k}": v for k, v in _EVALUATORS[name](config, samples).items()})
+    values = (_IMAGE_EVALUATORS[name](real, fake) if name in _IMAGE_EVALUATORS
+              else _VECTOR_EVALUATORS[name](config, samples))
+    results.update({f"{name}/{k}": v for k, v in values.items()})
   return results

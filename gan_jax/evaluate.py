@@ -1,0 +1,65 @@
+"""Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]`.
+
+Runs the evaluators of the run's config (or --evals) on N samples of the EMA generator drawn from the same
+fixed latents as training's evaluations (`train.fixed_latents(config.seed, "eval", N)`), prints the results
+as one JSON line and appends them to <workdir>/eval.json with the checkpoint's step.
+"""
+import json
+
+from absl import app, flags
+
+from gan_jax import cli, errors
+
+
+def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
+  """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value} and
+  the extractor's name (`features`) for image metrics."""
+  from gan_jax import config as config_lib, metrics, sharding, steps, train  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_json(workdir)
+  if num is not None:
+    if num < 2:
+      raise errors.UserError(f"--num must be at least 2, got {num}")
+    config.eval_num_samples = num
+  if evals is not None:
+    config.evals = tuple(evals)
+  if features is not None:
+    config.eval_features = features
+  if not config.evals:
+    raise errors.UserError("nothing to evaluate: the run's config.evals is empty and --evals is not given")
+  config_lib.validate(config)
+  gan, _, _, state, checkpointer = train.restore_or_init(config, workdir, sharding.make_mesh())
+  checkpointer.close()
+  step = checkpointer.latest_step()
+  if step is None:
+    raise errors.UserError(f"{workdir} holds no complete checkpoint to evaluate")
+  z = train.fixed_latents(config.seed, "eval", config.eval_num_samples, gan.latent_dim)
+  results = metrics.evaluate(config, steps.generate_in_batches(gan, state.ema_g, z))
+  return train.append_eval_record(workdir, step, results, config)
+
+
+def run():
+  """The command line; its flags exist only when this module runs as a program."""
+  workdir = flags.DEFINE_string("workdir", None, "Workdir of a training run (holds config.json, checkpoints/).")
+  num = flags.DEFINE_integer("num", None, "Generated samples; default: the run's config.eval_num_samples.")
+  evals = flags.DEFINE_list("evals", None, "Evaluators; default: the run's config.evals.")
+  features = flags.DEFINE_string("features", None, "Extractor; default: the run's config.eval_features.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+  def main(argv):
+    if len(argv) > 1:
+      errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not workdir.value:
+      errors.exit_with("--workdir is required")
+    cli.quiet_libraries()
+    with cli.user_errors_reported(verbose.value):
+      try:
+        results = evaluate(workdir.value, num.value, evals.value, features.value)
+      except OSError as e:
+        raise errors.UserError(f"cannot write {workdir.value}/eval.json: {e}") from None
+    print(json.dumps(results))
+
+  app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

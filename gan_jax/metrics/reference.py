@@ -1,0 +1,48 @@
+"""Reference features of real data, computed once per (dataset, split, sample shape, extractor, count) and
+cached on disk as .npz (`scripts/compute_ref_stats.py` fills the cache ahead of training).
+
+Real images go through the training pipeline's preprocessing (crop, resize to the model's resolution) and the
+same uint8 quantisation as generated samples, so real and fake reach the extractor by the same path.
+"""
+import hashlib
+import os
+
+import numpy as np
+from absl import logging
+
+DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "gan_jax", "reference")
+
+
+def cache_path(config, extractor, shape) -> str:
+  cache_dir = config.eval_cache_dir or DEFAULT_CACHE_DIR
+  split = config.data.split.replace("[", "_").replace("]", "").replace(":", "-").replace("%", "pc")
+  key = f"{config.data.name}_{split}_{'x'.join(map(str, shape))}_{extractor.name}_{config.eval_ref_num}"
+  return os.path.join(cache_dir, f"{key}.npz")
+
+
+def features(config, extractor, shape):
+  """(features [N, D], probs [N, K]) of the first config.eval_ref_num examples of config.data.split."""
+  path = cache_path(config, extractor, shape)
+  if os.path.exists(path):
+    with np.load(path) as f:
+      return f["features"], f["probs"]
+  from gan_jax import data, images  # pylint: disable=g-import-not-at-top
+  real, _ = data.load_examples(name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+                               download=config.data.download, feature=config.data.feature, shape=tuple(shape),
+                               num=config.eval_ref_num)
+  real_features, probs = extractor.features_and_probs(images.to_uint8(real))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  temporary = f"{path}.{os.getpid()}.tmp.npz"
+  np.savez(temporary, features=real_features, probs=probs)
+  os.replace(temporary, path)  # Atomic: a concurrent or killed run never leaves a half-written cache file.
+  logging.info("Reference features of %d examples cached in %s.", len(real_features), path)
+  return real_features, probs
+
+
+def file_digest(path) -> str:
+  """First 12 hex digits of a file's SHA-256: part of an extractor's name, so caches follow its weights."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()[:12]

@@ -1,0 +1,135 @@
+"""Sample-quality scores of image GANs, computed on features of an extractor, exactly as the field does.
+
+Each function is cited next to its code. Inputs are numpy arrays: features [N, D] (Inception pool features or a
+domain classifier's penultimate layer) and class probabilities [N, K]; a score is only comparable with
+another computed under the same extractor and sample counts.
+"""
+import numpy as np
+from scipy import linalg
+
+
+def feature_statistics(features):
+  """(mu [D], sigma [D, D]): the Gaussian fit of FID, as pytorch-fid (np.mean, np.cov with rowvar=False)."""
+  features = np.asarray(features, np.float64)
+  return np.mean(features, axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6) -> float:
+  """Fréchet distance of N(mu1, sigma1) and N(mu2, sigma2) (FID, Heusel et al. 2017, Eq. 6):
+  ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)).
+
+  Step for step pytorch-fid's `calculate_frechet_distance`: when the square root of the product is not
+  finite, retry with `eps` added to both diagonals; a complex root whose diagonal has an imaginary part above
+  1e-3 is an error; otherwise its real part is used.
+  """
+  mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+  sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+  if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+    raise ValueError(f"statistics of different sizes: mu {mu1.shape} vs {mu2.shape}, "
+                     f"sigma {sigma1.shape} vs {sigma2.shape}")
+  diff = mu1 - mu2
+  covmean = linalg.sqrtm(sigma1.dot(sigma2))
+  if not np.isfinite(covmean).all():
+    offset = np.eye(sigma1.shape[0]) * eps
+    covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+  if np.iscomplexobj(covmean):
+    if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+      raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag))} in the matrix square root")
+    covmean = covmean.real
+  return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def fid(real_features, fake_features) -> float:
+  return frechet_distance(*feature_statistics(real_features), *feature_statistics(fake_features))
+
+
+def kernel_inception_distance(real_features, fake_features, num_subsets=100, max_subset_size=1000, seed=0):
+  """(mean, std) of KID (Bińkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial kernel
+  k(x, y) = (x.y / d + 1)^3, over `num_subsets` random subsets of at most `max_subset_size` of each set,
+  as StyleGAN2-ADA's metrics/kernel_inception_distance.py and clean-fid compute it.
+  """
+  real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
+  d = real.shape[1]
+  m = min(len(real), len(fake), max_subset_size)
+  if m < 2:
+    raise ValueError("KID needs at least 2 samples in each set")
+  rng = np.random.default_rng(seed)
+  estimates = []
+  for _ in range(num_subsets):
+    x = fake[rng.choice(len(fake), m, replace=False)]
+    y = real[rng.choice(len(real), m, replace=False)]
+    a = (x @ x.T / d + 1) ** 3 + (y @ y.T / d + 1) ** 3
+    b = (x @ y.T / d + 1) ** 3
+    estimates.append((a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m)
+  estimates = np.array(estimates) / m
+  return float(estimates.mean()), float(estimates.std())
+
+
+def inception_score(probs, num_splits=10):
+  """(mean, std) over `num_splits` splits of exp(E_x KL(p(y|x) || p(y))) (Salimans et al. 2016, Sec. 4),
+  with p(y) the split's marginal, as the authors' code and pytorch/TF ports compute it."""
+  probs = np.asarray(probs, np.float64)
+  scores = []
+  for part in np.array_split(probs, num_splits):
+    marginal = part.mean(axis=0, keepdims=True)
+    kl = np.sum(part * (_safe_log(part) - _safe_log(marginal)), axis=1)
+    scores.append(np.exp(kl.mean()))
+  return float(np.mean(scores)), float(np.std(scores))
+
+
+def _safe_log(p):
+  return np.log(np.where(p > 0, p, 1.0))  # 0 log 0 = 0.
+
+
+def _pairwise_distances(a, b, batch=2048):
+  """Euclidean distances [len(a), len(b)], in float64, a block of rows at a time."""
+  b_sq = np.sum(b * b, axis=1)
+  rows = []
+  for i in range(0, len(a), batch):
+    block = a[i:i + batch]
+    sq = np.sum(block * block, axis=1)[:, None] - 2.0 * block @ b.T + b_sq[None, :]
+    rows.append(np.sqrt(np.maximum(sq, 0.0)))
+  return np.concatenate(rows)
+
+
+def _knn_radii(features, k):
+  """Distance of each point to its k-th nearest neighbour other than itself."""
+  distances = _pairwise_distances(features, features)
+  return np.partition(distances, k, axis=1)[:, k]  # Index 0 is the point itself (distance 0).
+
+
+def precision_recall(real_features, fake_features, k=3):
+  """(precision, recall) of Kynkäänniemi et al. 2019 (Sec. 2): each set's manifold is the union of balls
+  around its points with radius the distance to the k-th nearest neighbour (k = 3); precision is the
+  fraction of fakes inside the real manifold, recall the fraction of reals inside the fake manifold."""
+  real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
+  real_radii, fake_radii = _knn_radii(real, k), _knn_radii(fake, k)
+  fake_to_real = _pairwise_distances(fake, real)                          # [N_fake, N_real]
+  precision = np.mean(np.any(fake_to_real <= real_radii[None, :], axis=1))
+  recall = np.mean(np.any(fake_to_real.T <= fake_radii[None, :], axis=1))
+  return float(precision), float(recall)
+
+
+def density_coverage(real_features, fake_features, k=5):
+  """(density, coverage) of Naeem et al. 2020 (Eq. 3-4, k = 5 as recommended there): with balls around the
+  reals of radius the distance to their k-th nearest real neighbour, density is the mean number of balls a
+  fake falls in, divided by k; coverage is the fraction of reals whose ball holds at least one fake."""
+  real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
+  real_radii = _knn_radii(real, k)
+  inside = _pairwise_distances(real, fake) < real_radii[:, None]          # [N_real, N_fake]
+  density = inside.sum() / (k * len(fake))
+  coverage = np.mean(inside.any(axis=1))
+  return float(density), float(coverage)
+
+
+def class_coverage(probs):
+  """How many classes a domain classifier finds among the samples, and how evenly: classes_covered (argmax
+  counts > 0), reverse_kl of the predicted-class histogram from uniform (0 when even; log K when all samples
+  fall in one class), and the largest class fraction. A mode-collapse signal for labelled image data."""
+  probs = np.asarray(probs)
+  num_classes = probs.shape[1]
+  counts = np.bincount(probs.argmax(axis=1), minlength=num_classes)
+  q = counts / counts.sum()
+  return {"classes_covered": int((counts > 0).sum()),
+          "reverse_kl": float(np.sum(q[q > 0] * np.log(q[q > 0] * num_classes))),
+          "max_class_fraction": float(q.max())}

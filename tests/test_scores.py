@@ -1,0 +1,102 @@
+"""The image-metric formulas against closed forms, independent references and their defining properties."""
+import numpy as np
+import pytest
+
+from gan_jax.metrics import frechet_distance, scores
+
+
+def _random_stats(rng, d, rank=None):
+  a = rng.standard_normal((d, rank or d))
+  return rng.standard_normal(d), a @ a.T / d
+
+
+def _eig_reference(mu1, s1, mu2, s2):
+  # Tr((s1 s2)^(1/2)) = sum of the square roots of the eigenvalues of s1 s2 (real, >= 0 for PSD s1, s2).
+  eig = np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)
+  return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(eig)))
+
+
+def test_frechet_distance_of_identical_statistics_is_zero():
+  mu, sigma = _random_stats(np.random.default_rng(0), 16)
+  assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-8
+
+
+def test_frechet_distance_closed_forms():
+  # Equal covariances: only the means count. Diagonal covariances: sum (sqrt(a) - sqrt(b))^2.
+  mu1, mu2 = np.array([0.0, 1.0]), np.array([3.0, -1.0])
+  assert frechet_distance(mu1, np.eye(2), mu2, np.eye(2)) == pytest.approx(13.0, rel=1e-12)
+  a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+  expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+  assert frechet_distance(np.zeros(3), np.diag(a), np.zeros(3), np.diag(b)) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("rank", [None, 5], ids=["full_rank", "rank_deficient"])
+def test_frechet_distance_matches_an_eigenvalue_reference(rank):
+  rng = np.random.default_rng(1)
+  (mu1, s1), (mu2, s2) = _random_stats(rng, 32, rank), _random_stats(rng, 32, rank)
+  assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_eig_reference(mu1, s1, mu2, s2), rel=1e-6)
+
+
+@pytest.mark.parametrize("rank", [None, 5], ids=["full_rank", "rank_deficient"])
+def test_frechet_distance_agrees_with_pytorch_fid(rank):
+  fid_score = pytest.importorskip("pytorch_fid.fid_score")  # Optional: pip install torch==2.13.0 pytorch-fid.
+  rng = np.random.default_rng(2)
+  (mu1, s1), (mu2, s2) = _random_stats(rng, 64, rank), _random_stats(rng, 64, rank)
+  expected = fid_score.calculate_frechet_distance(mu1, s1, mu2, s2)
+  assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kid_is_unbiased_and_separates_distributions():
+  rng = np.random.default_rng(3)
+  # Two independent samples of one distribution: the unbiased estimate averages to 0 (up to its noise).
+  estimates = [scores.kernel_inception_distance(rng.standard_normal((200, 8)), rng.standard_normal((200, 8)),
+                                                num_subsets=10, seed=i)[0] for i in range(20)]
+  spread = np.std(estimates) / np.sqrt(len(estimates))
+  assert abs(np.mean(estimates)) < 3 * spread
+  shifted = scores.kernel_inception_distance(rng.standard_normal((200, 8)), rng.standard_normal((200, 8)) + 0.5,
+                                             num_subsets=10)[0]
+  assert shifted > 20 * spread
+
+
+def test_kid_single_subset_equals_the_formula():
+  rng = np.random.default_rng(4)
+  x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+  k = lambda a, b: (a @ b.T / 3 + 1) ** 3
+  m = 5
+  mmd = ((k(x, x).sum() - np.trace(k(x, x))) / (m * (m - 1)) + (k(y, y).sum() - np.trace(k(y, y))) / (m * (m - 1))
+         - 2 * k(x, y).mean())
+  # With m = N the subsets are permutations of the sets, which leave the estimate unchanged.
+  assert scores.kernel_inception_distance(y, x, num_subsets=1)[0] == pytest.approx(mmd, rel=1e-10)
+
+
+def test_inception_score_of_uniform_and_perfect_classifiers():
+  assert scores.inception_score(np.full((100, 10), 0.1))[0] == pytest.approx(1.0)
+  perfect = np.eye(10)[np.arange(1000) % 10]       # Confident and balanced in every split.
+  mean, std = scores.inception_score(perfect)
+  assert mean == pytest.approx(10.0) and std == pytest.approx(0.0, abs=1e-9)
+
+
+def test_precision_recall_and_density_coverage():
+  rng = np.random.default_rng(5)
+  real = rng.standard_normal((300, 4))
+  assert scores.precision_recall(real, real) == (1.0, 1.0)
+  # A generator collapsed onto one real sample: precise, with no recall or coverage to speak of.
+  collapsed = real[0] + 1e-3 * rng.standard_normal((10, 4))
+  precision, recall = scores.precision_recall(real, collapsed)
+  assert precision == 1.0 and recall < 0.02
+  density, coverage = scores.density_coverage(real, collapsed)
+  assert coverage < 0.05  # Only the few reals whose balls hold real[0].
+  # Far away fakes: nothing is precise or covered.
+  assert scores.precision_recall(real, real + 100.0) == (0.0, 0.0)
+  assert scores.density_coverage(real, real + 100.0) == (0.0, 0.0)
+  # Density of a fresh sample of the same distribution is about 1 (Naeem et al. 2020, Sec. 3.2).
+  density, coverage = scores.density_coverage(real, rng.standard_normal((300, 4)))
+  assert 0.7 < density < 1.3 and coverage > 0.8
+
+
+def test_class_coverage():
+  even = np.eye(10)[np.arange(100) % 10]
+  assert scores.class_coverage(even) == {"classes_covered": 10, "reverse_kl": 0.0, "max_class_fraction": 0.1}
+  one = np.eye(10)[np.zeros(50, int)]
+  result = scores.class_coverage(one)
+  assert result["classes_covered"] == 1 and result["reverse_kl"] == pytest.approx(np.log(10))
