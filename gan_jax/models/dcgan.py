@@ -50,10 +50,10 @@ class Generator(nn.Module):
     x = nn.relu(norm()(x.reshape(-1, base, base, features)))
     for _ in range(num_up - 1):
       features //= 2
-      x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+      x = layers.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                            kernel_init=_init)(x)
       x = nn.relu(norm()(x))
-    x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(x)
+    x = layers.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(x)
     return jnp.tanh(x)
 
 

@@ -1,6 +1,10 @@
-"""Layers shared by model families: spectral normalisation (Miyato et al. 2018) and maxout (Goodfellow et al. 2013)."""
+"""Layers shared by model families: spectral normalisation (Miyato et al. 2018), maxout (Goodfellow et al. 2013)
+and the transposed convolution every generator up-samples with.
+"""
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 SPECTRAL = "spectral"  # The collection holding power-iteration vectors; it rides in GANState.d_state.
 
@@ -28,3 +32,85 @@ class Maxout(nn.Module):
     linear = nn.Dense(self.features * self.pieces, kernel_init=self.kernel_init)
     y = apply(linear, x, spectral_norm=self.spectral_norm, train=train)
     return jnp.max(y.reshape(x.shape[0], self.features, self.pieces), axis=-1)
+
+
+def _transpose_pads(k, s, padding):
+  """(before, after) padding of the dilated input, exactly as jax.lax.conv_transpose derives it."""
+  if padding == "SAME":
+    pad_len = k + s - 2
+    before = k - 1 if s > k - 1 else -(-pad_len // 2)
+    return before, pad_len - before
+  if padding == "VALID":
+    pad_len = k + s - 2 + max(k - s, 0)
+    return k - 1, pad_len - (k - 1)
+  return tuple(padding)
+
+
+def _phase_taps(n, k, s, pads):
+  """For one spatial axis: output length, and for each output phase a = o mod s (o = s m + a) the kernel taps
+  it uses and the input offset of the first one: y[s m + a] = sum_j x[m + first + j] K[taps[j]]."""
+  before, after = pads
+  length = (n - 1) * s + 1 + before + after - k + 1
+  phases = []
+  for a in range(s):
+    taps = [t for t in range(k) if (a + t - before) % s == 0]
+    first = (a + taps[0] - before) // s if taps else 0
+    phases.append((taps, first, -(-(length - a) // s)))  # (taps, first input offset, outputs in the phase)
+  return length, phases
+
+
+def conv_transpose(x, kernel, strides, padding="SAME"):
+  """jax.lax.conv_transpose(x, kernel, strides, padding) (NHWC, kernel HWIO, not flipped), computed without
+  dilating the input: output phase (a, b) (rows s m + a, columns s n + b) is an ordinary stride-1 convolution
+  of x with the taps of the kernel that land on it, and the phases are interleaved (depth-to-space).
+
+  Same function, same weights, a quarter of the multiply-adds of the dilated form at stride 2; and its
+  gradients are ordinary convolutions, which XLA's CPU backend runs far faster than the gradients of an
+  input-dilated one (sub-pixel convolution: Shi et al. 2016, Sec. 2.2; Odena et al. 2016).
+  """
+  _, height, width, _ = x.shape
+  kh, kw, _, features = kernel.shape
+  sh, sw = strides
+  pads = padding if isinstance(padding, str) else [tuple(p) for p in padding]
+  pad_h, pad_w = (pads, pads) if isinstance(pads, str) else pads
+  out_h, phases_h = _phase_taps(height, kh, sh, _transpose_pads(kh, sh, pad_h))
+  out_w, phases_w = _phase_taps(width, kw, sw, _transpose_pads(kw, sw, pad_w))
+  rows_per_phase = max(m for _, _, m in phases_h)
+  cols_per_phase = max(m for _, _, m in phases_w)
+  outputs = []
+  for taps_h, first_h, _ in phases_h:
+    row = []
+    for taps_w, first_w, _ in phases_w:
+      if not taps_h or not taps_w:  # A phase no tap reaches (kernel smaller than the stride): zeros.
+        row.append(jnp.zeros((x.shape[0], rows_per_phase, cols_per_phase, features), x.dtype))
+        continue
+      sub_kernel = kernel[np.array(taps_h)][:, np.array(taps_w)]           # [th, tw, in, out]
+      # Rows first_h .. first_h + rows_per_phase - 1 + th - 1 of x, zero outside it (likewise columns).
+      window = [(first_h, rows_per_phase + len(taps_h) - 1, height), (first_w, cols_per_phase + len(taps_w) - 1, width)]
+      padding_lax = [(-start, start + size - n) for start, size, n in window]
+      row.append(jax.lax.conv_general_dilated(x, sub_kernel, (1, 1), padding_lax,
+                                              dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    outputs.append(jnp.stack(row, axis=3))                                  # [B, M, N, sw, C]
+  y = jnp.stack(outputs, axis=2)                                            # [B, M, sh, N, sw, C]
+  y = y.reshape(x.shape[0], rows_per_phase * sh, cols_per_phase * sw, features)
+  return y[:, :out_h, :out_w]
+
+
+class ConvTranspose(nn.Module):
+  """Drop-in for flax.linen.ConvTranspose (same parameters, names, shapes and initialisers, so checkpoints
+  are interchangeable) computed by `conv_transpose`: the up-sampling layer of every generator here."""
+  features: int
+  kernel_size: tuple
+  strides: tuple = (1, 1)
+  padding: object = "SAME"
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x):  # [B, H, W, C_in] -> [B, H', W', features]
+    kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
+    y = conv_transpose(x, kernel.astype(x.dtype), self.strides, self.padding)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
+    return y

@@ -1,0 +1,51 @@
+"""The sub-pixel transposed convolution equals flax.linen.ConvTranspose and jax.lax.conv_transpose (values and
+gradients) for the kernel/stride/padding combinations generators use, and keeps their parameter layout."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models import layers
+
+CASES = [  # (input H, W), kernel, stride, padding: DCGAN, ResNet/U-Net style, odd sizes, explicit pads.
+    ((7, 7), (4, 4), (2, 2), "SAME"),        # DCGAN 7 -> 14 (MNIST).
+    ((4, 4), (4, 4), (2, 2), "SAME"),        # DCGAN 4 -> 8.
+    ((5, 6), (3, 3), (2, 2), "SAME"),
+    ((4, 4), (4, 4), (2, 2), "VALID"),
+    ((4, 5), (4, 4), (2, 2), ((2, 2), (2, 2))),  # PyTorch ConvTranspose2d(k=4, s=2, p=1) (U-Net, pix2pix).
+    ((4, 4), (4, 4), (2, 2), ((1, 2), (0, 3))),
+    ((4, 4), (2, 2), (2, 2), "SAME"),        # k = s: non-overlapping up-sampling.
+    ((3, 3), (5, 5), (2, 2), "SAME"),
+    ((5, 5), (3, 3), (1, 1), "SAME"),
+    ((4, 4), (1, 1), (3, 3), "VALID"),       # Kernel smaller than the stride: phases no tap reaches.
+    ((6, 5), (3, 3), (3, 2), "SAME"),
+]
+
+
+@pytest.mark.parametrize("size,kernel,strides,padding", CASES)
+def test_conv_transpose_equals_lax_in_values_and_gradients(size, kernel, strides, padding):
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
+  reference = lambda x, w: jax.lax.conv_transpose(x, w, strides, padding)
+  ours = lambda x, w: layers.conv_transpose(x, w, strides, padding)
+  np.testing.assert_allclose(ours(x, w), reference(x, w), atol=1e-5, rtol=1e-5)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(reference), (0, 1))(x, w)):
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv_transpose_module_is_a_drop_in_for_flax(use_bias):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 7, 7, 8))
+  kwargs = dict(features=4, kernel_size=(4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias,
+                bias_init=nn.initializers.normal(1.0))
+  flax_layer, our_layer = nn.ConvTranspose(**kwargs), layers.ConvTranspose(**kwargs)
+  flax_vars = flax_layer.init(jax.random.PRNGKey(1), x)
+  our_vars = our_layer.init(jax.random.PRNGKey(1), x)
+  # Same tree, shapes and initial values: checkpoints of either load into the other.
+  assert jax.tree.structure(flax_vars) == jax.tree.structure(our_vars)
+  for a, b in zip(jax.tree.leaves(flax_vars), jax.tree.leaves(our_vars)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_allclose(our_layer.apply(flax_vars, x), flax_layer.apply(flax_vars, x), atol=1e-5)
