@@ -23,6 +23,17 @@ def parse_flags(argv):
                      "the value has the wrong type (the experiment file and gan_jax/config.py list the keys)")
 
 
+def check_command_line(argv, **required) -> None:
+  """Exits with one error line on stray arguments or a missing required flag (given as name=value); then
+  quiets the libraries. The first thing every command's main(argv) does."""
+  if len(argv) > 1:
+    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
+  missing = [f"--{name}" for name, value in required.items() if not value]
+  if missing:
+    errors.exit_with(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+  quiet_libraries()
+
+
 def load_config(config_flag):
   """The value of a config_flags flag, or one error line (config_flags reports an unloadable file late)."""
   try:

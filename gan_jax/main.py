@@ -7,7 +7,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from gan_jax import cli, errors
+from gan_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. "
                                           "experiments/dcgan_digits.py or experiments/dcgan_digits.py:runlocal.",
@@ -17,12 +17,8 @@ _VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.
 
 
 def main(argv):
-  cli.quiet_libraries()
-  if len(argv) > 1:
-    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
+  cli.check_command_line(argv, workdir=_WORKDIR.value)
   config = cli.load_config(_CONFIG)
-  if not _WORKDIR.value:
-    errors.exit_with("--workdir is required")
   from gan_jax import train  # pylint: disable=g-import-not-at-top  (heavy; after flags are checked)
   with cli.user_errors_reported(_VERBOSE.value):
     train.train_and_evaluate(config, _WORKDIR.value)

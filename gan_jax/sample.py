@@ -46,11 +46,7 @@ def run():
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
   def main(argv):
-    if len(argv) > 1:
-      errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not workdir.value or not out.value:
-      errors.exit_with("--workdir and --out are required")
-    cli.quiet_libraries()
+    cli.check_command_line(argv, workdir=workdir.value, out=out.value)
     from gan_jax import images  # pylint: disable=g-import-not-at-top
     with cli.user_errors_reported(verbose.value):
       samples = sample(workdir.value, num.value, seed.value, batch_size.value)

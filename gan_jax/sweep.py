@@ -153,11 +153,7 @@ def run():
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
   def main(argv):
-    if len(argv) > 1:
-      errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not workdir.value:
-      errors.exit_with("--workdir is required")
-    cli.quiet_libraries()
+    cli.check_command_line(argv, workdir=workdir.value)
     config = cli.load_config(config_flag)
     try:
       with cli.user_errors_reported(verbose.value):

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from absl import app, flags
+from absl import app
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,9 +23,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 
 
 def main(argv):
-  if len(argv) > 1:
-    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-  cli.quiet_libraries()
+  cli.check_command_line(argv)
   config = cli.load_config(_CONFIG)
   from gan_jax import config as config_lib, metrics, models  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference, scores  # pylint: disable=g-import-not-at-top

@@ -26,11 +26,7 @@ _OUT = flags.DEFINE_string("out", None, "Output .npz path.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    errors.exit_with(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _OUT.value:
-    errors.exit_with("--out is required")
-  cli.quiet_libraries()
+  cli.check_command_line(argv, out=_OUT.value)
   from gan_jax import data  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
   with cli.user_errors_reported(False):

@@ -1,0 +1,103 @@
+"""Times the compiled training step (D update + G update + EMA) of a model and prints one JSON line.
+
+  python scripts/benchmark.py --model=dcgan28 [--batch=64] [--steps=20] [--windows=5]
+  python scripts/benchmark.py --matmul      # this machine's f32 matmul throughput, the yardstick for GFLOP/s
+
+The step is train.py's (steps.make_train_step, jitted with the state donated) on batches already on the device,
+so the number is compute and dispatch, not input. ms_per_step is the median over --windows windows of --steps
+steps each, after a warm-up; GFLOP per step is XLA's cost analysis of the compiled step.
+
+Models: dcgan28 (the issue's reference DCGAN for 28x28x1: G 100 -> 7x7x128 -> 14x14x64 -> 28x28x1, D 64 -> 128
+-> 1 without BatchNorm, non-saturating loss, Adam 2e-4 (0.5, 0.999)); scripts/torch_twin.py is the same model and
+step in PyTorch); dcgan64 (the paper's 64x64x3 DCGAN: G 4x4x1024 -> 64x64x3, D 128 -> 1024 with BatchNorm);
+mlp2d (PacGAN's 2D benchmark networks at batch 100); digits (the default experiment).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def model_config(name, batch):
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  c = config_lib.base_config()
+  if name == "dcgan28":
+    config_lib.set_model(c, "dcgan", resolution=28, channels=1, latent_dim=100, g_width=64, d_width=64,
+                         d_norm="none")
+  elif name == "dcgan64":
+    config_lib.set_model(c, "dcgan", resolution=64, channels=3, latent_dim=100, g_width=128, d_width=128)
+  elif name == "digits":
+    c = config_lib.load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments", "dcgan_digits.py"))
+  elif name == "mlp2d":
+    config_lib.set_model(c, "mlp")
+    c.optimizer.g = c.optimizer.d = dict(name="adam", learning_rate=1e-4, b1=0.8, b2=0.999)
+  else:
+    raise SystemExit(f"gan_jax: error: unknown --model {name!r}; allowed: dcgan28, dcgan64, digits, mlp2d")
+  c.batch_size = batch or (100 if name == "mlp2d" else c.batch_size if name == "digits" else 64)
+  return c
+
+
+def time_step(config, steps, windows):
+  from gan_jax import steps as steps_lib, train  # pylint: disable=g-import-not-at-top
+  gan, g_tx, d_tx, init_fn = train.build(config)
+  state = jax.jit(init_fn)()
+  shape = (config.num_critic_steps, config.batch_size * config.pack, *gan.data_shape)
+  batch = {"x": jax.random.uniform(jax.random.PRNGKey(1), shape, minval=-1.0, maxval=1.0)}
+  step = jax.jit(steps_lib.make_train_step(config, gan, g_tx, d_tx), donate_argnums=0)
+  compiled = step.lower(state, batch).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", float("nan")))
+  for _ in range(3):  # Warm-up.
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  per_step = []
+  for _ in range(windows):
+    start = time.perf_counter()
+    for _ in range(steps):
+      state, metrics = compiled(state, batch)
+    jax.block_until_ready((state, metrics))
+    per_step.append((time.perf_counter() - start) / steps)
+  return float(np.median(per_step)), flops
+
+
+def matmul_gflops(n=2048, repeats=10):
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  f = jax.jit(lambda a: a @ a)
+  jax.block_until_ready(f(a))
+  start = time.perf_counter()
+  for _ in range(repeats):
+    out = f(a)
+  jax.block_until_ready(out)
+  return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="dcgan28")
+  parser.add_argument("--batch", type=int, default=None)
+  parser.add_argument("--steps", type=int, default=20)
+  parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--matmul", action="store_true", help="Measure f32 matmul GFLOP/s instead.")
+  args = parser.parse_args()
+  device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind} x{jax.device_count()}, {os.cpu_count()} CPUs"
+  if args.matmul:
+    print(json.dumps({"benchmark": "matmul_f32_2048", "gflop_per_s": round(matmul_gflops(), 1), "device": device}))
+    return
+  config = model_config(args.model, args.batch)
+  seconds, flops = time_step(config, args.steps, args.windows)
+  print(json.dumps({"framework": f"jax {jax.__version__}", "model": args.model, "batch": config.batch_size,
+                    "ms_per_step": round(seconds * 1e3, 2), "images_per_s": round(config.batch_size / seconds, 1),
+                    "gflop_per_step": round(flops / 1e9, 3), "gflop_per_s": round(flops / 1e9 / seconds, 1),
+                    "device": device}))
+
+
+if __name__ == "__main__":
+  main()
