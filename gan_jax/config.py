@@ -29,6 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.pack = 1                     # PacGAN packing degree m (Lin et al. 2018): D judges m samples at once.
   c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
+  c.steps_per_call = 1           # Training steps per host call (lax.scan); every *_every must be a multiple.
 
   # Discriminator regularisers (gan_jax/regularizers.py); a weight of 0 switches a term off.
   c.regularizer = ml_collections.ConfigDict()
@@ -140,7 +141,7 @@ def validate(config) -> None:
                     f"allowed: {', '.join(sorted(_flat_keys(base_config())))}")
   for key in ("total_steps", "batch_size", "num_critic_steps", "pack", "log_every", "sample_every",
               "checkpoint_every", "keep_checkpoints", "num_grid_samples", "eval_every", "eval_num_samples",
-              "eval_ref_num"):
+              "eval_ref_num", "steps_per_call"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
   for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip"):
@@ -150,6 +151,10 @@ def validate(config) -> None:
     raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")
   if not isinstance(config.unrolled_steps, int) or config.unrolled_steps < 0:
     raise UserError(f"config.unrolled_steps must be a non-negative integer, got {config.unrolled_steps!r}")
+  for key in ("total_steps", "log_every", "sample_every", "checkpoint_every", "eval_every"):
+    if config[key] % config.steps_per_call:
+      raise UserError(f"config.{key} ({config[key]}) must be a multiple of config.steps_per_call "
+                      f"({config.steps_per_call})")
   if not 0.0 <= config.ema_decay < 1.0:
     raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
   _choose("loss", config.loss, losses.names())

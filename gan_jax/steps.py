@@ -180,3 +180,11 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     return state, {**d_metrics, **g_metrics}
 
   return train_step
+
+
+def scan_steps(train_step):
+  """K training steps in one call: (state, batch with a leading axis K) -> (state, metrics stacked [K, ...]).
+
+  `jax.lax.scan` keeps the K steps in one compiled program, so the host dispatches once per K steps.
+  """
+  return lambda state, batches: jax.lax.scan(train_step, state, batches)

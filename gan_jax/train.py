@@ -105,7 +105,9 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   # --- Mesh: the batch is split over every device of every process; the state is replicated.
   mesh = sharding.make_mesh()
   local_batch_size = sharding.check_batch_size(config.batch_size)
-  input_sharding = sharding.batch_sharding(mesh, batch_axis=1)  # [num_critic_steps, B, ...]
+  steps_per_call = config.steps_per_call
+  # [num_critic_steps, B, ...], or [steps_per_call, num_critic_steps, B, ...]: the batch axis is sharded.
+  input_sharding = sharding.batch_sharding(mesh, batch_axis=1 if steps_per_call == 1 else 2)
 
   # --- Models, optimizers and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers.
   gan, g_tx, d_tx, state, checkpointer = restore_or_init(config, workdir, mesh)
@@ -116,12 +118,14 @@ def train_and_evaluate(config, workdir: str) -> GANState:
       name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
       download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
       batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
-      seed=config.seed, shuffle_buffer=config.data.shuffle_buffer, start_step=start_step,
-      process_index=jax.process_index(), process_count=jax.process_count())
+      steps_per_call=steps_per_call, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
+      start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count())
 
-  # --- The update step: D updates then a G update, compiled once, state buffers donated.
+  # --- The update step: D updates then a G update (steps_per_call of them per call), compiled once, state
+  # buffers donated.
+  step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
   train_step = jax.jit(
-      steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh)),
+      step_fn if steps_per_call == 1 else steps.scan_steps(step_fn),
       in_shardings=(sharding.replicated(mesh), input_sharding),
       out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
   grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan.latent_dim)
@@ -167,12 +171,13 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     logging.info("Nothing to do: step %d >= total_steps %d.", start_step, config.total_steps)
   logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, start_step,
                config.total_steps, jax.device_count())
-  for step in range(start_step + 1, config.total_steps + 1):
+  for step in range(start_step + steps_per_call, config.total_steps + 1, steps_per_call):
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
       batch = sharding.global_batch(next(train_iter), input_sharding)
       state, step_metrics = train_step(state, batch)
     pending_metrics.append(step_metrics)
-    progress(step)
+    for done in range(step - steps_per_call + 1, step + 1):
+      progress(done)  # clu's progress report wants every step.
     last = step == config.total_steps
     if last or step % config.log_every == 0 or step % config.checkpoint_every == 0:
       flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.

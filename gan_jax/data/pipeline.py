@@ -124,8 +124,10 @@ def load_examples(*, name, split="train", data_dir=None, download=True, feature=
 
 
 def get_dataset(*, name, split="train", data_dir=None, download=True, feature="image", shape, batch_size,
-                num_stacked=1, seed=0, shuffle_buffer=10_000, start_step=0, process_index=0, process_count=1):
-  """Infinite iterator of numpy batches {'x': [num_stacked, batch_size, *shape], 'label': [num_stacked, B]}.
+                num_stacked=1, steps_per_call=1, seed=0, shuffle_buffer=10_000, start_step=0, process_index=0,
+                process_count=1):
+  """Infinite iterator of numpy batches {'x': [num_stacked, batch_size, *shape], 'label': [num_stacked, B]};
+  with steps_per_call K > 1, K such batches stacked: {'x': [K, num_stacked, batch_size, *shape], ...}.
 
   Images are cropped, resized and converted to `shape` = (res, res, channels) in [-1, 1]; vector features
   (e.g. 2D points) must already have `shape`.
@@ -159,5 +161,7 @@ def get_dataset(*, name, split="train", data_dir=None, download=True, feature="i
 
   ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True).batch(num_stacked, drop_remainder=True)
+  if steps_per_call > 1:
+    ds = ds.batch(steps_per_call, drop_remainder=True)
   ds = ds.prefetch(tf.data.AUTOTUNE)
   return iter(tfds.as_numpy(ds))
