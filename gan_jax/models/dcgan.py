@@ -39,22 +39,24 @@ class Generator(nn.Module):
   latent_dim: int = 100
   width: int = 64           # Channels of the last hidden layer; doubled at each lower resolution.
   bn_momentum: float = 0.9  # Flax's 0.9 is PyTorch's momentum 0.1.
+  dtype: jnp.dtype = jnp.float32  # Computation dtype; parameters stay float32.
 
   @nn.compact
-  def __call__(self, z, train: bool):  # z: [B, latent_dim] -> [B, H, W, C] in [-1, 1]
+  def __call__(self, z, train: bool):  # z: [B, latent_dim] -> [B, H, W, C] in [-1, 1], float32
     base, num_up = layout(self.resolution)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
-                             scale_init=_bn_scale_init)
+                             scale_init=_bn_scale_init, dtype=self.dtype)
     features = self.width * 2 ** (num_up - 1)
-    x = nn.Dense(base * base * features, use_bias=False, kernel_init=_init)(z)
+    x = nn.Dense(base * base * features, use_bias=False, kernel_init=_init, dtype=self.dtype)(z)
     x = nn.relu(norm()(x.reshape(-1, base, base, features)))
     for _ in range(num_up - 1):
       features //= 2
       x = layers.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
-                           kernel_init=_init)(x)
+                               kernel_init=_init, dtype=self.dtype)(x)
       x = nn.relu(norm()(x))
-    x = layers.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(x)
-    return jnp.tanh(x)
+    x = layers.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init,
+                             dtype=self.dtype)(x)
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class Discriminator(nn.Module):
@@ -63,28 +65,34 @@ class Discriminator(nn.Module):
   norm: str = "batch"      # "batch" (Radford et al.) or "none".
   spectral_norm: bool = False  # Miyato et al. 2018: every conv and the linear layer spectrally normalised.
   bn_momentum: float = 0.9
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool):  # x: [B, H, W, C] -> logits [B]
+  def __call__(self, x, train: bool):  # x: [B, H, W, C] -> logits [B], float32
     _, num_down = layout(self.resolution)
     sn = functools.partial(layers.apply, spectral_norm=self.spectral_norm, train=train)
+    conv = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2), padding="SAME", kernel_init=_init,
+                             dtype=self.dtype)
     features = self.width
-    x = nn.leaky_relu(sn(nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init), x), 0.2)
+    x = nn.leaky_relu(sn(conv(features), x), 0.2)
     for _ in range(num_down - 1):
       features *= 2
-      x = sn(nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=self.norm == "none",
-                     kernel_init=_init), x)
+      x = sn(conv(features, use_bias=self.norm == "none"), x)
       if self.norm == "batch":
         x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                         scale_init=_bn_scale_init)(x)
+                         scale_init=_bn_scale_init, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
-    return sn(nn.Dense(1, kernel_init=_init), x.reshape(x.shape[0], -1))[:, 0]
+    logits = sn(nn.Dense(1, kernel_init=_init, dtype=self.dtype), x.reshape(x.shape[0], -1))[:, 0]
+    return logits.astype(jnp.float32)
 
 
 def make_models(*, resolution: int, channels: int, latent_dim: int = 100, g_width: int = 64,
-                d_width: int = 64, d_norm: str = "batch", d_spectral_norm: bool = False) -> GANModels:
-  """DCGAN pair for [resolution, resolution, channels] images."""
+                d_width: int = 64, d_norm: str = "batch", d_spectral_norm: bool = False,
+                dtype: str = "float32") -> GANModels:
+  """DCGAN pair for [resolution, resolution, channels] images; `dtype` bfloat16 computes in bf16 with float32
+  parameters and optimizer states (mixed precision, for accelerators)."""
   layout(resolution)
+  compute_dtype = layers.compute_dtype(dtype)
   if d_norm not in ("batch", "none"):
     raise UserError(f"unknown config.model.d_norm {d_norm!r}; allowed: batch, none")
   for key, value in (("channels", channels), ("latent_dim", latent_dim), ("g_width", g_width),
@@ -92,7 +100,7 @@ def make_models(*, resolution: int, channels: int, latent_dim: int = 100, g_widt
     if not isinstance(value, int) or value < 1:
       raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
   return GANModels(
-      generator=Generator(resolution, channels, latent_dim, g_width),
-      discriminator=Discriminator(resolution, d_width, d_norm, d_spectral_norm),
+      generator=Generator(resolution, channels, latent_dim, g_width, dtype=compute_dtype),
+      discriminator=Discriminator(resolution, d_width, d_norm, d_spectral_norm, dtype=compute_dtype),
       latent_dim=latent_dim,
       data_shape=(resolution, resolution, channels))

@@ -7,6 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 
 SPECTRAL = "spectral"  # The collection holding power-iteration vectors; it rides in GANState.d_state.
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(name):
+  """config.model.dtype -> the dtype models compute in (parameters are float32 whatever it is)."""
+  if name not in COMPUTE_DTYPES:
+    from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+    raise UserError(f"unknown config.model.dtype {name!r}; allowed: {', '.join(COMPUTE_DTYPES)}")
+  return COMPUTE_DTYPES[name]
 
 
 def apply(layer: nn.Module, x, *, spectral_norm: bool, train: bool):
@@ -106,11 +115,12 @@ class ConvTranspose(nn.Module):
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros
+  dtype: jnp.dtype = jnp.float32  # Computation dtype (parameters are float32).
 
   @nn.compact
   def __call__(self, x):  # [B, H, W, C_in] -> [B, H', W', features]
     kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, x.shape[-1], self.features))
-    y = conv_transpose(x, kernel.astype(x.dtype), self.strides, self.padding)
+    y = conv_transpose(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding)
     if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,)).astype(x.dtype)
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
     return y
