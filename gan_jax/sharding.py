@@ -3,6 +3,8 @@
 Each process feeds its own share of the batch; `global_batch` assembles the global array without copies
 (jax.make_array_from_process_local_data).
 """
+import collections
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -34,3 +36,14 @@ def check_batch_size(global_batch_size: int) -> int:
 def global_batch(local_batch, sharding: NamedSharding):
   """Process-local numpy arrays -> global jax.Arrays sharded by `sharding`."""
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
+
+
+def prefetch_to_device(local_batches, sharding: NamedSharding, size: int = 2):
+  """Yields global batches with the next `size` already sent to the devices, so that the transfer of step
+  t+1's input overlaps step t's (asynchronously dispatched) computation."""
+  queue = collections.deque()
+  for local_batch in local_batches:
+    queue.append(global_batch(local_batch, sharding))
+    if len(queue) > size:
+      yield queue.popleft()
+  yield from queue

@@ -113,13 +113,15 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   gan, g_tx, d_tx, state, checkpointer = restore_or_init(config, workdir, mesh)
   start_step = int(state.step)
 
-  # --- Input: this process's share, continuing exactly where the restored step left the stream.
+  # --- Input: this process's share, continuing exactly where the restored step left the stream, two steps
+  # ahead on the devices.
   train_iter = data.get_dataset(
       name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
       download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
       batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
       steps_per_call=steps_per_call, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
       start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count())
+  train_iter = sharding.prefetch_to_device(train_iter, input_sharding)
 
   # --- The update step: D updates then a G update (steps_per_call of them per call), compiled once, state
   # buffers donated.
@@ -173,7 +175,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
                config.total_steps, jax.device_count())
   for step in range(start_step + steps_per_call, config.total_steps + 1, steps_per_call):
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = sharding.global_batch(next(train_iter), input_sharding)
+      batch = next(train_iter)
       state, step_metrics = train_step(state, batch)
     pending_metrics.append(step_metrics)
     for done in range(step - steps_per_call + 1, step + 1):
