@@ -183,10 +183,18 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
   return train_step
 
 
-def scan_steps(train_step):
+def scan_steps(train_step, unroll: bool = False):
   """K training steps in one call: (state, batch with a leading axis K) -> (state, metrics stacked [K, ...]).
 
-  `jax.lax.scan` keeps the K steps in one compiled program, so the host dispatches once per K steps. For
-  accelerators: on CPU, convolutions inside the scan's loop run several times slower (see train_step).
+  One compiled program, so the host dispatches once per K steps: a `jax.lax.scan` over the steps, or with
+  `unroll` the K steps written out (K times the compile time; for CPUs, whose backend runs convolutions
+  inside a loop several times slower, see train_step).
   """
-  return lambda state, batches: jax.lax.scan(train_step, state, batches)
+  def unrolled(state, batches):
+    metrics = []
+    for i in range(jax.tree.leaves(batches)[0].shape[0]):
+      state, step_metrics = train_step(state, jax.tree.map(lambda x, i=i: x[i], batches))
+      metrics.append(step_metrics)
+    return state, jax.tree.map(lambda *m: jnp.stack(m), *metrics)
+
+  return unrolled if unroll else (lambda state, batches: jax.lax.scan(train_step, state, batches))

@@ -127,7 +127,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   # buffers donated.
   step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
   train_step = jax.jit(
-      step_fn if steps_per_call == 1 else steps.scan_steps(step_fn),
+      step_fn if steps_per_call == 1 else steps.scan_steps(step_fn, unroll=jax.default_backend() == "cpu"),
       in_shardings=(sharding.replicated(mesh), input_sharding),
       out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
   grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan.latent_dim)

@@ -177,3 +177,14 @@ def test_steps_per_call_scans_the_same_steps(data_dir, tmp_path):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
   with pytest.raises(UserError, match="multiple of config.steps_per_call"):
     train.train_and_evaluate(_digits(data_dir, steps_per_call=3, **overrides), str(tmp_path / "three"))
+
+
+def test_scanned_and_unrolled_multi_steps_agree():
+  # steps.scan_steps over 3 steps of a toy "train step", as lax.scan (accelerators) and unrolled (CPU).
+  from gan_jax import steps  # pylint: disable=g-import-not-at-top
+  step = lambda state, batch: (state * 2.0 + batch["x"], {"x_sum": batch["x"].sum()})
+  batches = {"x": np.arange(6.0, dtype=np.float32).reshape(3, 2)}
+  for unroll in (False, True):
+    state, metrics = jax.jit(steps.scan_steps(step, unroll))(np.zeros(2, np.float32), batches)
+    np.testing.assert_array_equal(state, [8.0, 15.0])        # ((0*2+[0,1])*2+[2,3])*2+[4,5]
+    np.testing.assert_array_equal(metrics["x_sum"], [1.0, 5.0, 9.0])
