@@ -1,4 +1,7 @@
 """The image-metric formulas against closed forms, independent references and their defining properties."""
+import sys
+import types
+
 import numpy as np
 import pytest
 
@@ -39,7 +42,10 @@ def test_frechet_distance_matches_an_eigenvalue_reference(rank):
 
 @pytest.mark.parametrize("rank", [None, 5], ids=["full_rank", "rank_deficient"])
 def test_frechet_distance_agrees_with_pytorch_fid(rank):
-  fid_score = pytest.importorskip("pytorch_fid.fid_score")  # Optional: pip install torch==2.13.0 pytorch-fid.
+  # Optional: pip install torch==2.13.0 && pip install --no-deps torchvision==0.28.0 pytorch-fid==0.3.0. PyPI's
+  # torchvision is a CUDA build whose operator registrations fail beside the CPU torch; pytorch-fid needs none.
+  sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+  fid_score = pytest.importorskip("pytorch_fid.fid_score")
   rng = np.random.default_rng(2)
   (mu1, s1), (mu2, s2) = _random_stats(rng, 64, rank), _random_stats(rng, 64, rank)
   expected = fid_score.calculate_frechet_distance(mu1, s1, mu2, s2)
