@@ -29,7 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.pack = 1                     # PacGAN packing degree m (Lin et al. 2018): D judges m samples at once.
   c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
-  c.steps_per_call = 1           # Training steps per host call (lax.scan); every *_every must be a multiple.
+  c.steps_per_call = 1           # Training steps per host call (steps.scan_steps); every *_every must be a multiple.
 
   # Discriminator regularisers (gan_jax/regularizers.py); a weight of 0 switches a term off.
   c.regularizer = ml_collections.ConfigDict()
