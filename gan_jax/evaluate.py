@@ -51,7 +51,8 @@ def run():
       try:
         results = evaluate(workdir.value, num.value, evals.value, features.value)
       except OSError as e:
-        raise errors.UserError(f"cannot write {workdir.value}/eval.json: {e}") from None
+        # Writing eval.json or the reference cache (config.eval_cache_dir), or reading the dataset.
+        raise errors.UserError(f"file error while evaluating {workdir.value}: {e}") from None
     print(json.dumps(results))
 
   app.run(main, flags_parser=cli.parse_flags)

@@ -3,8 +3,8 @@ little (digits, MNIST). Their penultimate layer serves FID/KID/precision-recall,
 coverage. `scripts/train_classifier.py` trains and saves one; `load` reads it back.
 
 A saved classifier is one .npz: the flattened parameters plus `meta` (JSON: dataset, resolution, channels,
-classes, held-out accuracy). Scores computed under it name it (`classifier:<file name>`): an FID is only
-comparable with one computed under the same features.
+classes, held-out accuracy). Scores computed under it name it (`classifier-<file name>-<sha256 prefix>`):
+an FID is only comparable with one computed under the same features.
 """
 import json
 import os
