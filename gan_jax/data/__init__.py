@@ -4,4 +4,4 @@ Offline builders defined in this package (`digits`, `ring8`, `grid25`) register 
 locally on first use.
 """
 from gan_jax.data import digits, mixtures  # noqa: F401  (registers the builders)
-from gan_jax.data.pipeline import OFFLINE_BUILDERS, get_dataset, load_builder, load_examples, names  # noqa: F401
+from gan_jax.data.pipeline import OFFLINE_BUILDERS, check, get_dataset, load_builder, load_examples, names  # noqa: F401

@@ -1,8 +1,10 @@
 """tf.data input pipeline over TFDS: decode, crop, resize, scale to [-1, 1], shuffle, repeat, batch, prefetch.
 
-The stream is a deterministic function of (seed, process): epoch e is the process's share of the split shuffled
-with a seed derived from (seed, e). A run resumed at step s rebuilds the stream and skips to where it stood:
-whole epochs cost nothing and the rest of one epoch is skipped before decoding.
+The stream of global batches is a deterministic function of the seed alone: epoch e is the split shuffled with a
+seed derived from (seed, e), cut into global batches. Process p of n keeps the p-th slice of every global batch
+and decodes only that, so one process with four devices and two processes with two each train on the same
+batches. A run resumed at step s rebuilds the stream and skips to where it stood: whole epochs cost nothing and
+the rest of one epoch is skipped before decoding.
 """
 import os
 
@@ -42,6 +44,8 @@ def load_builder(name, data_dir=None, download=True):
   try:
     builder.download_and_prepare()
   except Exception as e:  # Network, manual-download and disk errors all end here.
+    if _is_prepared(builder):  # Another process (multi-host, shared data_dir) prepared it first.
+      return tfds.builder(name, data_dir=data_dir)
     first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
     raise UserError(f"dataset {name!r} is not available offline and could not be prepared ({first_line}): "
                     f"{_how_to_provide(name)}") from None
@@ -123,6 +127,17 @@ def load_examples(*, name, split="train", data_dir=None, download=True, feature=
   return np.concatenate([b[0] for b in batches]), (None if (labels < 0).all() else labels)
 
 
+def check(*, name, split="train", data_dir=None, download=True, feature="image", shape, global_batch_size):
+  """Raises UserError unless `split` of `name` is available and fits the model's sample `shape` and the global
+  batch (what training checks before it compiles anything). Returns (epoch size, raw examples, preprocessing)."""
+  builder, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
+  epoch_size = _num_examples(builder, split, raw)
+  if epoch_size < global_batch_size:
+    raise UserError(f"split {split!r} of {name!r} has {epoch_size} examples, fewer than the global batch size "
+                    f"{global_batch_size}")
+  return epoch_size, raw, to_sample
+
+
 def get_dataset(*, name, split="train", data_dir=None, download=True, feature="image", shape, batch_size,
                 num_stacked=1, steps_per_call=1, seed=0, shuffle_buffer=10_000, start_step=0, process_index=0,
                 process_count=1):
@@ -132,26 +147,26 @@ def get_dataset(*, name, split="train", data_dir=None, download=True, feature="i
   Images are cropped, resized and converted to `shape` = (res, res, channels) in [-1, 1]; vector features
   (e.g. 2D points) must already have `shape`.
 
-  `batch_size` is this process's share of the global batch; `num_stacked` batches (one per discriminator
-  update) form one training step. `start_step` steps are skipped, for resuming exactly.
+  `batch_size` is this process's share of the global batch (process_count * batch_size examples), rows
+  [process_index * batch_size, (process_index + 1) * batch_size) of it; `num_stacked` batches (one per
+  discriminator update) form one training step. `start_step` steps are skipped, for resuming exactly.
   """
-  if process_count > 1:
-    split = tfds.split_for_jax_process(split, process_index=process_index, process_count=process_count)
-  builder, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
-  epoch_size = _num_examples(builder, split, raw)
-  if epoch_size < batch_size:
-    raise UserError(f"split {split!r} of {name!r} has {epoch_size} examples per process, fewer than the "
-                    f"per-process batch size {batch_size}")
+  global_batch_size = batch_size * process_count
+  epoch_size, raw, to_sample = check(name=name, split=split, data_dir=data_dir, download=download, feature=feature,
+                                     shape=shape, global_batch_size=global_batch_size)
 
-  consumed = start_step * num_stacked * batch_size
+  consumed = start_step * num_stacked * global_batch_size
   first_epoch, offset = divmod(consumed, epoch_size)
   buffer = min(shuffle_buffer, epoch_size)
-  base_seed = (seed * 1_000_003 + process_index * 10_007) % (2 ** 62)
+  base_seed = (seed * 1_000_003) % (2 ** 62)
 
   def epoch(e):
     return raw.shuffle(buffer, seed=base_seed + e, reshuffle_each_iteration=False)
 
   ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch).skip(offset)
+  if process_count > 1:  # This process's slice of each global batch, still undecoded.
+    ds = ds.enumerate().filter(lambda i, _: (i % global_batch_size) // batch_size == process_index)
+    ds = ds.map(lambda _, example: example)
 
   def preprocess(example):
     out = {"x": to_sample(example[feature])}
