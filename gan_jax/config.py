@@ -15,7 +15,7 @@ from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it a
 # Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                   "data.data_dir", "data.download", "evals", "eval_every", "eval_num_samples", "eval_features",
-                  "eval_ref_num", "eval_cache_dir")
+                  "eval_ref_num", "eval_cache_dir", "on_divergence", "rollback_lr_factor", "max_rollbacks")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -30,6 +30,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
   c.steps_per_call = 1           # Training steps per host call (steps.scan_steps); every *_every must be a multiple.
+  # NaN or Inf in a logged loss, gradient norm or parameter norm: "stop" (with an error naming the step, the
+  # quantity and the last good checkpoint) or "rollback" to the last good checkpoint with a new RNG and the
+  # learning rates times rollback_lr_factor, at most max_rollbacks times.
+  c.on_divergence = "stop"
+  c.rollback_lr_factor = 0.5
+  c.max_rollbacks = 3
 
   # Discriminator regularisers (gan_jax/regularizers.py); a weight of 0 switches a term off.
   c.regularizer = ml_collections.ConfigDict()
@@ -155,6 +161,11 @@ def validate(config) -> None:
     if config[key] % config.steps_per_call:
       raise UserError(f"config.{key} ({config[key]}) must be a multiple of config.steps_per_call "
                       f"({config.steps_per_call})")
+  _choose("config.on_divergence", config.on_divergence, ("stop", "rollback"))
+  if not 0.0 < config.rollback_lr_factor <= 1.0:
+    raise UserError(f"config.rollback_lr_factor must be in (0, 1], got {config.rollback_lr_factor!r}")
+  if not isinstance(config.max_rollbacks, int) or config.max_rollbacks < 0:
+    raise UserError(f"config.max_rollbacks must be a non-negative integer, got {config.max_rollbacks!r}")
   if not 0.0 <= config.ema_decay < 1.0:
     raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
   _choose("loss", config.loss, losses.names())

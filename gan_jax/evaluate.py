@@ -27,11 +27,11 @@ def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
   if not config.evals:
     raise errors.UserError("nothing to evaluate: the run's config.evals is empty and --evals is not given")
   config_lib.validate(config)
-  gan, _, _, state, checkpointer = train.restore_or_init(config, workdir, sharding.make_mesh())
+  gan, state, checkpointer, _ = train.restore_or_init(config, workdir, sharding.make_mesh())
   checkpointer.close()
-  step = checkpointer.latest_step()
-  if step is None:
+  if checkpointer.latest_step() is None:
     raise errors.UserError(f"{workdir} holds no complete checkpoint to evaluate")
+  step = int(state.step)
   z = train.fixed_latents(config.seed, "eval", config.eval_num_samples, gan.latent_dim)
   results = metrics.evaluate(config, steps.generate_in_batches(gan, state.ema_g, z))
   return train.append_eval_record(workdir, step, results, config)

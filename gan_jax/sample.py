@@ -25,7 +25,7 @@ def sample(workdir: str, num: int, seed=None, batch_size: int = 256) -> np.ndarr
   mesh = sharding.make_mesh()
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise UserError(f"{workdir} has no checkpoints/ to sample from")
-  gan, _, _, state, checkpointer = train.restore_or_init(config, workdir, mesh)
+  gan, state, checkpointer, _ = train.restore_or_init(config, workdir, mesh)
   checkpointer.close()
   if checkpointer.latest_step() is None:
     raise UserError(f"{workdir}/checkpoints holds no complete checkpoint")

@@ -178,7 +178,9 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     decay = ema_decay_at(state.step, config.ema_decay)
     state = state.replace(ema_g=ema_update(state.ema_g, state.g_variables(), decay),
                           step=state.step + 1)
-    return state, {**d_metrics, **g_metrics}
+    # Parameter norms: logged, and NaN or Inf in any parameter shows in them (train.py's divergence check).
+    norms = {"g_param_norm": optax.global_norm(state.g_params), "d_param_norm": optax.global_norm(state.d_params)}
+    return state, {**d_metrics, **g_metrics, **norms}
 
   return train_step
 

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import data, images, metrics, models, optimizers, sharding, steps
+from gan_jax import data, images, metrics, models, optimizers, preemption, sharding, steps
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_state
@@ -39,29 +39,38 @@ class JsonlWriter(metric_writers.MetricWriter):
   def close(self): pass
 
 
-def fixed_latents(seed: int, purpose: str, num: int, latent_dim: int):
+def fixed_latents(seed: int, purpose: str, num: int, latent_dim: int) -> np.ndarray:
   """The latents a run draws for `purpose` ("grid" or "eval") from config.seed: the same at every
-  evaluation, so metrics move only when the generator does."""
+  evaluation, so metrics move only when the generator does. Host numpy, the same on every process."""
   stream = {"grid": 0x5A3, "eval": 0xE7A}[purpose]
-  return jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(seed), stream), (num, latent_dim))
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
+  return np.asarray(jax.random.normal(key, (num, latent_dim)))
 
 
-def build(config):
-  """Models, optimizers and the initial state function: what training, sampling and evaluation share."""
+def build(config, lr_scale: float = 1.0):
+  """Models, optimizers (learning rates times `lr_scale`, which divergence rollbacks lower) and the initial
+  state function: what training, sampling and evaluation share."""
   gan = models.make(config.model_name, config.model.to_dict())
-  g_tx, d_tx = optimizers.make(config.optimizer.g.to_dict()), optimizers.make(config.optimizer.d.to_dict())
+  g_tx, d_tx = (optimizers.make({**config.optimizer[which].to_dict(),
+                                 "learning_rate": config.optimizer[which].learning_rate * lr_scale})
+                for which in ("g", "d"))
   return gan, g_tx, d_tx, lambda: create_state(gan, g_tx, d_tx, config.seed, config.pack)
 
 
-def restore_or_init(config, workdir, mesh):
-  """(models, g_tx, d_tx, state, checkpointer): the latest checkpoint in workdir, else a fresh state."""
-  gan, g_tx, d_tx, init_fn = build(config)
+def restore_or_init(config, workdir, mesh, quarantine: bool = False):
+  """(models, state, checkpointer, meta): the newest intact checkpoint in workdir, else a fresh state.
+
+  `meta` is what the checkpoint carries beside the state (e.g. `lr_scale` after rollbacks); {} when fresh.
+  With `quarantine`, corrupted checkpoints skipped on the way are renamed (see checkpoint.Checkpointer).
+  """
+  gan, _, _, init_fn = build(config)
   state = jax.jit(init_fn, out_shardings=sharding.replicated(mesh))()
   checkpointer = Checkpointer(workdir, config.keep_checkpoints)
+  meta = {}
   if checkpointer.latest_step() is not None:
-    state = checkpointer.restore(state)
+    state, meta = checkpointer.restore(state, quarantine=quarantine)
     logging.info("Resumed from %s at step %d.", checkpointer.directory, int(state.step))
-  return gan, g_tx, d_tx, state, checkpointer
+  return gan, state, checkpointer, meta
 
 
 def append_eval_record(workdir, step, results, config) -> dict:
@@ -86,18 +95,36 @@ def _prepare_workdir(config, workdir):
       raise UserError(f"{workdir} holds a run with a different config (keys {', '.join(changed)} differ); "
                       "use a new --workdir or the same config")
   if jax.process_index() == 0:
-    config_lib.save_json(config, workdir)
+    try:
+      config_lib.save_json(config, workdir)
+    except OSError as e:
+      raise UserError(f"cannot write {os.path.join(workdir, 'config.json')}: {e.strerror}") from None
 
 
-def _check_finite(step, scalars, checkpointer):
-  for name, value in scalars.items():
-    if not np.isfinite(value):
-      raise UserError(f"training diverged at step {step}: {name} is {value}; no checkpoint of this state was "
-                      f"written, the last good one is step {checkpointer.latest_step()} in {checkpointer.directory}")
+def first_non_finite(pending):
+  """(step, metric name, value) of the earliest NaN or Inf among `pending` [(last step, metrics)], where a
+  call's metrics hold one value per step it ran (steps_per_call), else None."""
+  for last_step, step_metrics in pending:
+    values = {k: np.atleast_1d(np.asarray(v)) for k, v in step_metrics.items()}
+    for i in range(len(next(iter(values.values())))):
+      for name, v in values.items():
+        if not np.isfinite(v[i]):
+          return last_step - len(v) + 1 + i, name, float(v[i])
+  return None
+
+
+class Diverged(Exception):
+  """NaN or Inf in the logged losses, gradient norms or parameter norms (raised inside the loop)."""
 
 
 def train_and_evaluate(config, workdir: str) -> GANState:
-  """Trains `config` in `workdir` until config.total_steps, resuming from its latest checkpoint."""
+  """Trains `config` in `workdir` until config.total_steps, resuming from its latest intact checkpoint.
+
+  SIGTERM or SIGINT stops it after the current step with a checkpoint (preemption.StopRequests). NaN or Inf
+  in a loss, gradient or parameter stops it with a UserError before any checkpoint of that state, or with
+  config.on_divergence = "rollback" restarts from the last good checkpoint with a new RNG and the learning
+  rates times config.rollback_lr_factor (at most config.max_rollbacks times).
+  """
   # --- Config and workdir: reject a bad config before anything is built or compiled.
   config_lib.validate(config)
   _prepare_workdir(config, workdir)
@@ -108,47 +135,54 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   steps_per_call = config.steps_per_call
   # [num_critic_steps, B, ...], or [steps_per_call, num_critic_steps, B, ...]: the batch axis is sharded.
   input_sharding = sharding.batch_sharding(mesh, batch_axis=1 if steps_per_call == 1 else 2)
+  gan = models.make(config.model_name, config.model.to_dict())
+  data.check(name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+             download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
+             global_batch_size=config.batch_size * config.pack)  # Before anything is compiled.
 
-  # --- Models, optimizers and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers.
-  gan, g_tx, d_tx, state, checkpointer = restore_or_init(config, workdir, mesh)
-  start_step = int(state.step)
-
-  # --- Input: this process's share, continuing exactly where the restored step left the stream, two steps
-  # ahead on the devices.
-  train_iter = data.get_dataset(
-      name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-      download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
-      batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
-      steps_per_call=steps_per_call, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
-      start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count())
-  train_iter = sharding.prefetch_to_device(train_iter, input_sharding)
-
-  # --- The update step: D updates then a G update (steps_per_call of them per call), compiled once, state
-  # buffers donated.
-  step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
-  train_step = jax.jit(
-      step_fn if steps_per_call == 1 else steps.scan_steps(step_fn, unroll=jax.default_backend() == "cpu"),
-      in_shardings=(sharding.replicated(mesh), input_sharding),
-      out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
+  # --- Models and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers; `meta` carries
+  # the rollbacks so far and their learning-rate scale.
+  gan, state, checkpointer, meta = restore_or_init(config, workdir, mesh, quarantine=True)
+  meta = {"rollbacks": 0, "lr_scale": 1.0, **{k: v for k, v in meta.items() if k != "digest"}}
   grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan.latent_dim)
   eval_latents = fixed_latents(config.seed, "eval", config.eval_num_samples, gan.latent_dim)
+
+  def start(state):
+    """(input iterator, compiled step) for training on from `state`: the input continues exactly where that
+    step left the stream, two steps ahead on the devices; D updates then a G update (steps_per_call of them
+    per call), compiled once, state buffers donated."""
+    start_step = int(state.step)
+    train_iter = data.get_dataset(
+        name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+        download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
+        batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
+        steps_per_call=steps_per_call, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
+        start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count())
+    _, g_tx, d_tx, _ = build(config, meta["lr_scale"])
+    step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
+    train_step = jax.jit(
+        step_fn if steps_per_call == 1 else steps.scan_steps(step_fn, unroll=jax.default_backend() == "cpu"),
+        in_shardings=(sharding.replicated(mesh), input_sharding),
+        out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
+    return sharding.prefetch_to_device(train_iter, input_sharding), train_step
 
   # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.
   is_chief = jax.process_index() == 0
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief, asynchronous=False)
   if is_chief:
     writer = metric_writers.MultiWriter([writer, JsonlWriter(os.path.join(workdir, "metrics.jsonl"))])
-  progress = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
-                                             every_steps=config.log_every, every_secs=None)
-  pending_metrics = []
+  pending_metrics = []  # (last step, metrics of one call) since the last flush, still on the devices.
 
   def flush_metrics(step):
+    """Writes the mean of the pending metrics at `step`; raises Diverged on a NaN or Inf among them."""
     if not pending_metrics:
       return
     fetched = jax.device_get(pending_metrics)
-    scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
     pending_metrics.clear()
-    _check_finite(step, scalars, checkpointer)
+    bad = first_non_finite(fetched)
+    if bad:
+      raise Diverged(*bad)
+    scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in fetched[0][1]}
     writer.write_scalars(step, scalars)
 
   def write_samples(step):
@@ -168,27 +202,66 @@ def train_and_evaluate(config, workdir: str) -> GANState:
       append_eval_record(workdir, step, results, config)
     return results
 
-  # --- The loop.
-  if start_step >= config.total_steps:
-    logging.info("Nothing to do: step %d >= total_steps %d.", start_step, config.total_steps)
-  logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, start_step,
+  def roll_back(diverged: Diverged):
+    """The last good checkpoint's state (or a fresh one) with a new RNG; lower learning rates from now on."""
+    bad_step, name, value = diverged.args
+    if config.on_divergence != "rollback" or meta["rollbacks"] >= config.max_rollbacks:
+      tried = f" after {meta['rollbacks']} rollback(s)" if config.on_divergence == "rollback" else ""
+      raise UserError(f"training diverged at step {bad_step}: {name} is {value}{tried}; no checkpoint of this "
+                      f"state was written, the last good one is step {checkpointer.latest_step()} in "
+                      f"{checkpointer.directory}") from None
+    checkpointer.wait()  # Any save in flight is the last good checkpoint.
+    fresh = jax.jit(build(config)[3], out_shardings=sharding.replicated(mesh))()
+    good = checkpointer.restore(fresh)[0] if checkpointer.latest_step() is not None else fresh
+    meta["rollbacks"] += 1
+    meta["lr_scale"] *= config.rollback_lr_factor
+    rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xB0B + meta["rollbacks"])
+    logging.warning("Training diverged at step %d (%s is %s): rollback %d of %d to step %d with a new RNG and "
+                    "learning rates times %g.", bad_step, name, value, meta["rollbacks"], config.max_rollbacks,
+                    int(good.step), meta["lr_scale"])
+    writer.write_scalars(int(good.step), {"rollbacks": meta["rollbacks"], "lr_scale": meta["lr_scale"]})
+    return good.replace(rng=jax.device_put(rng, sharding.replicated(mesh)))
+
+  # --- The loop: one call of train_step per iteration; logs, samples, evaluations and checkpoints at their
+  # steps; a stop request (SIGTERM, SIGINT) ends it after the call with a checkpoint.
+  step = int(state.step)
+  if step >= config.total_steps:
+    logging.info("Nothing to do: step %d >= total_steps %d.", step, config.total_steps)
+  logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, step,
                config.total_steps, jax.device_count())
-  for step in range(start_step + steps_per_call, config.total_steps + 1, steps_per_call):
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = next(train_iter)
-      state, step_metrics = train_step(state, batch)
-    pending_metrics.append(step_metrics)
-    for done in range(step - steps_per_call + 1, step + 1):
-      progress(done)  # clu's progress report wants every step.
-    last = step == config.total_steps
-    if last or step % config.log_every == 0 or step % config.checkpoint_every == 0:
-      flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.
-    if last or step % config.sample_every == 0:
-      write_samples(step)
-    if config.evals and (last or step % config.eval_every == 0):
-      run_evals(step)
-    if last or step % config.checkpoint_every == 0:
-      checkpointer.save(state)
+  train_iter, train_step = start(state)
+  progress = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
+                                             every_steps=config.log_every, every_secs=None)
+  with preemption.StopRequests() as stop:
+    while step < config.total_steps:
+      with jax.profiler.StepTraceAnnotation("train", step_num=step + steps_per_call):
+        state, step_metrics = train_step(state, next(train_iter))
+      step += steps_per_call
+      pending_metrics.append((step, step_metrics))
+      for done in range(step - steps_per_call + 1, step + 1):
+        progress(done)  # clu's progress report wants every step.
+      last, stopping = step == config.total_steps, stop.stop_requested(step // steps_per_call)
+      try:
+        if last or stopping or step % config.log_every == 0 or step % config.checkpoint_every == 0:
+          flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.
+      except Diverged as diverged:
+        pending_metrics.clear()
+        state = roll_back(diverged)
+        step = int(state.step)
+        train_iter, train_step = start(state)
+        progress = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
+                                                   every_steps=config.log_every, every_secs=None)
+        continue
+      if last or step % config.sample_every == 0:
+        write_samples(step)
+      if config.evals and (last or step % config.eval_every == 0):
+        run_evals(step)
+      if last or stopping or step % config.checkpoint_every == 0:
+        checkpointer.save(state, meta)
+      if stopping and not last:
+        logging.warning("Stopped by %s at step %d with a checkpoint in %s; run the same command to resume.",
+                        stop.received, step, checkpointer.directory)
+        break
   checkpointer.close()
   writer.flush()
   return state
