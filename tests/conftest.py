@@ -1,8 +1,21 @@
-"""Shared fixtures: a TFDS data_dir holding the offline `digits` dataset, and tiny configs of every experiment."""
+"""Shared fixtures: a TFDS data_dir holding the offline `digits` dataset, and tiny configs of every experiment.
+
+The session shares one persistent XLA compilation cache (a fresh temporary directory, also used by the
+subprocesses tests start): many tests train the same tiny configs, and each train_and_evaluate call would
+otherwise compile the same programs again.
+"""
+import atexit
 import glob
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _XLA_CACHE = tempfile.mkdtemp(prefix="gan_jax_tests_xla_cache_")
+  atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_XLA_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
 
 import pytest  # noqa: E402
 
