@@ -39,7 +39,7 @@ def _logged_steps(workdir):
   try:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       return [json.loads(line) for line in f if '"d_loss"' in line]
-  except FileNotFoundError:
+  except (FileNotFoundError, json.JSONDecodeError):  # Not written yet, or a line half written.
     return []
 
 

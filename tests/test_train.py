@@ -2,9 +2,12 @@
 sampling."""
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -151,10 +154,26 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def _metrics_so_far(workdir):
+  try:
+    return _metrics(workdir)
+  except (FileNotFoundError, json.JSONDecodeError):  # Not written yet, or a line half written.
+    return []
+
+
+def _child_with_arg(parent_pid, arg):
+  for pid in subprocess.run(["pgrep", "-P", str(parent_pid)], capture_output=True, text=True).stdout.split():
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+      if arg.encode() in f.read().split(b"\0"):
+        return int(pid)
+  raise LookupError(f"no child of {parent_pid} has {arg}")
+
+
 def test_one_device_four_devices_and_two_processes_agree(data_dir, tmp_path):
   # The same global batches and losses on 1 device, 4 devices of one process, and 2 processes of 2 devices
-  # (jax.distributed on 127.0.0.1, gloo), whose run is also stopped after 2 steps and resumed from the
-  # checkpoint both processes wrote.
+  # (jax.distributed on 127.0.0.1, gloo). The 2-process run is preempted: SIGTERM reaches process 1 alone,
+  # both stop after the same step with a checkpoint and exit 0; it is then resumed from the checkpoint both
+  # wrote at step 2 (the later ones are removed) and runs step 3.
   flags = ["--config=experiments/dcgan_digits.py:runlocal", f"--config.data.data_dir={data_dir}",
            "--config.evals=()"]
   data.load_builder("digits", data_dir)  # Prepared before the processes start, not by all of them at once.
@@ -162,18 +181,37 @@ def test_one_device_four_devices_and_two_processes_agree(data_dir, tmp_path):
       [sys.executable, "-m", "gan_jax.main", *flags, "--config.total_steps=3", f"--workdir={tmp_path / '4'}"],
       cwd=REPO, env=dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"),
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  for total_steps in (2, 3):
-    launch = subprocess.run(
-        ["bash", "scripts/launch_local.sh", "2", "2", *flags, f"--config.total_steps={total_steps}",
-         f"--workdir={tmp_path / '2x2'}"],
-        cwd=REPO, env=dict(os.environ, PORT=str(_free_port())), capture_output=True, text=True, timeout=600)
-    assert launch.returncode == 0, launch.stdout[-3000:] + (tmp_path / "2x2" / "process_1.log").read_text()[-3000:]
-  assert "Resumed from" in launch.stdout and "on 4 device(s)" in launch.stdout
+  workdir = tmp_path / "2x2"
+  launch = ["bash", "scripts/launch_local.sh", "2", "2", *flags, f"--workdir={workdir}"]
+  first = subprocess.Popen(launch + ["--config.total_steps=1000", "--config.keep_checkpoints=1000"], cwd=REPO,
+                           env=dict(os.environ, PORT=str(_free_port())), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+  deadline = time.time() + 300
+  while len(_metrics_so_far(workdir)) < 2 and time.time() < deadline:
+    time.sleep(0.05)
+  os.kill(_child_with_arg(first.pid, "--process_id=1"), signal.SIGTERM)
+  output, _ = first.communicate(timeout=300)
+  process_1_log = (workdir / "process_1.log").read_text()
+  assert first.returncode == 0, output[-3000:] + process_1_log[-3000:]
+  stopped_at = max(int(name) for name in os.listdir(workdir / "checkpoints") if name.isdigit())
+  assert 2 <= stopped_at < 1000
+  for log in (output, process_1_log):
+    assert f"Stopped by SIGTERM at step {stopped_at}" in log
+  for name in os.listdir(workdir / "checkpoints"):
+    if name.isdigit() and int(name) > 2:
+      shutil.rmtree(workdir / "checkpoints" / name)
+  resumed = subprocess.run(launch + ["--config.total_steps=3"], cwd=REPO, env=dict(os.environ, PORT=str(_free_port())),
+                           capture_output=True, text=True, timeout=600)
+  assert resumed.returncode == 0, resumed.stdout[-3000:] + (workdir / "process_1.log").read_text()[-3000:]
+  assert "Resumed from" in resumed.stdout and "on 4 device(s)" in resumed.stdout
   assert four.wait(timeout=600) == 0, four.stderr.read()[-3000:]
-  config = _digits(data_dir, total_steps=3, evals=())
-  train.train_and_evaluate(config, str(tmp_path / "1"))
-  one, four, two_by_two = (_metrics(tmp_path / name) for name in ("1", "4", "2x2"))
-  assert [r["step"] for r in one] == [r["step"] for r in four] == [r["step"] for r in two_by_two] == [1, 2, 3]
+  train.train_and_evaluate(_digits(data_dir, total_steps=3, evals=()), str(tmp_path / "1"))
+  one, four = _metrics(tmp_path / "1"), _metrics(tmp_path / "4")
+  by_step = {}
+  for row in _metrics(workdir):  # Steps 1..stopped_at, then step 3 again after the resume: keep the last.
+    by_step[row["step"]] = row
+  two_by_two = [by_step[1], by_step[2], by_step[3]]
+  assert [r["step"] for r in one] == [r["step"] for r in four] == [1, 2, 3]
   for a, b, c in zip(one, four, two_by_two):
     for key in ("d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm", "g_param_norm"):
       np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
