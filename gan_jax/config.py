@@ -28,6 +28,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = "non_saturating"      # See gan_jax/losses.py.
   c.pack = 1                     # PacGAN packing degree m (Lin et al. 2018): D judges m samples at once.
   c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
+  c.aux_weight = 1.0             # Weight of D's auxiliary head's loss in both losses: AC-GAN's L_C (Odena et al.
+                                 # 2017) or InfoGAN's lambda (Chen et al. 2016: 1).
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
   c.steps_per_call = 1           # Training steps per host call (steps.scan_steps); every *_every must be a multiple.
   # NaN or Inf in a logged loss, gradient norm or parameter norm: "stop" (with an error naming the step, the
@@ -171,6 +173,12 @@ def validate(config) -> None:
   _choose("loss", config.loss, losses.names())
   _choose("model_name", config.model_name, models.names())
   models.check_kwargs(config.model_name, config.model.to_dict())
+  gan = models.make(config.model_name, config.model.to_dict())
+  if (gan.num_classes or gan.aux) and (config.pack > 1 or config.unrolled_steps):
+    raise UserError("PacGAN packing and unrolled GAN are not implemented for class-conditional or InfoGAN "
+                    "models: config.pack must be 1 and config.unrolled_steps 0")
+  if not config.aux_weight >= 0.0:
+    raise UserError(f"config.aux_weight must be >= 0, got {config.aux_weight!r}")
   _choose("dataset", config.data.name, data.names())
   metrics.check(config)
   for which in ("g", "d"):

@@ -1,7 +1,7 @@
 """Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]`.
 
 Runs the evaluators of the run's config (or --evals) on N samples of the EMA generator drawn from the same
-fixed latents as training's evaluations (`train.fixed_latents(config.seed, "eval", N)`), prints the results
+fixed latents as training's evaluations (`train.evaluation_samples`), prints the results
 as one JSON line and appends them to <workdir>/eval.json with the checkpoint's step.
 """
 import json
@@ -14,7 +14,7 @@ from gan_jax import cli, errors
 def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value} and
   the extractor's name (`features`) for image metrics."""
-  from gan_jax import config as config_lib, metrics, sharding, steps, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib, metrics, sharding, train  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
   if num is not None:
     if num < 2:
@@ -32,8 +32,8 @@ def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
   if checkpointer.latest_step() is None:
     raise errors.UserError(f"{workdir} holds no complete checkpoint to evaluate")
   step = int(state.step)
-  z = train.fixed_latents(config.seed, "eval", config.eval_num_samples, gan.latent_dim)
-  results = metrics.evaluate(config, steps.generate_in_batches(gan, state.ema_g, z))
+  results = metrics.evaluate(config, *train.evaluation_samples(config.seed, config.eval_num_samples, gan,
+                                                               state.ema_g))
   return train.append_eval_record(workdir, step, results, config)
 
 

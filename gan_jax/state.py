@@ -47,10 +47,11 @@ def create_state(models: GANModels, g_tx, d_tx, seed: int, pack: int = 1) -> GAN
   root = jax.random.PRNGKey(seed)
   g_key, d_key, train_key = jax.random.split(root, 3)
   z = jnp.zeros((1, models.latent_dim), jnp.float32)
-  g_params, g_state = _split(models.generator.init(g_key, z, train=False))
+  labels = {"labels": jnp.zeros((1,), jnp.int32)} if models.num_classes else {}
+  g_params, g_state = _split(models.generator.init(g_key, z, train=False, **labels))
   *sample_shape, channels = models.data_shape
   d_input = jnp.zeros((1, *sample_shape, pack * channels))
-  d_params, d_state = _split(models.discriminator.init(d_key, d_input, train=False))
+  d_params, d_state = _split(models.discriminator.init(d_key, d_input, train=False, **labels))
   return GANState(
       step=jnp.zeros((), jnp.int32), rng=train_key,
       g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,

@@ -1,39 +1,67 @@
 """Pure update steps built from the config: the discriminator update, the generator update, the EMA.
 
 `make_train_step` returns train_step(state, batch) -> (state, metrics): `num_critic_steps` D updates (one
-real batch each, batch['x']: [num_critic_steps, B * pack, ...]) then one G update (Goodfellow et al. 2014,
-Algorithm 1), then the EMA of G. It is a pure function of its inputs, ready for jax.jit.
+real batch each, batch['x']: [num_critic_steps, B * pack, ...], with batch['label'] [num_critic_steps, B]
+for class-conditional models) then one G update (Goodfellow et al. 2014, Algorithm 1), then the EMA of G.
+It is a pure function of its inputs, ready for jax.jit.
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import losses, optimizers, regularizers
+from gan_jax import losses, models as models_lib, optimizers, regularizers
 from gan_jax.models import GANModels
 from gan_jax.state import GANState
 
 
-def generate(models: GANModels, variables, z, train: bool):
-  """G(z): samples [B, ...], and G's updated non-param collections when `train`."""
+def _labels_kwarg(labels):
+  return {} if labels is None else {"labels": labels}
+
+
+def generate(models: GANModels, variables, z, train: bool, labels=None):
+  """G(z) (G(z, y) with labels [B] for class-conditional models): samples [B, ...], and G's updated
+  non-param collections when `train`."""
   if not train:
-    return models.generator.apply(variables, z, train=False), None
+    return models.generator.apply(variables, z, train=False, **_labels_kwarg(labels)), None
   mutable = [k for k in variables if k != "params"]
-  samples, new_state = models.generator.apply(variables, z, train=True, mutable=mutable)
+  samples, new_state = models.generator.apply(variables, z, train=True, mutable=mutable, **_labels_kwarg(labels))
   return samples, dict(new_state)
 
 
-def generate_in_batches(models: GANModels, variables, z, batch_size: int = 256) -> np.ndarray:
-  """float32 numpy [N, *data_shape]: G in eval mode on latents z [N, latent_dim], `batch_size` at a time."""
-  apply = jax.jit(lambda variables, z: generate(models, variables, z, train=False)[0])
-  return np.concatenate([np.asarray(jax.device_get(apply(variables, z[i:i + batch_size])), np.float32)
-                         for i in range(0, z.shape[0], batch_size)])
+def generate_in_batches(models: GANModels, variables, z, batch_size: int = 256, labels=None) -> np.ndarray:
+  """float32 numpy [N, *data_shape]: G in eval mode on latents z [N, latent_dim] (and labels [N] for
+  class-conditional models), `batch_size` at a time."""
+  apply = jax.jit(lambda variables, z, labels: generate(models, variables, z, False, labels)[0])
+  return np.concatenate([
+      np.asarray(jax.device_get(apply(variables, z[i:i + batch_size],
+                                      None if labels is None else labels[i:i + batch_size])), np.float32)
+      for i in range(0, z.shape[0], batch_size)])
 
 
-def _discriminate(models: GANModels, variables, x):
+def _discriminate(models: GANModels, variables, x, labels=None):
+  """(logits [B], auxiliary output or None, D's updated non-param collections)."""
   mutable = [k for k in variables if k != "params"]
-  logits, new_state = models.discriminator.apply(variables, x, train=True, mutable=mutable)
-  return logits, dict(new_state)
+  out, new_state = models.discriminator.apply(variables, x, train=True, mutable=mutable, **_labels_kwarg(labels))
+  logits, aux = out if isinstance(out, tuple) else (out, None)
+  return logits, aux, dict(new_state)
+
+
+def auxiliary_loss(models: GANModels, aux, labels, z):
+  """The auxiliary head's loss, to minimise. AC-GAN (Odena et al. 2017, Eq. 3): the cross-entropy of the
+  class logits with `labels` (the negative of L_C). InfoGAN (Chen et al. 2016, Eq. 4-5): minus the variational
+  lower bound of I(c; G(z, c)) up to a constant: the cross-entropy of Q's categorical logits with the code
+  in z, plus the Gaussian negative log-likelihood of the continuous codes under Q's means with unit std (as
+  the authors' code does)."""
+  if models.aux == "classes":
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(aux, labels))
+  start, cat = models.noise_dim, models.info_categorical
+  total = jnp.zeros((), jnp.float32)
+  if cat:
+    total += jnp.mean(optax.softmax_cross_entropy(aux[:, :cat], z[:, start:start + cat]))
+  if models.info_continuous:
+    total += jnp.mean(0.5 * jnp.sum(jnp.square(aux[:, cat:] - z[:, start + cat:]), axis=-1))
+  return total
 
 
 def pack(x, m: int):
@@ -61,19 +89,20 @@ def ema_update(ema, new, decay):
   return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema, new)
 
 
-def regularizer_terms(reg, d_fn, real, fake, key, d_step):
-  """The active terms of `config.regularizer`, weighted, by name (added to D's loss)."""
+def regularizer_terms(reg, d_fn, real, fake, key, d_step, d_fake_fn=None):
+  """The active terms of `config.regularizer`, weighted, by name (added to D's loss). `d_fn` is the critic
+  as the reals see it (with their labels, for conditional models), `d_fake_fn` as the fakes do (R2)."""
   gp_key, dragan_key = jax.random.split(key)
   terms = {}
   if reg.gradient_penalty:
     terms["gradient_penalty"] = reg.gradient_penalty * regularizers.gradient_penalty(d_fn, real, fake, gp_key)
   if reg.dragan:
     terms["dragan"] = reg.dragan * regularizers.dragan_penalty(d_fn, real, dragan_key)
-  for name, gamma, x in (("r1", reg.r1, real), ("r2", reg.r2, fake)):
+  for name, gamma, x, fn in (("r1", reg.r1, real, d_fn), ("r2", reg.r2, fake, d_fake_fn or d_fn)):
     if gamma:
       # Lazy regularisation (Karras et al. 2020, Sec. 3.1): every k-th D update, weighted by k.
       k = reg.lazy_every
-      term = lambda x=x, gamma=gamma, k=k: k * 0.5 * gamma * regularizers.gradient_norm_squared(d_fn, x)
+      term = lambda x=x, gamma=gamma, k=k, fn=fn: k * 0.5 * gamma * regularizers.gradient_norm_squared(fn, x)
       terms[name] = term() if k == 1 else jax.lax.cond(d_step % k == 0, term, lambda: jnp.zeros(()))
   return terms
 
@@ -85,36 +114,54 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
   unroll_tx = optimizers.make(config.optimizer.d.to_dict(), differentiable=True)  # D's look-ahead updates.
   num_samples = config.batch_size * config.pack   # G samples per update; D sees batch_size packs of them.
 
+  def data_parallel(x):
+    return x if x is None or batch_sharding is None else jax.lax.with_sharding_constraint(x, batch_sharding)
+
   def latents(key):
-    z = jax.random.normal(key, (num_samples, models.latent_dim), jnp.float32)  # [B * pack, latent_dim]
-    return z if batch_sharding is None else jax.lax.with_sharding_constraint(z, batch_sharding)
+    return data_parallel(models_lib.sample_latents(models, key, num_samples))  # [B * pack, latent_dim]
 
-  def d_logits(d_params, d_state, packed):
-    # D's collections (BatchNorm statistics, spectral-norm vectors) come from `d_state` on every call of one
-    # update, so the real pass, the fake pass and the penalties see the same normalised weights.
-    return _discriminate(models, {"params": d_params, **d_state}, packed)
+  def fake_labels_for(key):  # [B] uniform class labels of conditional models' fakes, else None.
+    return data_parallel(models_lib.sample_labels(models, jax.random.fold_in(key, 7), num_samples))
 
-  def d_adversarial_loss(d_params, d_state, real, fake):
+  def d_logits(d_params, d_state, packed, labels=None):
+    """(logits, aux, new collections). D's collections (BatchNorm statistics, spectral-norm vectors) come
+    from `d_state` on every call of one update, so the real pass, the fake pass and the penalties see the
+    same normalised weights."""
+    return _discriminate(models, {"params": d_params, **d_state}, packed, labels)
+
+  def d_adversarial_loss(d_params, d_state, real, fake, real_labels=None, fake_labels=None):
     """D's loss on packed real and fake inputs [B, ..., pack * C]."""
-    real_logits, new_d_state = d_logits(d_params, d_state, real)
-    fake_logits, _ = d_logits(d_params, d_state, fake)
-    return loss.d_loss(real_logits, fake_logits), (new_d_state, real_logits, fake_logits)
+    real_logits, real_aux, new_d_state = d_logits(d_params, d_state, real, real_labels)
+    fake_logits, fake_aux, _ = d_logits(d_params, d_state, fake, fake_labels)
+    return loss.d_loss(real_logits, fake_logits), (new_d_state, real_logits, fake_logits, real_aux, fake_aux)
 
-  def d_update(state: GANState, real, key, d_step):
+  def d_update(state: GANState, real, real_labels, key, d_step):
     fake_key, reg_key = jax.random.split(key)
+    z = latents(fake_key)
+    fake_labels = fake_labels_for(key)
     # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
-    fake, _ = generate(models, state.g_variables(), latents(fake_key), train=True)
+    fake, _ = generate(models, state.g_variables(), z, True, fake_labels)
     # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
     # interpolation and one input-gradient norm per pack.
     real, fake = pack(real, config.pack), pack(jax.lax.stop_gradient(fake), config.pack)
 
     def d_loss_fn(d_params):
-      adversarial, (d_state, real_logits, fake_logits) = d_adversarial_loss(d_params, state.d_state, real, fake)
-      d_fn = lambda x: d_logits(d_params, state.d_state, x)[0]
-      terms = regularizer_terms(config.regularizer, d_fn, real, fake, reg_key, d_step)
-      return adversarial + sum(terms.values()), (d_state, real_logits, fake_logits, adversarial, terms)
+      adversarial, (d_state, real_logits, fake_logits, real_aux, fake_aux) = d_adversarial_loss(
+          d_params, state.d_state, real, fake, real_labels, fake_labels)
+      d_real_fn = lambda x: d_logits(d_params, state.d_state, x, real_labels)[0]
+      d_fake_fn = lambda x: d_logits(d_params, state.d_state, x, fake_labels)[0]
+      terms = regularizer_terms(config.regularizer, d_real_fn, real, fake, reg_key, d_step, d_fake_fn)
+      aux = {}
+      if models.aux == "classes":  # AC-GAN: D classifies reals and fakes (Odena et al. 2017, Eq. 3).
+        aux["aux"] = (auxiliary_loss(models, real_aux, real_labels, None) +
+                      auxiliary_loss(models, fake_aux, fake_labels, None))
+        aux["real_class_accuracy"] = jnp.mean(jnp.argmax(real_aux, -1) == real_labels)
+      elif models.aux == "info":  # InfoGAN: Q (on D's body) recovers the codes of the fakes.
+        aux["aux"] = auxiliary_loss(models, fake_aux, None, z)
+      total = adversarial + sum(terms.values()) + config.aux_weight * aux.get("aux", 0.0)
+      return total, (d_state, real_logits, fake_logits, adversarial, terms, aux)
 
-    grads, (d_state, real_logits, fake_logits, adversarial, terms) = jax.grad(d_loss_fn, has_aux=True)(
+    grads, (d_state, real_logits, fake_logits, adversarial, terms, aux) = jax.grad(d_loss_fn, has_aux=True)(
         state.d_params)
     updates, d_opt_state = d_tx.update(grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
@@ -127,6 +174,7 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
         "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),  # Mean D(G(z)); 0.5 at equilibrium.
         "d_grad_norm": optax.global_norm(grads),
         **{f"d_reg_{name}": value for name, value in terms.items()},
+        **{f"d_{name}": value for name, value in aux.items()},
     }
     return state, metrics
 
@@ -147,19 +195,25 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
   def g_update(state: GANState, reals, key):
     z_key, unroll_key = jax.random.split(key)
     z = latents(z_key)
+    fake_labels = fake_labels_for(key)
 
     def g_loss_fn(g_params):
-      fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, train=True)
+      fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, True, fake_labels)
       d_params = unrolled_d_params(state, g_params, reals, unroll_key)
       # D's collections are unchanged by G's update.
-      fake_logits, _ = d_logits(d_params, state.d_state, pack(fake, config.pack))
-      return loss.g_loss(fake_logits), g_state
+      fake_logits, fake_aux, _ = d_logits(d_params, state.d_state, pack(fake, config.pack), fake_labels)
+      adversarial = loss.g_loss(fake_logits)
+      if not models.aux:
+        return adversarial, (g_state, adversarial, {})
+      # AC-GAN: G also makes its fakes classifiable as their labels; InfoGAN: G makes its codes recoverable.
+      aux = auxiliary_loss(models, fake_aux, fake_labels, z)
+      return adversarial + config.aux_weight * aux, (g_state, adversarial, {"g_aux": aux})
 
-    (g_loss, g_state), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+    grads, (g_state, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
     state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_state=g_state,
                           g_opt_state=g_opt_state)
-    return state, {"g_loss": g_loss, "g_grad_norm": optax.global_norm(grads)}
+    return state, {"g_loss": g_loss, "g_grad_norm": optax.global_norm(grads), **aux}
 
   def train_step(state: GANState, batch):
     step_key = jax.random.fold_in(state.rng, state.step)
@@ -171,7 +225,8 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     # slower (dcgan28's step: 1.4 s in a scan of length 1, 0.22 s without), and num_critic_steps is small.
     d_metrics = []
     for i in range(config.num_critic_steps):
-      state, metrics = d_update(state, batch["x"][i], d_keys[i], d_steps[i])
+      labels = batch["label"][i] if models.num_classes else None
+      state, metrics = d_update(state, batch["x"][i], labels, d_keys[i], d_steps[i])
       d_metrics.append(metrics)
     d_metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics)  # Mean over the critic steps.
     state, g_metrics = g_update(state, batch["x"], g_key)

@@ -62,7 +62,8 @@ def train_seeds_vmapped(config, seeds):
       shuffle_buffer=config.data.shuffle_buffer) for seed in seeds]
   train_step = jax.jit(jax.vmap(steps.make_train_step(config, gan, g_tx, d_tx)), donate_argnums=0)
   for step in range(1, config.total_steps + 1):
-    batch = {"x": np.stack([next(it)["x"] for it in iterators])}  # [S, num_critic_steps, B, ...]
+    seed_batches = [next(it) for it in iterators]
+    batch = {k: np.stack([b[k] for b in seed_batches]) for k in seed_batches[0]}  # [S, num_critic_steps, B, ...]
     states, step_metrics = train_step(states, batch)
     if step % config.log_every == 0 or step == config.total_steps:
       losses = jax.device_get(step_metrics)
@@ -71,8 +72,7 @@ def train_seeds_vmapped(config, seeds):
   results = []
   for i, seed in enumerate(seeds):
     ema_g = jax.tree.map(lambda x: x[i], states.ema_g)
-    z = train.fixed_latents(seed, "eval", config.eval_num_samples, gan.latent_dim)
-    results.append(metrics.evaluate(config, steps.generate_in_batches(gan, ema_g, z)))
+    results.append(metrics.evaluate(config, *train.evaluation_samples(seed, config.eval_num_samples, gan, ema_g)))
   return states, results
 
 

@@ -39,12 +39,34 @@ class JsonlWriter(metric_writers.MetricWriter):
   def close(self): pass
 
 
-def fixed_latents(seed: int, purpose: str, num: int, latent_dim: int) -> np.ndarray:
-  """The latents a run draws for `purpose` ("grid" or "eval") from config.seed: the same at every
-  evaluation, so metrics move only when the generator does. Host numpy, the same on every process."""
+def fixed_latents(seed: int, purpose: str, num: int, gan) -> np.ndarray:
+  """The latents [num, latent_dim] a run draws for `purpose` ("grid" or "eval") from config.seed: the same
+  at every evaluation, so metrics move only when the generator does. Host numpy, the same on every process."""
   stream = {"grid": 0x5A3, "eval": 0xE7A}[purpose]
   key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
-  return np.asarray(jax.random.normal(key, (num, latent_dim)))
+  return np.asarray(models.sample_latents(gan, key, num))
+
+
+def fixed_labels(num: int, gan):
+  """Balanced labels [num] (sample i asks for class i mod K) for class-conditional models, else None."""
+  return np.arange(num, dtype=np.int32) % gan.num_classes if gan.num_classes else None
+
+
+def eval_conditions(gan, latents):
+  """What the conditional evaluators compare the samples' predicted classes with: the requested labels of a
+  class-conditional model, or InfoGAN's categorical codes (None otherwise)."""
+  if gan.num_classes:
+    return fixed_labels(len(latents), gan)
+  if gan.info_categorical:
+    return np.asarray(models.categorical_codes(gan, latents))
+  return None
+
+
+def evaluation_samples(seed: int, num: int, gan, ema_g):
+  """(samples float32 [num, ...], conditions) from the EMA generator `ema_g` at a run's fixed evaluation
+  latents (and balanced labels): what every evaluation of a run (training, gan_jax.evaluate, sweeps) scores."""
+  z = fixed_latents(seed, "eval", num, gan)
+  return steps.generate_in_batches(gan, ema_g, z, labels=fixed_labels(num, gan)), eval_conditions(gan, z)
 
 
 def build(config, lr_scale: float = 1.0):
@@ -138,14 +160,15 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   gan = models.make(config.model_name, config.model.to_dict())
   data.check(name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
              download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
-             global_batch_size=config.batch_size * config.pack)  # Before anything is compiled.
+             global_batch_size=config.batch_size * config.pack, num_classes=gan.num_classes)  # Before compiling.
 
   # --- Models and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers; `meta` carries
   # the rollbacks so far and their learning-rate scale.
   gan, state, checkpointer, meta = restore_or_init(config, workdir, mesh, quarantine=True)
   meta = {"rollbacks": 0, "lr_scale": 1.0, **{k: v for k, v in meta.items() if k != "digest"}}
-  grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan.latent_dim)
-  eval_latents = fixed_latents(config.seed, "eval", config.eval_num_samples, gan.latent_dim)
+  grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan)
+  eval_latents = fixed_latents(config.seed, "eval", config.eval_num_samples, gan)
+  grid_labels = fixed_labels(len(grid_latents), gan)
 
   def start(state):
     """(input iterator, compiled step) for training on from `state`: the input continues exactly where that
@@ -187,7 +210,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
 
   def write_samples(step):
     if gan.makes_images:
-      picture = images.grid(images.to_uint8(steps.generate_in_batches(gan, state.ema_g, grid_latents)))
+      picture = images.grid(images.to_uint8(steps.generate_in_batches(gan, state.ema_g, grid_latents,
+                                                                      labels=grid_labels)))
     else:  # Vectors (the 2D benchmark): a scatter plot of the evaluation latents' samples.
       picture = images.scatter(steps.generate_in_batches(gan, state.ema_g, eval_latents))
     if is_chief:
@@ -196,7 +220,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     writer.write_images(step, {"samples": picture[None]})
 
   def run_evals(step):
-    results = metrics.evaluate(config, steps.generate_in_batches(gan, state.ema_g, eval_latents))
+    results = metrics.evaluate(config, *evaluation_samples(config.seed, config.eval_num_samples, gan, state.ema_g))
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
     if is_chief:
       append_eval_record(workdir, step, results, config)

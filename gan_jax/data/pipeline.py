@@ -127,10 +127,19 @@ def load_examples(*, name, split="train", data_dir=None, download=True, feature=
   return np.concatenate([b[0] for b in batches]), (None if (labels < 0).all() else labels)
 
 
-def check(*, name, split="train", data_dir=None, download=True, feature="image", shape, global_batch_size):
-  """Raises UserError unless `split` of `name` is available and fits the model's sample `shape` and the global
-  batch (what training checks before it compiles anything). Returns (epoch size, raw examples, preprocessing)."""
+def check(*, name, split="train", data_dir=None, download=True, feature="image", shape, global_batch_size,
+          num_classes=0):
+  """Raises UserError unless `split` of `name` is available and fits the model's sample `shape`, the global
+  batch and, for a class-conditional model, its `num_classes` (what training checks before it compiles
+  anything). Returns (epoch size, raw examples, preprocessing)."""
   builder, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
+  if num_classes:
+    label = builder.info.features["label"] if "label" in builder.info.features else None
+    if label is None:
+      raise UserError(f"the model is class-conditional but dataset {name!r} has no 'label' feature")
+    if getattr(label, "num_classes", None) and label.num_classes > num_classes:
+      raise UserError(f"dataset {name!r} has {label.num_classes} classes but config.model.num_classes is "
+                      f"{num_classes}")
   epoch_size = _num_examples(builder, split, raw)
   if epoch_size < global_batch_size:
     raise UserError(f"split {split!r} of {name!r} has {epoch_size} examples, fewer than the global batch size "

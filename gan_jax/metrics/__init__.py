@@ -33,10 +33,13 @@ _IMAGE_EVALUATORS = {
     "inception_score": lambda real, fake: dict(zip(("is", "is_std"), scores.inception_score(fake[1]))),
     "class_coverage": lambda real, fake: scores.class_coverage(fake[1]),
 }
+# name -> f(fake class probabilities [N, K], conditions [N]): a class-conditional model's requested labels, or
+# InfoGAN's categorical codes (train.eval_conditions).
+_CONDITIONAL_EVALUATORS = {"class_accuracy": scores.class_accuracy, "code_purity": scores.code_purity}
 
 
 def names():
-  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS)
+  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CONDITIONAL_EVALUATORS)
 
 
 def check(config) -> None:
@@ -48,7 +51,11 @@ def check(config) -> None:
     if name == "mode_coverage" and config.data.name not in MIXTURES:
       raise UserError(f"mode_coverage needs a Gaussian-mixture dataset ({', '.join(MIXTURES)}), "
                       f"not {config.data.name!r}")
-    if name in _IMAGE_EVALUATORS and not config.eval_features:
+    if name == "class_accuracy" and not config.model.get("num_classes"):
+      raise UserError("class_accuracy needs a class-conditional model (config.model.num_classes > 0)")
+    if name == "code_purity" and not config.model.get("info_categorical"):
+      raise UserError("code_purity needs an InfoGAN model with a categorical code (config.model.info_categorical)")
+    if name not in _VECTOR_EVALUATORS and not config.eval_features:
       raise UserError(f"evaluator {name!r} needs config.eval_features, e.g. 'classifier:digits' or "
                       "'inception:/path/to/pt_inception-2015-12-05-6726825d.pth'")
   if config.eval_features:
@@ -75,18 +82,24 @@ def extractor(spec):
   return _extractors[spec]
 
 
-def evaluate(config, samples) -> dict:
-  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G."""
+def evaluate(config, samples, conditions=None) -> dict:
+  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G, and
+  for class_accuracy / code_purity the label or categorical code [N] each was generated with."""
   from gan_jax import images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   results = {}
-  image_evals = [name for name in config.evals if name in _IMAGE_EVALUATORS]
+  image_evals = [name for name in config.evals if name not in _VECTOR_EVALUATORS]
   if image_evals:
     features = extractor(config.eval_features)
     fake = features.features_and_probs(images.to_uint8(samples))
-    real = reference.features(config, features, samples.shape[1:])
+    if any(name in _IMAGE_EVALUATORS for name in image_evals):
+      real = reference.features(config, features, samples.shape[1:])
   for name in config.evals:
-    values = (_IMAGE_EVALUATORS[name](real, fake) if name in _IMAGE_EVALUATORS
-              else _VECTOR_EVALUATORS[name](config, samples))
+    if name in _IMAGE_EVALUATORS:
+      values = _IMAGE_EVALUATORS[name](real, fake)
+    elif name in _CONDITIONAL_EVALUATORS:
+      values = _CONDITIONAL_EVALUATORS[name](fake[1], conditions)
+    else:
+      values = _VECTOR_EVALUATORS[name](config, samples)
     results.update({f"{name}/{k}": v for k, v in values.items()})
   return results

@@ -133,3 +133,31 @@ def class_coverage(probs):
   return {"classes_covered": int((counts > 0).sum()),
           "reverse_kl": float(np.sum(q[q > 0] * np.log(q[q > 0] * num_classes))),
           "max_class_fraction": float(q.max())}
+
+
+def class_accuracy(probs, labels):
+  """Class-conditional generation (the measure of AC-GAN, Odena et al. 2017, Sec. 4.1, and of the projection
+  discriminator's paper, Miyato & Koyama 2018, Sec. 5.1): the fraction of samples a domain classifier assigns
+  to the class they were generated for, overall (`accuracy`) and per requested class (`accuracy_<k>`)."""
+  predicted, labels = np.asarray(probs).argmax(axis=1), np.asarray(labels)
+  result = {"accuracy": float(np.mean(predicted == labels))}
+  for k in np.unique(labels):
+    result[f"accuracy_{int(k)}"] = float(np.mean(predicted[labels == k] == k))
+  return result
+
+
+def code_purity(probs, codes):
+  """InfoGAN's categorical code against the true classes, found without labels (Chen et al. 2016, Sec. 7.1):
+  each code value is mapped to the class the domain classifier predicts most often for its samples; `purity` is
+  the fraction of samples whose predicted class is their code's class, `classes_matched` the number of
+  distinct classes the codes map to (a one-to-one code has as many as it has values), and `code_<c>_class`
+  each code's class."""
+  predicted, codes = np.asarray(probs).argmax(axis=1), np.asarray(codes)
+  num_classes = np.asarray(probs).shape[1]
+  majority, agree = {}, 0
+  for c in np.unique(codes):
+    counts = np.bincount(predicted[codes == c], minlength=num_classes)
+    majority[int(c)] = int(counts.argmax())
+    agree += int(counts.max())
+  return {"purity": agree / len(codes), "classes_matched": len(set(majority.values())),
+          **{f"code_{c}_class": k for c, k in majority.items()}}

@@ -1,15 +1,19 @@
 """Model registry: `config.model_name` names a module here whose `make_models(**config.model)` builds the pair.
 
 A model module defines `make_models(...) -> GANModels`; its keyword arguments are the keys `config.model` may
-hold. Generators are called as `G(z, train=...)` with z [B, latent_dim]; discriminators as `D(x, train=...)`
-with x [B, *data_shape] (images in [-1, 1]), returning logits [B]. With PacGAN packing D's input has
-the last axis `pack` times wider; models need not know, as Flax infers input sizes.
+hold. Generators are called as `G(z, train=..., labels=...)` with z [B, latent_dim] (`sample_latents`);
+discriminators as `D(x, train=..., labels=...)` with x [B, *data_shape] (images in [-1, 1]), returning logits
+[B], or (logits, aux) when the model has an auxiliary head (`GANModels.aux`: AC-GAN's class logits, InfoGAN's
+Q). `labels` [B] int32 are given only to class-conditional models (`num_classes` > 0). With PacGAN packing D's
+input has the last axis `pack` times wider; models need not know, as Flax infers input sizes.
 """
 import dataclasses
 import importlib
 import inspect
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 from gan_jax.errors import UserError
 
@@ -20,12 +24,48 @@ _MODULES = ("dcgan", "mlp")
 class GANModels:
   generator: nn.Module
   discriminator: nn.Module
-  latent_dim: int
+  latent_dim: int     # G's input size, InfoGAN's codes included.
   data_shape: tuple  # Shape of one sample: (H, W, C) for images, (D,) for vectors.
+  num_classes: int = 0       # > 0: G (and D, unless AC-GAN) take labels [B] in [0, num_classes).
+  aux: str = ""              # D's auxiliary head: "classes" (AC-GAN), "info" (InfoGAN's Q) or "".
+  info_categorical: int = 0  # InfoGAN: categories of the categorical code (one-hot in z), 0 for none.
+  info_continuous: int = 0   # InfoGAN: number of continuous codes, U(-1, 1), at the end of z.
 
   @property
   def makes_images(self) -> bool:
     return len(self.data_shape) == 3
+
+  @property
+  def noise_dim(self) -> int:
+    """The leading part of z that is N(0, 1) noise; InfoGAN's codes follow it."""
+    return self.latent_dim - self.info_categorical - self.info_continuous
+
+
+def sample_latents(models: GANModels, key, num: int):
+  """G's input z [num, latent_dim]: N(0, 1) noise, then InfoGAN's codes (Chen et al. 2016, Sec. 7): a
+  uniform categorical code one-hot, and continuous codes U(-1, 1)."""
+  if not (models.info_categorical or models.info_continuous):
+    return jax.random.normal(key, (num, models.latent_dim), jnp.float32)
+  noise_key, cat_key, cont_key = jax.random.split(key, 3)
+  parts = [jax.random.normal(noise_key, (num, models.noise_dim), jnp.float32)]
+  if models.info_categorical:
+    codes = jax.random.randint(cat_key, (num,), 0, models.info_categorical)
+    parts.append(jax.nn.one_hot(codes, models.info_categorical, dtype=jnp.float32))
+  if models.info_continuous:
+    parts.append(jax.random.uniform(cont_key, (num, models.info_continuous), jnp.float32, -1.0, 1.0))
+  return jnp.concatenate(parts, axis=-1)
+
+
+def categorical_codes(models: GANModels, z):
+  """InfoGAN's categorical code of each latent [N, latent_dim] -> [N] int."""
+  return jnp.argmax(z[:, models.noise_dim:models.noise_dim + models.info_categorical], axis=-1)
+
+
+def sample_labels(models: GANModels, key, num: int):
+  """Class labels for generated samples, uniform over the classes: [num] int32 (None when unconditional)."""
+  if not models.num_classes:
+    return None
+  return jax.random.randint(key, (num,), 0, models.num_classes, jnp.int32)
 
 
 def names():

@@ -1,0 +1,15 @@
+"""Conditional GAN (Mirza & Osindero 2014) on mnist: experiments/conditional.py with variant=cgan,data=mnist.
+
+  python -m gan_jax.main --config=experiments/cgan_mnist.py --workdir=runs/cgan_mnist
+
+Arguments are passed on (e.g. `:steps=500,runlocal`); the hyperparameters and their sources are in
+experiments/conditional.py.
+"""
+import os
+
+from gan_jax import config as config_lib
+
+
+def get_config(arg=None):
+  base = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conditional.py")
+  return config_lib.load_experiment(base, ",".join(filter(None, ["variant=cgan,data=mnist", arg])))

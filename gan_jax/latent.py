@@ -1,0 +1,312 @@
+"""The latent space as a tool: interpolation, attribute vectors and arithmetic, truncation, inversion, and
+InfoGAN's codes, on the EMA generator of a training run.
+
+  python -m gan_jax.latent interpolate --workdir=W --out=DIR [--num=8 --steps=10 --method=slerp]
+  python -m gan_jax.latent arithmetic --workdir=W --out=DIR --source=3 --target=8 [--num=2000]
+  python -m gan_jax.latent truncation --workdir=W --out=DIR [--thresholds=2,1,0.5,0.25]
+  python -m gan_jax.latent invert --workdir=W --out=DIR [--num=16 --steps=300 --restarts=4]
+  python -m gan_jax.latent codes --workdir=W --out=DIR        (InfoGAN: one code varied, the rest fixed)
+
+Each writes <out>/<command>.png (a grid) and <out>/<command>.npz (latents, images, numbers) and prints a JSON
+line with what it measured. Everything random comes from --seed (default: the run's config.seed).
+"""
+import json
+import os
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_jax import cli, errors
+
+# --- Pure functions on latents [..., D].
+
+
+def lerp(z0, z1, t):
+  """Linear interpolation (1 - t) z0 + t z1."""
+  return (1.0 - t) * z0 + t * z1
+
+
+def slerp(z0, z1, t, eps=1e-7):
+  """Spherical interpolation (Shoemake 1985), as White 2016 ("Sampling Generative Networks", Sec. 2.1)
+  recommends for Gaussian latents: the path keeps the norm near the shell where the prior's mass lies, while a
+  straight line passes through low-norm latents the generator rarely saw. Falls back to lerp for parallel z."""
+  z0, z1 = jnp.asarray(z0), jnp.asarray(z1)
+  n0, n1 = jnp.linalg.norm(z0, axis=-1, keepdims=True), jnp.linalg.norm(z1, axis=-1, keepdims=True)
+  cos = jnp.clip(jnp.sum(z0 * z1, axis=-1, keepdims=True) / (n0 * n1 + eps), -1.0, 1.0)
+  omega = jnp.arccos(cos)
+  sin = jnp.sin(omega)
+  safe = sin > eps
+  w0 = jnp.where(safe, jnp.sin((1.0 - t) * omega) / jnp.where(safe, sin, 1.0), 1.0 - t)
+  w1 = jnp.where(safe, jnp.sin(t * omega) / jnp.where(safe, sin, 1.0), t)
+  return w0 * z0 + w1 * z1
+
+
+def interpolate(z0, z1, steps: int, method: str = "slerp"):
+  """[N, D], [N, D] -> [N, steps, D]: from z0 (t = 0) to z1 (t = 1) in `steps` evenly spaced points."""
+  t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
+  fn = {"slerp": slerp, "lerp": lerp}[method]
+  return fn(jnp.asarray(z0)[:, None, :], jnp.asarray(z1)[:, None, :], t)
+
+
+def attribute_vector(latents, has_attribute):
+  """Mean latent of samples with an attribute minus the mean of those without (White 2016, Sec. 2.3;
+  Radford et al. 2016, Sec. 6.3 average three exemplars per concept): adding it to a latent adds the
+  attribute."""
+  latents, has = np.asarray(latents), np.asarray(has_attribute, bool)
+  if has.all() or not has.any():
+    raise errors.UserError("an attribute vector needs samples both with and without the attribute")
+  return latents[has].mean(axis=0) - latents[~has].mean(axis=0)
+
+
+def truncated_noise(key, num: int, dim: int, threshold: float):
+  """The truncation trick (Brock et al. 2019, BigGAN, Sec. 3.1): z ~ N(0, I) with every value beyond
+  +-threshold resampled, i.e. a truncated normal; smaller thresholds trade variety for fidelity."""
+  return jax.random.truncated_normal(key, -threshold, threshold, (num, dim), jnp.float32)
+
+
+def invert(generate_fn, targets, key, latent_dim: int, steps: int = 300, learning_rate: float = 0.05,
+           restarts: int = 4, sample_latents=None):
+  """Finds latents whose images best match `targets` [N, ...] (images in [-1, 1]): Adam on the mean squared
+  pixel error from `restarts` random starts per target, keeping the best (Creswell & Bharath 2018,
+  "Inverting the Generator of a GAN"). `generate_fn(z [M, D]) -> images [M, ...]` in eval mode.
+
+  Returns (latents [N, D], reconstructions [N, ...], errors [N]: mean squared error per image).
+  """
+  targets = jnp.asarray(targets, jnp.float32)
+  n = targets.shape[0]
+  sample_latents = sample_latents or (lambda k, m: jax.random.normal(k, (m, latent_dim), jnp.float32))
+  z = sample_latents(key, n * restarts)                        # [restarts * N, D], target i at rows i::N
+  tiled = jnp.tile(targets, (restarts,) + (1,) * (targets.ndim - 1))
+  axes = tuple(range(1, targets.ndim))
+
+  def per_image_error(z):
+    return jnp.mean(jnp.square(generate_fn(z) - tiled), axis=axes)
+
+  tx = optax.adam(learning_rate)
+
+  @jax.jit
+  def step(z, opt_state):
+    grads = jax.grad(lambda z: jnp.sum(per_image_error(z)))(z)  # Each latent only moves its own error.
+    updates, opt_state = tx.update(grads, opt_state, z)
+    return optax.apply_updates(z, updates), opt_state
+
+  opt_state = tx.init(z)
+  for _ in range(steps):  # A Python loop: XLA's CPU backend runs convolutions inside while loops slowly.
+    z, opt_state = step(z, opt_state)
+  errors_all = jax.jit(per_image_error)(z).reshape(restarts, n)
+  best = jnp.argmin(errors_all, axis=0)                          # [N]
+  z_best = z.reshape(restarts, n, -1)[best, jnp.arange(n)]
+  return np.asarray(z_best), np.asarray(jax.jit(generate_fn)(z_best)), np.asarray(errors_all.min(axis=0))
+
+
+# --- Commands: each takes the loaded run and writes a grid, an .npz and a JSON summary.
+
+
+class Run:
+  """A training run's EMA generator, ready to generate from latents (and labels)."""
+
+  def __init__(self, workdir: str):
+    from gan_jax import sample  # pylint: disable=g-import-not-at-top
+    self.config, self.models, state = sample.load_run(workdir)
+    self.variables = state.ema_g
+    if not self.models.makes_images:
+      raise errors.UserError("gan_jax.latent works on image models; this run's model makes vectors")
+
+  def generate(self, z, labels=None):
+    """float32 images [N, ...] in [-1, 1] for latents [N, D] (and labels [N] of conditional models)."""
+    from gan_jax import steps  # pylint: disable=g-import-not-at-top
+    if self.models.num_classes and labels is None:
+      labels = np.arange(len(z), dtype=np.int32) % self.models.num_classes
+    return steps.generate_in_batches(self.models, self.variables, np.asarray(z), labels=labels)
+
+  def latents(self, key, num):
+    from gan_jax import models  # pylint: disable=g-import-not-at-top
+    return np.asarray(models.sample_latents(self.models, key, num))
+
+  def classifier(self, spec=None):
+    from gan_jax import metrics  # pylint: disable=g-import-not-at-top
+    spec = spec or self.config.eval_features
+    if not spec:
+      raise errors.UserError("this command needs a classifier: pass --features=classifier:NAME_OR_FILE "
+                             "(the run's config.eval_features is empty)")
+    return metrics.extractor(spec)
+
+
+def predicted_classes(classifier, images_float):
+  from gan_jax import images  # pylint: disable=g-import-not-at-top
+  return classifier.features_and_probs(images.to_uint8(images_float))[1].argmax(axis=1)
+
+
+def run_interpolate(run, key, num=8, steps=10, method="slerp"):
+  z0_key, z1_key = jax.random.split(key)
+  z = interpolate(run.latents(z0_key, num), run.latents(z1_key, num), steps, method)   # [num, steps, D]
+  flat = np.asarray(z).reshape(num * steps, -1)
+  labels = None if not run.models.num_classes else np.repeat(np.arange(num) % run.models.num_classes, steps)
+  pictures = run.generate(flat, labels)
+  return {"latents": flat, "images": pictures}, {"pairs": num, "steps": steps, "method": method}, steps
+
+
+def run_arithmetic(run, key, source: int, target: int, num=2000, features=None, show=10):
+  """Turns samples of class `source` into `target`. Unconditional models: add the attribute vector (mean
+  latent of samples the classifier calls `target` minus that of `source`). Class-conditional models: keep
+  the latent and change the label (their class is an input). Reports the fraction classified as `target`."""
+  classifier = run.classifier(features)
+  z = run.latents(key, num)
+  if run.models.num_classes:
+    before_labels = np.full(num, source, np.int32)
+    before = run.generate(z, before_labels)
+    chosen = np.flatnonzero(predicted_classes(classifier, before) == source)
+    if not len(chosen):
+      raise errors.UserError(f"none of {num} samples generated for class {source} is classified as {source}; "
+                             "use a better-trained run")
+    after = run.generate(z[chosen], np.full(len(chosen), target, np.int32))
+    moved, vector = z[chosen], None
+    before = before[chosen]
+  else:
+    images_z = run.generate(z)
+    predicted = predicted_classes(classifier, images_z)
+    missing = [c for c in (source, target) if not (predicted == c).any()]
+    if missing:
+      raise errors.UserError(f"none of {num} samples is classified as {missing[0]}; use a larger --num or a "
+                             "better-trained run")
+    vector = attribute_vector(z[(predicted == source) | (predicted == target)],
+                              predicted[(predicted == source) | (predicted == target)] == target)
+    chosen = np.flatnonzero(predicted == source)
+    moved = z[chosen] + vector
+    before, after = images_z[chosen], run.generate(moved)
+  became = predicted_classes(classifier, after)
+  summary = {"source": source, "target": target, "samples_of_source": int(len(chosen)),
+             "fraction_now_target": float(np.mean(became == target)),
+             "method": "label swap (conditional model)" if vector is None else "attribute vector"}
+  k = min(show, len(chosen))
+  return ({"latents": moved, "before": before, "after": after, "images": np.concatenate([before[:k], after[:k]]),
+           **({} if vector is None else {"vector": vector})}, summary, k)
+
+
+def run_truncation(run, key, thresholds=(2.0, 1.0, 0.5, 0.25), num=10):
+  """Rows: the same draws truncated at each threshold (one key, so each row maps the same uniforms through
+  a narrower truncated normal); InfoGAN's codes are kept."""
+  base, noise_key, noise_dim = run.latents(key, num), jax.random.fold_in(key, 1), run.models.noise_dim
+  rows, latents = [], []
+  for t in thresholds:
+    z = np.array(base)
+    z[:, :noise_dim] = np.asarray(truncated_noise(noise_key, num, noise_dim, t))
+    latents.append(z)
+    rows.append(run.generate(z))
+  return ({"latents": np.concatenate(latents), "images": np.concatenate(rows),
+           "thresholds": np.asarray(thresholds, np.float32)},
+          {"thresholds": list(thresholds), "pixel_std_per_row": [float(r.std(axis=0).mean()) for r in rows]}, num)
+
+
+def run_invert(run, key, num=16, steps=300, learning_rate=0.05, restarts=4, targets=None):
+  """Inverts `targets` (default: the first `num` real examples of the run's dataset) and reports the mean
+  squared pixel error, against the error of the random starting latents."""
+  from gan_jax import data, models  # pylint: disable=g-import-not-at-top
+  labels = None
+  if targets is None:
+    c = run.config
+    targets, real_labels = data.load_examples(name=c.data.name, split=c.data.split, data_dir=c.data.data_dir,
+                                              download=c.data.download, feature=c.data.feature,
+                                              shape=run.models.data_shape, num=num)
+    if run.models.num_classes:
+      labels = real_labels
+  generate = lambda z: run.models.generator.apply(run.variables, z, train=False, **(
+      {} if labels is None else {"labels": jnp.tile(jnp.asarray(labels), restarts)[:z.shape[0]]}))
+  sample_fn = lambda k, m: models.sample_latents(run.models, k, m)
+  start_key, _ = jax.random.split(key)
+  start = sample_fn(start_key, len(targets))
+  start_error = np.mean(np.square(run.generate(np.asarray(start), labels) - targets), axis=(1, 2, 3))
+  z, reconstructions, errs = invert(generate, targets, key, run.models.latent_dim, steps, learning_rate,
+                                    restarts, sample_fn)
+  summary = {"images": len(targets), "steps": steps, "restarts": restarts,
+             "mse_random_latent": float(start_error.mean()), "mse_inverted": float(errs.mean())}
+  return ({"latents": z, "targets": targets, "reconstructions": reconstructions, "errors": errs,
+           "images": np.concatenate([targets, reconstructions])}, summary, len(targets))
+
+
+def run_codes(run, key, span=2.0, steps=9):
+  """InfoGAN (Chen et al. 2016, Fig. 2): for each continuous code a grid whose row r has categorical code r
+  and whose columns vary that code from -span to +span, the noise and the other codes fixed."""
+  m = run.models
+  if not (m.info_categorical or m.info_continuous):
+    raise errors.UserError("`codes` is for InfoGAN runs (config.model.info_categorical / info_continuous)")
+  rows = max(m.info_categorical, 1)
+  base = np.array(run.latents(key, 1)[0])
+  base[m.noise_dim + m.info_categorical:] = 0.0
+  grids = []
+  for j in range(max(m.info_continuous, 1)):
+    z = np.tile(base, (rows * steps, 1))
+    for r in range(rows):
+      if m.info_categorical:
+        z[r * steps:(r + 1) * steps, m.noise_dim:m.noise_dim + m.info_categorical] = np.eye(m.info_categorical)[r]
+      if m.info_continuous:
+        z[r * steps:(r + 1) * steps, m.noise_dim + m.info_categorical + j] = np.linspace(-span, span, steps)
+    grids.append(z)
+  z = np.concatenate(grids)
+  return {"latents": z, "images": run.generate(z)}, {"grids": len(grids), "rows": rows, "columns": steps}, steps
+
+
+COMMANDS = ("interpolate", "arithmetic", "truncation", "invert", "codes")
+
+
+def main_cli():
+  """The command line; its flags exist only when this module runs as a program."""
+  workdir = flags.DEFINE_string("workdir", None, "Workdir of a training run.")
+  out = flags.DEFINE_string("out", None, "Output directory for <command>.png and <command>.npz.")
+  seed = flags.DEFINE_integer("seed", None, "Seed; default: the run's config.seed.")
+  num = flags.DEFINE_integer("num", None, "interpolate: pairs (8); arithmetic: samples (2000); invert: images (16).")
+  steps = flags.DEFINE_integer("steps", None, "interpolate: points per path (10); invert: Adam steps (300).")
+  method = flags.DEFINE_enum("method", "slerp", ["slerp", "lerp"], "Interpolation path.")
+  source = flags.DEFINE_integer("source", None, "arithmetic: the class to turn into --target.")
+  target = flags.DEFINE_integer("target", None, "arithmetic: the class to reach.")
+  features = flags.DEFINE_string("features", None, "arithmetic: classifier (default: the run's eval_features).")
+  thresholds = flags.DEFINE_list("thresholds", ["2", "1", "0.5", "0.25"], "truncation thresholds.")
+  restarts = flags.DEFINE_integer("restarts", 4, "invert: random starts per image.")
+  learning_rate = flags.DEFINE_float("learning_rate", 0.05, "invert: Adam's learning rate.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+  def main(argv):
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+      errors.exit_with(f"give one command: {' | '.join(COMMANDS)} (python -m gan_jax.latent COMMAND --workdir=W "
+                       "--out=DIR)")
+    command = argv[1]
+    cli.check_command_line(argv[:1], workdir=workdir.value, out=out.value)
+    with cli.user_errors_reported(verbose.value):
+      run = Run(workdir.value)
+      key = jax.random.PRNGKey(run.config.seed if seed.value is None else seed.value)
+      given = lambda flag, default: default if flag.value is None else flag.value
+      if command == "interpolate":
+        result = run_interpolate(run, key, given(num, 8), given(steps, 10), method.value)
+      elif command == "arithmetic":
+        if source.value is None or target.value is None:
+          raise errors.UserError("arithmetic needs --source and --target (class ids)")
+        result = run_arithmetic(run, key, source.value, target.value, given(num, 2000), features.value)
+      elif command == "truncation":
+        try:
+          values = tuple(float(t) for t in thresholds.value)
+        except ValueError:
+          raise errors.UserError(f"--thresholds {thresholds.value} are not numbers") from None
+        result = run_truncation(run, key, values)
+      elif command == "invert":
+        result = run_invert(run, key, given(num, 16), given(steps, 300), learning_rate.value, restarts.value)
+      else:
+        result = run_codes(run, key)
+    arrays, summary, columns = result
+    from gan_jax import images  # pylint: disable=g-import-not-at-top
+    try:
+      os.makedirs(out.value, exist_ok=True)
+      np.savez_compressed(os.path.join(out.value, f"{command}.npz"), **arrays)
+      images.save_png(images.grid(images.to_uint8(arrays["images"]), columns=columns),
+                      os.path.join(out.value, f"{command}.png"), scale=4)
+    except OSError as e:
+      errors.exit_with(f"cannot write to --out {out.value}: {e}")
+    print(json.dumps({"command": command, **summary}))
+
+  app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  main_cli()
