@@ -11,6 +11,7 @@ hand) is skipped with a warning naming it, and the next older one is tried; it i
 import errno
 import hashlib
 import os
+import types
 
 from absl import logging
 import flax
@@ -94,6 +95,14 @@ class Checkpointer:
 
   def _read(self, step, abstract):
     """(None, restored) for an intact checkpoint, else (what is wrong, None)."""
+    legacy = os.path.join(self.directory, str(step), "default")
+    if os.path.isdir(legacy):  # Written before checkpoints carried digests: one item, the state.
+      try:
+        state = ocp.StandardCheckpointer().restore(legacy, abstract)
+      except Exception as e:  # As below.
+        return f"unreadable ({_first_line(e)})", None
+      logging.warning("Checkpoint %s predates digests: loaded without verification.", legacy)
+      return None, types.SimpleNamespace(state=state, meta={})
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))

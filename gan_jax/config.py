@@ -199,6 +199,7 @@ def save_json(config, workdir) -> None:
 
 
 def load_json(workdir) -> ml_collections.ConfigDict:
+  """The config a run was started with, keys added to gan_jax since then at their defaults (with_defaults)."""
   path = os.path.join(workdir, "config.json")
   try:
     with open(path) as f:
@@ -207,7 +208,29 @@ def load_json(workdir) -> ml_collections.ConfigDict:
     raise UserError(f"{path} not found: is {workdir!r} the workdir of a training run?") from None
   except (OSError, json.JSONDecodeError) as e:
     raise UserError(f"cannot read {path}: {e}") from None
-  return ml_collections.ConfigDict(loaded)
+  return with_defaults(loaded)
+
+
+def with_defaults(stored: dict) -> ml_collections.ConfigDict:
+  """`stored` (a config as JSON) on top of base_config() and the model's own defaults, so that a workdir
+  written before a key existed loads, samples and resumes as it ran (the new key at its default, which is
+  what the older code did). Optimizer specs are taken whole: their keys depend on the optimizer."""
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
+  merged = base_config().to_dict()
+  name = stored.get("model_name", merged["model_name"])
+  if name in models.names():
+    merged["model"] = models.default_kwargs(name)
+
+  def update(base, new, prefix=""):
+    for key, value in new.items():
+      if isinstance(value, dict) and isinstance(base.get(key), dict) and prefix + key not in (
+          "optimizer.g", "optimizer.d"):
+        update(base[key], value, prefix + key + ".")
+      else:
+        base[key] = value
+
+  update(merged, stored)
+  return ml_collections.ConfigDict(merged)
 
 
 def diff_for_resume(stored, current) -> list:

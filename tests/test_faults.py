@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import flax
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 import jax
 import numpy as np
@@ -193,6 +194,27 @@ def test_a_full_disk_while_saving_is_an_error_that_keeps_earlier_checkpoints(dat
     train.train_and_evaluate(config, workdir)
   monkeypatch.setattr(ocp.CheckpointManager, "save", save)
   assert int(train.train_and_evaluate(config, workdir).step) == 3  # Space freed: resumes from step 1.
+
+
+def test_a_workdir_written_before_new_keys_and_digests_resumes(data_dir, tmp_path):
+  # As an older gan_jax left it: config.json without the keys added since, and a checkpoint in orbax's
+  # single-item layout with no digest. It loads, resumes and ends exactly where a run of today's code does.
+  config = _ring(data_dir, total_steps=3, checkpoint_every=1)
+  whole = train.train_and_evaluate(config, str(tmp_path / "whole"))
+  half = train.train_and_evaluate(_ring(data_dir, total_steps=2, checkpoint_every=1), str(tmp_path / "half"))
+  old = tmp_path / "old"
+  old.mkdir()
+  with open(tmp_path / "half" / "config.json") as f:
+    stored = json.load(f)
+  for key in ("on_divergence", "rollback_lr_factor", "max_rollbacks", "aux_weight", "steps_per_call"):
+    del stored[key]
+  with open(old / "config.json", "w") as f:
+    json.dump(stored, f)
+  manager = ocp.CheckpointManager(str(old / "checkpoints"))
+  manager.save(2, args=ocp.args.StandardSave(flax.serialization.to_state_dict(half)))
+  manager.wait_until_finished()
+  manager.close()
+  _assert_trees_equal(train.train_and_evaluate(config, str(old)), whole)
 
 
 def test_divergence_rolls_back_with_a_lower_learning_rate(data_dir, tmp_path):
