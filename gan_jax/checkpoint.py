@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, first_line
 
 CORRUPT_PREFIX = "corrupt-"  # Training renames a skipped step directory N to corrupt-N, out of orbax's way.
 
@@ -33,10 +33,6 @@ def digest(state_dict) -> str:
     h.update(f"{jax.tree_util.keystr(path)}|{value.dtype.str}|{value.shape}|".encode())
     h.update(np.ascontiguousarray(value).tobytes())
   return h.hexdigest()
-
-
-def _first_line(e: BaseException) -> str:
-  return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 class Checkpointer:
@@ -69,7 +65,7 @@ class Checkpointer:
       raise self._save_error(step, e) from None
 
   def _save_error(self, step, e: OSError) -> UserError:
-    reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else _first_line(e)
+    reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else first_line(e)
     kept = ", ".join(str(s) for s in self.all_steps() if s != step) or "none"
     return UserError(f"cannot write checkpoint {step} in {self.directory}: {reason}; the checkpoints written "
                      f"before (steps: {kept}) are intact")
@@ -100,14 +96,14 @@ class Checkpointer:
       try:
         state = ocp.StandardCheckpointer().restore(legacy, abstract)
       except Exception as e:  # As below.
-        return f"unreadable ({_first_line(e)})", None
+        return f"unreadable ({first_line(e)})", None
       logging.warning("Checkpoint %s predates digests: loaded without verification.", legacy)
       return None, types.SimpleNamespace(state=state, meta={})
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     except Exception as e:  # Orbax and tensorstore raise many types for missing or damaged files.
-      return f"unreadable ({_first_line(e)})", None
+      return f"unreadable ({first_line(e)})", None
     expected = (restored.meta or {}).get("digest")
     if expected != digest(restored.state):
       return "its arrays do not match the digest written with them (corrupted)", None

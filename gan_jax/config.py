@@ -172,8 +172,7 @@ def validate(config) -> None:
     raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
   _choose("loss", config.loss, losses.names())
   _choose("model_name", config.model_name, models.names())
-  models.check_kwargs(config.model_name, config.model.to_dict())
-  gan = models.make(config.model_name, config.model.to_dict())
+  gan = models.check_kwargs(config.model_name, config.model.to_dict())
   if (gan.num_classes or gan.aux) and (config.pack > 1 or config.unrolled_steps):
     raise UserError("PacGAN packing and unrolled GAN are not implemented for class-conditional or InfoGAN "
                     "models: config.pack must be 1 and config.unrolled_steps 0")

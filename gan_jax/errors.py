@@ -13,6 +13,12 @@ class UserError(Exception):
 EXIT_CODE = 2
 
 
+def first_line(e: BaseException, limit: int = 300) -> str:
+  """The first line of an exception's message (its type's name when empty), at most `limit` characters: what
+  a one-line error quotes of a library's multi-line exception."""
+  return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+
+
 def exit_with(message) -> None:
   """Prints `gan_jax: error: <message>` on stderr and exits with status 2."""
   text = " ".join(str(message).split())  # One line, whatever the exception text held.

@@ -117,9 +117,9 @@ class Run:
 
   def generate(self, z, labels=None):
     """float32 images [N, ...] in [-1, 1] for latents [N, D] (and labels [N] of conditional models)."""
-    from gan_jax import steps  # pylint: disable=g-import-not-at-top
-    if self.models.num_classes and labels is None:
-      labels = np.arange(len(z), dtype=np.int32) % self.models.num_classes
+    from gan_jax import steps, train  # pylint: disable=g-import-not-at-top
+    if labels is None:
+      labels = train.fixed_labels(len(z), self.models)  # All classes in turn; None when unconditional.
     return steps.generate_in_batches(self.models, self.variables, np.asarray(z), labels=labels)
 
   def latents(self, key, num):
@@ -204,7 +204,7 @@ def run_truncation(run, key, thresholds=(2.0, 1.0, 0.5, 0.25), num=10):
 def run_invert(run, key, num=16, steps=300, learning_rate=0.05, restarts=4, targets=None):
   """Inverts `targets` (default: the first `num` real examples of the run's dataset) and reports the mean
   squared pixel error, against the error of the random starting latents."""
-  from gan_jax import data, models  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, models, steps as steps_lib  # pylint: disable=g-import-not-at-top
   labels = None
   if targets is None:
     c = run.config
@@ -213,8 +213,9 @@ def run_invert(run, key, num=16, steps=300, learning_rate=0.05, restarts=4, targ
                                               shape=run.models.data_shape, num=num)
     if run.models.num_classes:
       labels = real_labels
-  generate = lambda z: run.models.generator.apply(run.variables, z, train=False, **(
-      {} if labels is None else {"labels": jnp.tile(jnp.asarray(labels), restarts)[:z.shape[0]]}))
+  # Latent r * N + i is matched against target i (see invert), so it gets target i's label.
+  generate = lambda z: steps_lib.generate(run.models, run.variables, z, False, None if labels is None else
+                                      jnp.tile(jnp.asarray(labels), restarts)[:z.shape[0]])[0]
   sample_fn = lambda k, m: models.sample_latents(run.models, k, m)
   start_key, _ = jax.random.split(key)
   start = sample_fn(start_key, len(targets))

@@ -45,7 +45,7 @@ def initialize_distributed() -> None:
   try:
     jax.distributed.initialize(**{k: explicit[k] for k in given})
   except (RuntimeError, ValueError) as e:
-    errors.exit_with(f"cannot join the distributed run: {(str(e).strip().splitlines() or [type(e).__name__])[0]}")
+    errors.exit_with(f"cannot join the distributed run: {errors.first_line(e)}")
 
 
 def main(argv):

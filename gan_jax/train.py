@@ -79,15 +79,16 @@ def build(config, lr_scale: float = 1.0):
   return gan, g_tx, d_tx, lambda: create_state(gan, g_tx, d_tx, config.seed, config.pack)
 
 
-def restore_or_init(config, workdir, mesh, quarantine: bool = False):
-  """(models, state, checkpointer, meta): the newest intact checkpoint in workdir, else a fresh state.
+def restore_or_init(config, workdir, mesh, quarantine: bool = False, checkpointer=None):
+  """(models, state, checkpointer, meta): the newest intact checkpoint in workdir (through `checkpointer`
+  when given), else a fresh state.
 
   `meta` is what the checkpoint carries beside the state (e.g. `lr_scale` after rollbacks); {} when fresh.
   With `quarantine`, corrupted checkpoints skipped on the way are renamed (see checkpoint.Checkpointer).
   """
   gan, _, _, init_fn = build(config)
   state = jax.jit(init_fn, out_shardings=sharding.replicated(mesh))()
-  checkpointer = Checkpointer(workdir, config.keep_checkpoints)
+  checkpointer = checkpointer or Checkpointer(workdir, config.keep_checkpoints)
   meta = {}
   if checkpointer.latest_step() is not None:
     state, meta = checkpointer.restore(state, quarantine=quarantine)
@@ -235,8 +236,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
                       f"state was written, the last good one is step {checkpointer.latest_step()} in "
                       f"{checkpointer.directory}") from None
     checkpointer.wait()  # Any save in flight is the last good checkpoint.
-    fresh = jax.jit(build(config)[3], out_shardings=sharding.replicated(mesh))()
-    good = checkpointer.restore(fresh)[0] if checkpointer.latest_step() is not None else fresh
+    good = restore_or_init(config, workdir, mesh, checkpointer=checkpointer)[1]
     meta["rollbacks"] += 1
     meta["lr_scale"] *= config.rollback_lr_factor
     rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xB0B + meta["rollbacks"])
@@ -254,8 +254,9 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, step,
                config.total_steps, jax.device_count())
   train_iter, train_step = start(state)
-  progress = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
-                                             every_steps=config.log_every, every_secs=None)
+  new_progress = lambda: periodic_actions.ReportProgress(  # clu's report; it wants consecutive steps.
+      num_train_steps=config.total_steps, writer=writer, every_steps=config.log_every, every_secs=None)
+  progress = new_progress()
   with preemption.StopRequests() as stop:
     while step < config.total_steps:
       with jax.profiler.StepTraceAnnotation("train", step_num=step + steps_per_call):
@@ -273,8 +274,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
         state = roll_back(diverged)
         step = int(state.step)
         train_iter, train_step = start(state)
-        progress = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
-                                                   every_steps=config.log_every, every_secs=None)
+        progress = new_progress()
         continue
       if last or step % config.sample_every == 0:
         write_samples(step)

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, first_line
 
 tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for JAX.
 
@@ -34,8 +34,7 @@ def load_builder(name, data_dir=None, download=True):
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except Exception as e:  # TFDS raises several types for unknown or broken names.
-    raise UserError(f"cannot load dataset {name!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                    ) from None
+    raise UserError(f"cannot load dataset {name!r}: {first_line(e)}") from None
   if _is_prepared(builder):
     return builder
   if name not in OFFLINE_BUILDERS and not download:
@@ -46,8 +45,7 @@ def load_builder(name, data_dir=None, download=True):
   except Exception as e:  # Network, manual-download and disk errors all end here.
     if _is_prepared(builder):  # Another process (multi-host, shared data_dir) prepared it first.
       return tfds.builder(name, data_dir=data_dir)
-    first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-    raise UserError(f"dataset {name!r} is not available offline and could not be prepared ({first_line}): "
+    raise UserError(f"dataset {name!r} is not available offline and could not be prepared ({first_line(e)}): "
                     f"{_how_to_provide(name)}") from None
   return builder
 
@@ -107,7 +105,7 @@ def _open_split(name, split, data_dir, download, feature, shape):
   try:
     raw = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
   except Exception as e:
-    raise UserError(f"cannot read split {split!r} of dataset {name!r}: {str(e).splitlines()[0]}") from None
+    raise UserError(f"cannot read split {split!r} of dataset {name!r}: {first_line(e)}") from None
   keys = [feature] + (["label"] if "label" in features else [])
   return builder, raw.map(lambda ex: {k: ex[k] for k in keys}), to_sample
 

@@ -76,8 +76,8 @@ def _module(name):
   return importlib.import_module(f"gan_jax.models.{name}")
 
 
-def check_kwargs(name, kwargs: dict) -> None:
-  """Rejects keys `make_models` does not take, and missing required ones, naming them."""
+def check_kwargs(name, kwargs: dict) -> GANModels:
+  """Rejects keys `make_models` does not take, and missing required ones, naming them; returns the models."""
   params = inspect.signature(_module(name).make_models).parameters
   unknown = sorted(set(kwargs) - set(params))
   if unknown:
@@ -86,7 +86,7 @@ def check_kwargs(name, kwargs: dict) -> None:
   missing = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in kwargs]
   if missing:
     raise UserError(f"config.model lacks {', '.join(missing)}, required by model {name!r}")
-  make(name, kwargs)  # The module's own checks (e.g. a resolution it cannot produce).
+  return make(name, kwargs)  # The module's own checks (e.g. a resolution it cannot produce).
 
 
 def default_kwargs(name, **kwargs) -> dict:
