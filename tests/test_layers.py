@@ -49,3 +49,24 @@ def test_conv_transpose_module_is_a_drop_in_for_flax(use_bias):
   for a, b in zip(jax.tree.leaves(flax_vars), jax.tree.leaves(our_vars)):
     np.testing.assert_array_equal(a, b)
   np.testing.assert_allclose(our_layer.apply(flax_vars, x), flax_layer.apply(flax_vars, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("size,kernel,strides,padding", [CASES[0], CASES[4], CASES[9]])
+def test_conv_transpose_second_derivatives_equal_lax(size, kernel, strides, padding):
+  # The custom backward pass is itself differentiable (gradient penalties through G, unrolled updates).
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
+  def grad_norm(f):
+    return lambda x, w: jnp.sum(jax.grad(lambda x, w: jnp.sum(jnp.tanh(f(x, w))), (0, 1))(x, w)[0] ** 2)
+  reference = grad_norm(lambda x, w: jax.lax.conv_transpose(x, w, strides, padding))
+  ours = grad_norm(lambda x, w: layers.conv_transpose(x, w, strides, padding))
+  for got, want in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(reference, (0, 1))(x, w)):
+    np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)  # float32 rounding of sums of ~100 terms.
+
+
+def test_conv_transpose_keeps_bfloat16():
+  x = jnp.ones((2, 7, 7, 4), jnp.bfloat16)
+  w = jnp.ones((4, 4, 4, 3), jnp.bfloat16)
+  dx, dw = jax.grad(lambda x, w: jnp.sum(layers.conv_transpose(x, w, (2, 2)).astype(jnp.float32)), (0, 1))(x, w)
+  assert dx.dtype == dw.dtype == jnp.bfloat16

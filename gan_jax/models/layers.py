@@ -1,6 +1,8 @@
 """Layers shared by model families: spectral normalisation (Miyato et al. 2018), maxout (Goodfellow et al. 2013)
 and the transposed convolution every generator up-samples with.
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -68,20 +70,18 @@ def _phase_taps(n, k, s, pads):
   return length, phases
 
 
-def conv_transpose(x, kernel, strides, padding="SAME"):
-  """jax.lax.conv_transpose(x, kernel, strides, padding) (NHWC, kernel HWIO, not flipped), computed without
-  dilating the input: output phase (a, b) (rows s m + a, columns s n + b) is an ordinary stride-1 convolution
-  of x with the taps of the kernel that land on it, and the phases are interleaved (depth-to-space).
+def _conv_transpose_phases(x, kernel, strides, padding):
+  """The forward pass of `conv_transpose`, without dilating the input: output phase (a, b) (rows s m + a,
+  columns s n + b) is an ordinary stride-1 convolution of x with the taps of the kernel that land on it, and
+  the phases are interleaved (depth-to-space).
 
-  Same function, same weights, a quarter of the multiply-adds of the dilated form at stride 2; and its
-  gradients are ordinary convolutions, which XLA's CPU backend runs far faster than the gradients of an
-  input-dilated one (sub-pixel convolution: Shi et al. 2016, Sec. 2.2; Odena et al. 2016).
+  Same function, same weights, a quarter of the multiply-adds of the dilated form at stride 2 (sub-pixel
+  convolution: Shi et al. 2016, Sec. 2.2; Odena et al. 2016).
   """
   _, height, width, _ = x.shape
   kh, kw, _, features = kernel.shape
   sh, sw = strides
-  pads = padding if isinstance(padding, str) else [tuple(p) for p in padding]
-  pad_h, pad_w = (pads, pads) if isinstance(pads, str) else pads
+  pad_h, pad_w = (padding, padding) if isinstance(padding, str) else padding
   out_h, phases_h = _phase_taps(height, kh, sh, _transpose_pads(kh, sh, pad_h))
   out_w, phases_w = _phase_taps(width, kw, sw, _transpose_pads(kw, sw, pad_w))
   rows_per_phase = max(m for _, _, m in phases_h)
@@ -103,6 +103,42 @@ def conv_transpose(x, kernel, strides, padding="SAME"):
   y = jnp.stack(outputs, axis=2)                                            # [B, M, sh, N, sw, C]
   y = y.reshape(x.shape[0], rows_per_phase * sh, cols_per_phase * sw, features)
   return y[:, :out_h, :out_w]
+
+
+def _lax_conv_transpose(x, kernel, strides, padding):
+  return jax.lax.conv_transpose(x, kernel, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_transpose(x, kernel, strides, padding):
+  return _conv_transpose_phases(x, kernel, strides, padding)
+
+
+def _conv_transpose_fwd(x, kernel, strides, padding):
+  return _conv_transpose_phases(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_transpose_bwd(strides, padding, residuals, dy):
+  """A transposed convolution is the transpose of a strided convolution C_K: dx = C_K(dy), and since
+  <dy, C_K^T x> = <C_K(dy), x>, dK is the weight gradient of C_K at input dy with cotangent x. Both are
+  ordinary strided convolutions (JAX's own transpose of the input-dilated form), which XLA runs several times
+  faster than the gradients of the phase convolutions (dcgan28's 7 -> 14 layer, forward and backward, on
+  the 2-core CPU VM: 11.9 ms against 20.7 ms; the 14 -> 28 layer 1.2 ms against 6.6 ms)."""
+  x, kernel = residuals
+  strided_conv = lambda k: jax.linear_transpose(lambda u: _lax_conv_transpose(u, k, strides, padding), x)(dy)[0]
+  dx, kernel_vjp = jax.vjp(strided_conv, kernel)
+  return dx, kernel_vjp(x)[0]
+
+
+_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+def conv_transpose(x, kernel, strides, padding="SAME"):
+  """jax.lax.conv_transpose(x, kernel, strides, padding) (NHWC, kernel HWIO, not flipped), with a forward pass
+  that convolves the undilated input per output phase (`_conv_transpose_phases`) and a backward pass of
+  ordinary strided convolutions (`_conv_transpose_bwd`)."""
+  padding = padding if isinstance(padding, str) else tuple(tuple(int(v) for v in p) for p in padding)
+  return _conv_transpose(x, kernel, tuple(strides), padding)
 
 
 class ConvTranspose(nn.Module):
