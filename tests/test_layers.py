@@ -23,8 +23,12 @@ CASES = [  # (input H, W), kernel, stride, padding: DCGAN, ResNet/U-Net style, o
 ]
 
 
+@pytest.mark.parametrize("merge", [0.0, np.inf], ids=["per_phase", "merged"])
 @pytest.mark.parametrize("size,kernel,strides,padding", CASES)
-def test_conv_transpose_equals_lax_in_values_and_gradients(size, kernel, strides, padding):
+def test_conv_transpose_equals_lax_in_values_and_gradients(size, kernel, strides, padding, merge, monkeypatch):
+  # Both forward paths: one convolution per phase, and all phases from one convolution where the kernel size
+  # is a multiple of the stride (MAX_MERGED_OVERHEAD decides between them by cost; here it forces each).
+  monkeypatch.setattr(layers, "MAX_MERGED_OVERHEAD", merge)
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
   w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
