@@ -28,6 +28,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = "non_saturating"      # See gan_jax/losses.py.
   c.pack = 1                     # PacGAN packing degree m (Lin et al. 2018): D judges m samples at once.
   c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
+  # G's update reuses the last critic step's latents and fakes, back-propagating through that same forward pass
+  # (jax.vjp), as PyTorch's DCGAN example does: one G forward pass per step instead of two. False draws fresh
+  # latents for G's update (Goodfellow et al. 2014, Algorithm 1). Not with unrolled_steps.
+  c.reuse_fakes = False
   c.aux_weight = 1.0             # Weight of D's auxiliary head's loss in both losses: AC-GAN's L_C (Odena et al.
                                  # 2017) or InfoGAN's lambda (Chen et al. 2016: 1).
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
@@ -159,6 +163,11 @@ def validate(config) -> None:
     raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")
   if not isinstance(config.unrolled_steps, int) or config.unrolled_steps < 0:
     raise UserError(f"config.unrolled_steps must be a non-negative integer, got {config.unrolled_steps!r}")
+  if not isinstance(config.reuse_fakes, bool):
+    raise UserError(f"config.reuse_fakes must be True or False, got {config.reuse_fakes!r}")
+  if config.reuse_fakes and config.unrolled_steps:
+    raise UserError("config.reuse_fakes needs config.unrolled_steps 0: unrolled GAN's generator loss draws its "
+                    "own fakes through the look-ahead updates")
   for key in ("total_steps", "log_every", "sample_every", "checkpoint_every", "eval_every"):
     if config[key] % config.steps_per_call:
       raise UserError(f"config.{key} ({config[key]}) must be a multiple of config.steps_per_call "

@@ -135,12 +135,27 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     fake_logits, fake_aux, _ = d_logits(d_params, d_state, fake, fake_labels)
     return loss.d_loss(real_logits, fake_logits), (new_d_state, real_logits, fake_logits, real_aux, fake_aux)
 
-  def d_update(state: GANState, real, real_labels, key, d_step):
-    fake_key, reg_key = jax.random.split(key)
-    z = latents(fake_key)
-    fake_labels = fake_labels_for(key)
-    # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
-    fake, _ = generate(models, state.g_variables(), z, True, fake_labels)
+  def generator_inputs(key):
+    return latents(jax.random.split(key)[0]), fake_labels_for(key)
+
+  def generator_forward(state: GANState, key):
+    """(z, fake labels, fakes, G's vjp with respect to its parameters, G's updated collections) of the critic
+    step with `key`, for config.reuse_fakes."""
+    z, fake_labels = generator_inputs(key)
+    fake, g_vjp, g_state = jax.vjp(
+        lambda g_params: generate(models, {"params": g_params, **state.g_state}, z, True, fake_labels),
+        state.g_params, has_aux=True)
+    return z, fake_labels, fake, g_vjp, g_state
+
+  def d_update(state: GANState, real, real_labels, key, d_step, generated=None):
+    """`generated`: (z, fake labels, fakes) of generator_forward where G's update reuses them."""
+    reg_key = jax.random.split(key)[1]
+    if generated is None:
+      z, fake_labels = generator_inputs(key)
+      # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
+      fake, _ = generate(models, state.g_variables(), z, True, fake_labels)
+    else:
+      z, fake_labels, fake = generated
     # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
     # interpolation and one input-gradient norm per pack.
     real, fake = pack(real, config.pack), pack(jax.lax.stop_gradient(fake), config.pack)
@@ -192,24 +207,37 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
       d_params = optax.apply_updates(d_params, updates)
     return d_params
 
-  def g_update(state: GANState, reals, key):
-    z_key, unroll_key = jax.random.split(key)
-    z = latents(z_key)
-    fake_labels = fake_labels_for(key)
+  def g_objective(state: GANState, d_params, fake, z, fake_labels):
+    """G's loss on its fakes against D(d_params): (total, (adversarial part, auxiliary terms))."""
+    # D's collections are unchanged by G's update.
+    fake_logits, fake_aux, _ = d_logits(d_params, state.d_state, pack(fake, config.pack), fake_labels)
+    adversarial = loss.g_loss(fake_logits)
+    if not models.aux:
+      return adversarial, (adversarial, {})
+    # AC-GAN: G also makes its fakes classifiable as their labels; InfoGAN: G makes its codes recoverable.
+    aux = auxiliary_loss(models, fake_aux, fake_labels, z)
+    return adversarial + config.aux_weight * aux, (adversarial, {"g_aux": aux})
 
-    def g_loss_fn(g_params):
-      fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, True, fake_labels)
-      d_params = unrolled_d_params(state, g_params, reals, unroll_key)
-      # D's collections are unchanged by G's update.
-      fake_logits, fake_aux, _ = d_logits(d_params, state.d_state, pack(fake, config.pack), fake_labels)
-      adversarial = loss.g_loss(fake_logits)
-      if not models.aux:
-        return adversarial, (g_state, adversarial, {})
-      # AC-GAN: G also makes its fakes classifiable as their labels; InfoGAN: G makes its codes recoverable.
-      aux = auxiliary_loss(models, fake_aux, fake_labels, z)
-      return adversarial + config.aux_weight * aux, (g_state, adversarial, {"g_aux": aux})
+  def g_update(state: GANState, reals, key, forward=None):
+    """`forward`: generator_forward's output from the last critic step (config.reuse_fakes): G's loss is
+    differentiated with respect to those fakes and pulled back through their forward pass."""
+    if forward is not None:
+      z, fake_labels, fake, g_vjp, g_state = forward
+      fake_grads, (g_loss, aux) = jax.grad(g_objective, argnums=2, has_aux=True)(
+          state, state.d_params, fake, z, fake_labels)
+      grads, = g_vjp(fake_grads)
+    else:
+      z_key, unroll_key = jax.random.split(key)
+      z = latents(z_key)
+      fake_labels = fake_labels_for(key)
 
-    grads, (g_state, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
+      def g_loss_fn(g_params):
+        fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, True, fake_labels)
+        d_params = unrolled_d_params(state, g_params, reals, unroll_key)
+        total, (adversarial, aux) = g_objective(state, d_params, fake, z, fake_labels)
+        return total, (g_state, adversarial, aux)
+
+      grads, (g_state, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
     state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_state=g_state,
                           g_opt_state=g_opt_state)
@@ -223,13 +251,16 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
 
     # A Python loop, not lax.scan: XLA's CPU backend runs convolutions inside a while loop several times
     # slower (dcgan28's step: 1.4 s in a scan of length 1, 0.22 s without), and num_critic_steps is small.
-    d_metrics = []
+    d_metrics, forward = [], None
     for i in range(config.num_critic_steps):
       labels = batch["label"][i] if models.num_classes else None
-      state, metrics = d_update(state, batch["x"][i], labels, d_keys[i], d_steps[i])
+      if config.reuse_fakes and i == config.num_critic_steps - 1:
+        forward = generator_forward(state, d_keys[i])
+      generated = forward[:3] if forward is not None else None
+      state, metrics = d_update(state, batch["x"][i], labels, d_keys[i], d_steps[i], generated)
       d_metrics.append(metrics)
     d_metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics)  # Mean over the critic steps.
-    state, g_metrics = g_update(state, batch["x"], g_key)
+    state, g_metrics = g_update(state, batch["x"], g_key, forward)
     decay = ema_decay_at(state.step, config.ema_decay)
     state = state.replace(ema_g=ema_update(state.ema_g, state.g_variables(), decay),
                           step=state.step + 1)

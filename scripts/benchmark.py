@@ -1,6 +1,7 @@
 """Times the compiled training step (D update + G update + EMA) of a model and prints one JSON line.
 
-  python scripts/benchmark.py --model=dcgan28 [--batch=64] [--steps=20] [--windows=5]
+  python scripts/benchmark.py --model=dcgan28 [--batch=64] [--steps=20] [--windows=5] [--reuse_fakes]
+                              [--dtype=bfloat16]
   python scripts/benchmark.py --matmul      # this machine's f32 matmul throughput, the yardstick for GFLOP/s
 
 The step is train.py's (steps.make_train_step, jitted with the state donated) on batches already on the device,
@@ -85,6 +86,9 @@ def main():
   parser.add_argument("--batch", type=int, default=None)
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--reuse_fakes", action="store_true",
+                      help="G's update reuses the D update's fakes (config.reuse_fakes; torch_twin.py --reuse_fakes).")
+  parser.add_argument("--dtype", default="float32", help="Compute dtype of DCGAN models (config.model.dtype).")
   parser.add_argument("--matmul", action="store_true", help="Measure f32 matmul GFLOP/s instead.")
   args = parser.parse_args()
   device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind} x{jax.device_count()}, {os.cpu_count()} CPUs"
@@ -92,8 +96,14 @@ def main():
     print(json.dumps({"benchmark": "matmul_f32_2048", "gflop_per_s": round(matmul_gflops(), 1), "device": device}))
     return
   config = model_config(args.model, args.batch)
+  config.reuse_fakes = args.reuse_fakes
+  if args.dtype != "float32":
+    if "dtype" not in config.model:
+      raise SystemExit(f"gan_jax: error: --dtype applies to DCGAN models, not {args.model!r}")
+    config.model.dtype = args.dtype
   seconds, flops = time_step(config, args.steps, args.windows)
   print(json.dumps({"framework": f"jax {jax.__version__}", "model": args.model, "batch": config.batch_size,
+                    "reuse_fakes": args.reuse_fakes, "dtype": args.dtype,
                     "ms_per_step": round(seconds * 1e3, 2), "images_per_s": round(config.batch_size / seconds, 1),
                     "gflop_per_step": round(flops / 1e9, 3), "gflop_per_s": round(flops / 1e9 / seconds, 1),
                     "device": device}))

@@ -1,11 +1,13 @@
 """The benchmark's dcgan28 model and training step in PyTorch: the baseline scripts/benchmark.py is compared with.
 
   pip install torch==2.13.0      # CPU build from the local wheel; never a runtime dependency of gan_jax
-  python scripts/torch_twin.py [--batch=64] [--steps=20] [--windows=5]
+  python scripts/torch_twin.py [--batch=64] [--steps=20] [--windows=5] [--reuse_fakes]
 
 Same networks, initialisation scale, loss, optimizer and step as gan_jax's (steps.make_train_step): a D update on
 a real batch and G(z1) with z1 fresh, then a G update through D on G(z2) with z2 fresh, Adam 2e-4 (0.5, 0.999),
 non-saturating loss, BatchNorm momentum 0.1 (Flax's 0.9), then an EMA of G's parameters and buffers.
+With --reuse_fakes, the loop of PyTorch's DCGAN example (and gan_jax's config.reuse_fakes): one G(z) serves
+the D update (detached) and the G update.
 Prints one JSON line like benchmark.py's.
 """
 import argparse
@@ -63,6 +65,7 @@ def main():
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--reuse_fakes", action="store_true")
   args = parser.parse_args()
   torch.manual_seed(0)
   g, d = Generator(), Discriminator()
@@ -74,14 +77,18 @@ def main():
   ones, zeros = torch.ones(args.batch), torch.zeros(args.batch)
 
   def step():
-    with torch.no_grad():
+    if args.reuse_fakes:
       fake = g(torch.randn(args.batch, 100))
+    else:
+      with torch.no_grad():
+        fake = g(torch.randn(args.batch, 100))
     d_loss = (F.binary_cross_entropy_with_logits(d(real), ones)
-              + F.binary_cross_entropy_with_logits(d(fake), zeros))
+              + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros))
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    g_loss = F.binary_cross_entropy_with_logits(d(g(torch.randn(args.batch, 100))), ones)
+    g_fake = fake if args.reuse_fakes else g(torch.randn(args.batch, 100))
+    g_loss = F.binary_cross_entropy_with_logits(d(g_fake), ones)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
@@ -101,6 +108,7 @@ def main():
     per_step.append((time.perf_counter() - start) / args.steps)
   seconds = float(np.median(per_step))
   print(json.dumps({"framework": f"torch {torch.__version__}", "model": "dcgan28", "batch": args.batch,
+                    "reuse_fakes": args.reuse_fakes,
                     "ms_per_step": round(seconds * 1e3, 2), "images_per_s": round(args.batch / seconds, 1),
                     "threads": torch.get_num_threads(), "device": f"cpu, {os.cpu_count()} CPUs"}))
 

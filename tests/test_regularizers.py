@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import regularizers, steps, train
+from gan_jax import config as config_lib, regularizers, steps, train
+from gan_jax.errors import UserError
 
 from conftest import REPO, tiny_config
 
@@ -81,6 +82,27 @@ def test_unrolling_zero_steps_is_the_plain_step_and_more_steps_change_g(data_dir
   # D's update is the same; G's differs because its loss looks 3 D updates ahead.
   np.testing.assert_array_equal(jax.tree.leaves(unrolled_state.d_params)[0], jax.tree.leaves(plain_state.d_params)[0])
   assert not np.allclose(float(unrolled_metrics["g_grad_norm"]), float(plain_metrics["g_grad_norm"]))
+
+
+@pytest.mark.parametrize("critic_steps", [1, 2])
+def test_reused_fakes_give_the_step_of_fresh_fakes_with_the_same_latents(data_dir, monkeypatch, critic_steps):
+  # config.reuse_fakes pulls G's loss back through the last critic step's forward pass instead of a second one.
+  # With latents that do not depend on the key, the fresh pass sees the same z, so both must give one update.
+  z = jax.random.normal(jax.random.PRNGKey(3), (64, 2))
+  monkeypatch.setattr(steps.models_lib, "sample_latents", lambda models, key, n: z[:n])
+  fresh = _one_step(_ring(data_dir, num_critic_steps=critic_steps))
+  reused = _one_step(_ring(data_dir, num_critic_steps=critic_steps, reuse_fakes=True))
+  for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(reused)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  monkeypatch.undo()  # Real latents: the G update's own draw differs from the D update's, and so does G.
+  fresh_state, _ = _one_step(_ring(data_dir))
+  reused_state, _ = _one_step(_ring(data_dir, reuse_fakes=True))
+  assert not np.allclose(jax.tree.leaves(fresh_state.g_params)[0], jax.tree.leaves(reused_state.g_params)[0])
+
+
+def test_reused_fakes_are_refused_with_unrolling(data_dir):
+  with pytest.raises(UserError, match="reuse_fakes needs config.unrolled_steps 0"):
+    config_lib.validate(_ring(data_dir, reuse_fakes=True, unrolled_steps=2))
 
 
 @pytest.mark.parametrize("overrides,term", [
