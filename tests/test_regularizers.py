@@ -1,4 +1,4 @@
-"""Regularisers and constraints against closed forms; PacGAN packing; unrolled GAN."""
+"""Regularisers and constraints against closed forms; PacGAN packing; unrolled GAN; reused fakes."""
 import os
 
 import jax
