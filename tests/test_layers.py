@@ -1,5 +1,7 @@
-"""The sub-pixel transposed convolution equals flax.linen.ConvTranspose and jax.lax.conv_transpose (values and
-gradients) for the kernel/stride/padding combinations generators use, and keeps their parameter layout."""
+"""The sub-pixel transposed convolution equals flax.linen.ConvTranspose and jax.lax.conv_transpose, and the strided
+convolution with a sub-pixel input gradient equals jax.lax.conv_general_dilated (values, first and second
+derivatives), for the kernel/stride/padding combinations generators and discriminators use; both keep flax's
+parameter layout."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -73,4 +75,60 @@ def test_conv_transpose_keeps_bfloat16():
   x = jnp.ones((2, 7, 7, 4), jnp.bfloat16)
   w = jnp.ones((4, 4, 4, 3), jnp.bfloat16)
   dx, dw = jax.grad(lambda x, w: jnp.sum(layers.conv_transpose(x, w, (2, 2)).astype(jnp.float32)), (0, 1))(x, w)
+  assert dx.dtype == dw.dtype == jnp.bfloat16
+
+
+CONV_CASES = [  # (input H, W), kernel, stride, padding: DCGAN discriminators, odd sizes, explicit pads.
+    ((14, 14), (4, 4), (2, 2), "SAME"),      # dcgan28's D: 14 -> 7.
+    ((28, 28), (4, 4), (2, 2), "SAME"),
+    ((16, 16), (4, 4), (2, 2), ((1, 1), (1, 1))),  # PyTorch Conv2d(k=4, s=2, p=1).
+    ((9, 10), (3, 3), (2, 2), "SAME"),
+    ((8, 8), (4, 4), (2, 2), "VALID"),
+    ((9, 11), (5, 3), (2, 3), ((2, 1), (0, 2))),
+    ((7, 7), (1, 1), (2, 2), "VALID"),       # Kernel smaller than the stride: inputs no tap reads.
+]
+LAX_CONV_CASES = [  # Left to jax.lax.
+    ((6, 6), (3, 3), (1, 1), "SAME"),        # Stride 1.
+    ((6, 6), (3, 3), (2, 2), ((3, 0), (0, 0))),  # Padding beyond the kernel.
+]
+
+
+@pytest.mark.parametrize("size,kernel,strides,padding", CONV_CASES + LAX_CONV_CASES)
+def test_strided_conv_equals_lax_in_values_and_first_and_second_derivatives(size, kernel, strides, padding):
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
+  dn = ("NHWC", "HWIO", "NHWC")
+  reference = lambda x, w: jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
+  ours = lambda x, w: layers.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
+  custom = "custom_vjp_call" in str(jax.make_jaxpr(ours)(x, w))
+  assert custom == ((size, kernel, strides, padding) in CONV_CASES)
+  np.testing.assert_array_equal(ours(x, w), reference(x, w))  # The forward pass is jax.lax's own.
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(reference), (0, 1))(x, w)):
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+  # The backward pass is itself differentiable: gradient penalties (WGAN-GP, R1) differentiate D's input
+  # gradient with respect to D's parameters.
+  def grad_norm(f):
+    return lambda x, w: jnp.sum(jax.grad(lambda x, w: jnp.sum(jnp.tanh(f(x, w))))(x, w) ** 2)
+  for got, want in zip(jax.grad(grad_norm(ours), (0, 1))(x, w), jax.grad(grad_norm(reference), (0, 1))(x, w)):
+    np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)
+
+
+def test_flax_conv_with_the_strided_conv_keeps_its_parameters_and_function():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 14, 14, 8))
+  kwargs = dict(features=4, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
+  flax_layer = nn.Conv(**kwargs)
+  our_layer = nn.Conv(**kwargs, conv_general_dilated=layers.conv_general_dilated)
+  variables = flax_layer.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.structure(our_layer.init(jax.random.PRNGKey(1), x)) == jax.tree.structure(variables)
+  loss = lambda layer: lambda v, x: jnp.sum(layer.apply(v, x) ** 2)
+  np.testing.assert_array_equal(our_layer.apply(variables, x), flax_layer.apply(variables, x))
+  for got, want in zip(jax.tree.leaves(jax.grad(loss(our_layer), (0, 1))(variables, x)),
+                       jax.tree.leaves(jax.grad(loss(flax_layer), (0, 1))(variables, x))):
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-5)
+  x16 = x.astype(jnp.bfloat16)  # Mixed precision: gradients keep the compute dtype.
+  dx, dw = jax.grad(lambda x, w: jnp.sum(layers.conv_general_dilated(
+      x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")).astype(jnp.float32)), (0, 1))(
+          x16, jnp.ones((4, 4, 8, 3), jnp.bfloat16))
   assert dx.dtype == dw.dtype == jnp.bfloat16

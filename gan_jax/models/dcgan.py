@@ -94,7 +94,7 @@ class Discriminator(nn.Module):
       x = conditioning.one_hot_channels(x, labels, self.num_classes)
     sn = functools.partial(layers.apply, spectral_norm=self.spectral_norm, train=train)
     conv = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2), padding="SAME", kernel_init=_init,
-                             dtype=self.dtype)
+                             dtype=self.dtype, conv_general_dilated=layers.conv_general_dilated)
     features = self.width
     x = nn.leaky_relu(sn(conv(features), x), 0.2)
     for _ in range(num_down - 1):
