@@ -60,34 +60,29 @@ def _init(module):  # Radford et al. 2016: N(0, 0.02) weights; BatchNorm scale N
       nn.init.zeros_(m.bias)
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--batch", type=int, default=64)
-  parser.add_argument("--steps", type=int, default=20)
-  parser.add_argument("--windows", type=int, default=5)
-  parser.add_argument("--reuse_fakes", action="store_true")
-  args = parser.parse_args()
+def make_step(batch=64, reuse_fakes=False):
+  """The training step as a closure over fresh networks, optimizers and a fixed real batch."""
   torch.manual_seed(0)
   g, d = Generator(), Discriminator()
   _init(g), _init(d)
   ema = {k: v.detach().clone() for k, v in g.state_dict().items()}
   g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
   d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  real = torch.rand(args.batch, 1, 28, 28) * 2 - 1
-  ones, zeros = torch.ones(args.batch), torch.zeros(args.batch)
+  real = torch.rand(batch, 1, 28, 28) * 2 - 1
+  ones, zeros = torch.ones(batch), torch.zeros(batch)
 
   def step():
-    if args.reuse_fakes:
-      fake = g(torch.randn(args.batch, 100))
+    if reuse_fakes:
+      fake = g(torch.randn(batch, 100))
     else:
       with torch.no_grad():
-        fake = g(torch.randn(args.batch, 100))
+        fake = g(torch.randn(batch, 100))
     d_loss = (F.binary_cross_entropy_with_logits(d(real), ones)
               + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros))
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    g_fake = fake if args.reuse_fakes else g(torch.randn(args.batch, 100))
+    g_fake = fake if reuse_fakes else g(torch.randn(batch, 100))
     g_loss = F.binary_cross_entropy_with_logits(d(g_fake), ones)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -98,15 +93,28 @@ def main():
           ema[k].mul_(0.999).add_(v, alpha=0.001)
     return d_loss, g_loss
 
+  return step
+
+
+def time_window(step, steps):
+  """Seconds per step over one window of `steps` steps."""
+  start = time.perf_counter()
+  for _ in range(steps):
+    step()
+  return (time.perf_counter() - start) / steps
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--batch", type=int, default=64)
+  parser.add_argument("--steps", type=int, default=20)
+  parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--reuse_fakes", action="store_true")
+  args = parser.parse_args()
+  step = make_step(args.batch, args.reuse_fakes)
   for _ in range(3):
     step()
-  per_step = []
-  for _ in range(args.windows):
-    start = time.perf_counter()
-    for _ in range(args.steps):
-      step()
-    per_step.append((time.perf_counter() - start) / args.steps)
-  seconds = float(np.median(per_step))
+  seconds = float(np.median([time_window(step, args.steps) for _ in range(args.windows)]))
   print(json.dumps({"framework": f"torch {torch.__version__}", "model": "dcgan28", "batch": args.batch,
                     "reuse_fakes": args.reuse_fakes,
                     "ms_per_step": round(seconds * 1e3, 2), "images_per_s": round(args.batch / seconds, 1),

@@ -78,16 +78,19 @@ def test_conv_transpose_keeps_bfloat16():
   assert dx.dtype == dw.dtype == jnp.bfloat16
 
 
-CONV_CASES = [  # (input H, W), kernel, stride, padding: DCGAN discriminators, odd sizes, explicit pads.
+CONV_CASES = [  # Input gradient from conv_transpose: (input H, W), kernel, stride, padding.
     ((14, 14), (4, 4), (2, 2), "SAME"),      # dcgan28's D: 14 -> 7.
     ((28, 28), (4, 4), (2, 2), "SAME"),
     ((16, 16), (4, 4), (2, 2), ((1, 1), (1, 1))),  # PyTorch Conv2d(k=4, s=2, p=1).
-    ((9, 10), (3, 3), (2, 2), "SAME"),
     ((8, 8), (4, 4), (2, 2), "VALID"),
-    ((9, 11), (5, 3), (2, 3), ((2, 1), (0, 2))),
-    ((7, 7), (1, 1), (2, 2), "VALID"),       # Kernel smaller than the stride: inputs no tap reads.
+    ((20, 18), (4, 4), (2, 2), ((2, 1), (1, 2))),
+    ((24, 24), (6, 6), (3, 3), "SAME"),
 ]
 LAX_CONV_CASES = [  # Left to jax.lax.
+    ((8, 8), (4, 4), (2, 2), "SAME"),        # 8 -> 4: the phases would not merge into one convolution.
+    ((9, 10), (3, 3), (2, 2), "SAME"),       # Phases with different numbers of taps.
+    ((9, 11), (5, 3), (2, 3), ((2, 1), (0, 2))),
+    ((7, 7), (1, 1), (2, 2), "VALID"),       # Kernel smaller than the stride: inputs no tap reads.
     ((6, 6), (3, 3), (1, 1), "SAME"),        # Stride 1.
     ((6, 6), (3, 3), (2, 2), ((3, 0), (0, 0))),  # Padding beyond the kernel.
 ]

@@ -80,6 +80,28 @@ def _interleave(phases, rows, cols):
 MAX_MERGED_OVERHEAD = 1.35
 
 
+def _merges(phases_h, phases_w, rows, cols):
+  """Whether `_merged_phases` computes all phases in one convolution (see there)."""
+  if len({len(t) for t, _, _ in phases_h}) != 1 or len({len(t) for t, _, _ in phases_w}) != 1:
+    return False
+  if not phases_h[0][0] or not phases_w[0][0]:
+    return False
+  span_h, span_w = (max(f for _, f, _ in phases) - min(f for _, f, _ in phases) for phases in (phases_h, phases_w))
+  return (rows + span_h) * (cols + span_w) <= MAX_MERGED_OVERHEAD * rows * cols
+
+
+def _phase_plan(x_shape, kernel_shape, strides, padding):
+  """(out_h, out_w, phases_h, phases_w, rows, cols) of `conv_transpose`'s sub-pixel form: output size, each
+  axis's phases (`_phase_taps`) and the largest number of rows and columns in a phase."""
+  _, height, width, _ = x_shape
+  kh, kw = kernel_shape[:2]
+  sh, sw = strides
+  pad_h, pad_w = (padding, padding) if isinstance(padding, str) else padding
+  out_h, phases_h = _phase_taps(height, kh, sh, _transpose_pads(kh, sh, pad_h))
+  out_w, phases_w = _phase_taps(width, kw, sw, _transpose_pads(kw, sw, pad_w))
+  return out_h, out_w, phases_h, phases_w, max(m for _, _, m in phases_h), max(m for _, _, m in phases_w)
+
+
 def _merged_phases(x, kernel, phases_h, phases_w, rows, cols):
   """All output phases from one stride-1 convolution, or None where that does not pay.
 
@@ -92,15 +114,11 @@ def _merged_phases(x, kernel, phases_h, phases_w, rows, cols):
   (dcgan28's 7 -> 14 layer: 5.6 ms against 9.4 ms, ratio 1.31; dcgan64's 4 -> 8 layer: 155 ms against
   107 ms, ratio 1.56; 2-core CPU VM). Above MAX_MERGED_OVERHEAD the per-phase convolutions are used.
   """
-  if len({len(t) for t, _, _ in phases_h}) != 1 or len({len(t) for t, _, _ in phases_w}) != 1:
+  if not _merges(phases_h, phases_w, rows, cols):
     return None
   taps_h, taps_w = len(phases_h[0][0]), len(phases_w[0][0])
-  if not taps_h or not taps_w:
-    return None
   first_h, first_w = [f for _, f, _ in phases_h], [f for _, f, _ in phases_w]
   span_h, span_w = max(first_h) - min(first_h), max(first_w) - min(first_w)
-  if (rows + span_h) * (cols + span_w) > MAX_MERGED_OVERHEAD * rows * cols:
-    return None
   features = kernel.shape[-1]
   stacked = jnp.concatenate([kernel[np.array(th)][:, np.array(tw)] for th, _, _ in phases_h
                              for tw, _, _ in phases_w], axis=-1)          # [taps_h, taps_w, in, phases * out]
@@ -124,13 +142,9 @@ def _conv_transpose_phases(x, kernel, strides, padding):
   convolution: Shi et al. 2016, Sec. 2.2; Odena et al. 2016).
   """
   _, height, width, _ = x.shape
-  kh, kw, _, features = kernel.shape
-  sh, sw = strides
-  pad_h, pad_w = (padding, padding) if isinstance(padding, str) else padding
-  out_h, phases_h = _phase_taps(height, kh, sh, _transpose_pads(kh, sh, pad_h))
-  out_w, phases_w = _phase_taps(width, kw, sw, _transpose_pads(kw, sw, pad_w))
-  rows_per_phase = max(m for _, _, m in phases_h)
-  cols_per_phase = max(m for _, _, m in phases_w)
+  features = kernel.shape[-1]
+  out_h, out_w, phases_h, phases_w, rows_per_phase, cols_per_phase = _phase_plan(x.shape, kernel.shape, strides,
+                                                                                 padding)
   merged = _merged_phases(x, kernel, phases_h, phases_w, rows_per_phase, cols_per_phase)
   if merged is not None:
     return merged[:, :out_h, :out_w]
@@ -192,17 +206,18 @@ def _lax_conv(x, kernel, strides, padding):
 
 
 def _input_gradient_pads(x_shape, kernel_shape, strides, padding):
-  """Explicit padding of the transposed convolution that is a strided convolution's input gradient, per spatial
-  axis, or None where one side would be negative. From y[o] = sum_t x[s o + t - p] K[t] (o < m): dx[i] =
-  sum_t' dy[(i + t' - b) / s] K[k - 1 - t'] with b = k - 1 - p, over an output of the input's length n."""
-  pads = []
+  """(dy's shape, explicit padding) of the transposed convolution that is a strided convolution's input
+  gradient, or None where a side of the padding would be negative. From y[o] = sum_t x[s o + t - p] K[t]
+  (o < m): dx[i] = sum_t' dy[(i + t' - b) / s] K[k - 1 - t'] with b = k - 1 - p, over the input's length n."""
+  pads, dy_shape = [], [x_shape[0]]
   for n, k, s, (low, high) in zip(x_shape[1:3], kernel_shape[:2], strides, padding):
     m = (n + low + high - k) // s + 1                                    # Output length of the convolution.
     before, after = k - 1 - low, n - (m - 1) * s - 1 + low
     if before < 0 or after < 0:
       return None
     pads.append((before, after))
-  return tuple(pads)
+    dy_shape.append(m)
+  return (*dy_shape, kernel_shape[-1]), tuple(pads)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -221,7 +236,7 @@ def _strided_conv_bwd(strides, padding, residuals, dy):
   15.9 ms). The kernel gradient is XLA's own."""
   x, kernel = residuals
   flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)                       # [kh, kw, out, in]
-  pads = _input_gradient_pads(x.shape, kernel.shape, strides, padding)
+  _, pads = _input_gradient_pads(x.shape, kernel.shape, strides, padding)
   dx = conv_transpose(dy, flipped, strides, pads)
   _, kernel_vjp = jax.vjp(lambda k: _lax_conv(x, k, strides, padding), kernel)
   return dx, kernel_vjp(dy)[0]
@@ -234,8 +249,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                          dimension_numbers=None, feature_group_count=1, precision=None):
   """jax.lax.conv_general_dilated with the signature flax.linen.Conv calls (`nn.Conv(...,
   conv_general_dilated=layers.conv_general_dilated)`): a 2D NHWC/HWIO convolution with strides above 1 and no
-  dilation or groups takes its input gradient from `conv_transpose` (`_strided_conv_bwd`); anything else is
-  jax.lax's. Same function and parameters either way."""
+  dilation or groups takes its input gradient from `conv_transpose` (`_strided_conv_bwd`) where that is one
+  convolution (`_merges`: DCGAN's 14 -> 7 layer, not its 8 -> 4, where the four phase convolutions are slower
+  than XLA's own gradient); anything else is jax.lax's. Same function and parameters either way."""
   strides = tuple(int(s) for s in window_strides)
   plain = (lhs.ndim == 4 and max(strides) > 1 and feature_group_count == 1 and precision is None
            and all(d == 1 for d in (lhs_dilation or ())) and all(d == 1 for d in (rhs_dilation or ()))
@@ -245,8 +261,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     pads = (jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
             if isinstance(padding, str) else padding)
     pads = tuple((int(low), int(high)) for low, high in pads)
-    if _input_gradient_pads(lhs.shape, rhs.shape, strides, pads) is not None:
-      return _strided_conv(lhs, rhs, strides, pads)
+    gradient = _input_gradient_pads(lhs.shape, rhs.shape, strides, pads)
+    if gradient is not None:
+      dy_shape, dx_pads = gradient
+      if _merges(*_phase_plan(dy_shape, rhs.shape, strides, dx_pads)[2:]):
+        return _strided_conv(lhs, rhs, strides, pads)
   return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                       dimension_numbers, feature_group_count, precision=precision)
 
