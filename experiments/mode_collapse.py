@@ -6,8 +6,10 @@ Arguments: data = ring8 | grid25; variant = gan | pacgan2 | pacgan3 | pacgan4 | 
 steps = generator updates (the paper: 400 epochs of 100,000 points in batches of 100, i.e. 400,000);
 runlocal. The named files (gan_ring.py, pacgan4_grid.py, ...) are this config with their arguments.
 Protocol from the authors' code: G 4 x 400 ReLU + BatchNorm, 2-d latent; D 3 maxout layers (200 units,
-5 pieces); Adam lr 1e-4, beta1 0.8; batch 100 (packs, so PacGANm's G draws 100 m points per update);
-metrics on 2,500 samples of G with population statistics (ema_decay 0: G itself is evaluated).
+5 pieces); Adam lr 1e-4, beta1 0.8; batch 100 (packs, so PacGANm's G draws 100 m points per update); D and G
+updated simultaneously from one forward pass (GAN and PacGAN; unrolled GAN and WGAN-GP alternate, as their
+papers' algorithms do); metrics on 2,500 samples of G with population statistics (ema_decay 0: G itself is
+evaluated).
 """
 from gan_jax import config as config_lib
 
@@ -35,6 +37,9 @@ def get_config(arg=None):
   config.log_every = 1000
   config.sample_every = 10_000
   config.checkpoint_every = 10_000
+  if arg.variant == "gan" or arg.variant.startswith("pacgan"):
+    # The authors' code (ali_algorithm) updates D and G simultaneously, from the gradients of one forward pass.
+    config.simultaneous_updates = True
   if arg.variant.startswith("pacgan"):
     config.pack = int(arg.variant[len("pacgan"):])  # PacGAN (Lin et al. 2018): D sees m packed samples.
   elif arg.variant == "unrolled":

@@ -32,6 +32,10 @@ def base_config() -> ml_collections.ConfigDict:
   # (jax.vjp), as PyTorch's DCGAN example does: one G forward pass per step instead of two. False draws fresh
   # latents for G's update (Goodfellow et al. 2014, Algorithm 1). Not with unrolled_steps.
   c.reuse_fakes = False
+  # D's and G's updates from the same fakes and the same point: G's gradient is taken against D before D's update
+  # (simultaneous gradient descent, as the ALI and PacGAN authors' code trains), not after it. One G forward
+  # pass per step, like reuse_fakes. Needs num_critic_steps 1 and unrolled_steps 0.
+  c.simultaneous_updates = False
   c.aux_weight = 1.0             # Weight of D's auxiliary head's loss in both losses: AC-GAN's L_C (Odena et al.
                                  # 2017) or InfoGAN's lambda (Chen et al. 2016: 1).
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
@@ -165,6 +169,11 @@ def validate(config) -> None:
     raise UserError(f"config.unrolled_steps must be a non-negative integer, got {config.unrolled_steps!r}")
   if not isinstance(config.reuse_fakes, bool):
     raise UserError(f"config.reuse_fakes must be True or False, got {config.reuse_fakes!r}")
+  if not isinstance(config.simultaneous_updates, bool):
+    raise UserError(f"config.simultaneous_updates must be True or False, got {config.simultaneous_updates!r}")
+  if config.simultaneous_updates and (config.num_critic_steps != 1 or config.unrolled_steps):
+    raise UserError("config.simultaneous_updates needs config.num_critic_steps 1 and config.unrolled_steps 0: "
+                    "one D and one G update from the same point")
   if config.reuse_fakes and config.unrolled_steps:
     raise UserError("config.reuse_fakes needs config.unrolled_steps 0: unrolled GAN's generator loss draws its "
                     "own fakes through the look-ahead updates")

@@ -2,7 +2,8 @@
 
 `make_train_step` returns train_step(state, batch) -> (state, metrics): `num_critic_steps` D updates (one
 real batch each, batch['x']: [num_critic_steps, B * pack, ...], with batch['label'] [num_critic_steps, B]
-for class-conditional models) then one G update (Goodfellow et al. 2014, Algorithm 1), then the EMA of G.
+for class-conditional models) then one G update (Goodfellow et al. 2014, Algorithm 1), or with
+`simultaneous_updates` one D and one G update from the same point, then the EMA of G.
 It is a pure function of its inputs, ready for jax.jit.
 """
 import jax
@@ -218,13 +219,15 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     aux = auxiliary_loss(models, fake_aux, fake_labels, z)
     return adversarial + config.aux_weight * aux, (adversarial, {"g_aux": aux})
 
-  def g_update(state: GANState, reals, key, forward=None):
+  def g_update(state: GANState, reals, key, forward=None, critic: GANState = None):
     """`forward`: generator_forward's output from the last critic step (config.reuse_fakes): G's loss is
-    differentiated with respect to those fakes and pulled back through their forward pass."""
+    differentiated with respect to those fakes and pulled back through their forward pass. `critic`: the state
+    whose D G's loss is taken against (config.simultaneous_updates: D before this step's update), else `state`'s."""
+    critic = state if critic is None else critic
     if forward is not None:
       z, fake_labels, fake, g_vjp, g_state = forward
       fake_grads, (g_loss, aux) = jax.grad(g_objective, argnums=2, has_aux=True)(
-          state, state.d_params, fake, z, fake_labels)
+          critic, critic.d_params, fake, z, fake_labels)
       grads, = g_vjp(fake_grads)
     else:
       z_key, unroll_key = jax.random.split(key)
@@ -251,16 +254,19 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
 
     # A Python loop, not lax.scan: XLA's CPU backend runs convolutions inside a while loop several times
     # slower (dcgan28's step: 1.4 s in a scan of length 1, 0.22 s without), and num_critic_steps is small.
-    d_metrics, forward = [], None
+    d_metrics, forward, before = [], None, state
     for i in range(config.num_critic_steps):
       labels = batch["label"][i] if models.num_classes else None
-      if config.reuse_fakes and i == config.num_critic_steps - 1:
+      if (config.reuse_fakes or config.simultaneous_updates) and i == config.num_critic_steps - 1:
         forward = generator_forward(state, d_keys[i])
       generated = forward[:3] if forward is not None else None
       state, metrics = d_update(state, batch["x"][i], labels, d_keys[i], d_steps[i], generated)
       d_metrics.append(metrics)
     d_metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics)  # Mean over the critic steps.
-    state, g_metrics = g_update(state, batch["x"], g_key, forward)
+    # Simultaneous updates (as ALI's and PacGAN's code): G's gradient is taken at the same point as D's, against
+    # D before its update; otherwise against the updated D (Goodfellow et al. 2014, Algorithm 1).
+    state, g_metrics = g_update(state, batch["x"], g_key, forward,
+                                critic=before if config.simultaneous_updates else None)
     decay = ema_decay_at(state.step, config.ema_decay)
     state = state.replace(ema_g=ema_update(state.ema_g, state.g_variables(), decay),
                           step=state.step + 1)

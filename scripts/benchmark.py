@@ -13,7 +13,7 @@ ratio is the median of the window pairs' ratios (ours / PyTorch's), with their r
 Models: dcgan28 (the issue's reference DCGAN for 28x28x1: G 100 -> 7x7x128 -> 14x14x64 -> 28x28x1, D 64 -> 128
 -> 1 without BatchNorm, non-saturating loss, Adam 2e-4 (0.5, 0.999)); scripts/torch_twin.py is the same model and
 step in PyTorch); dcgan64 (the paper's 64x64x3 DCGAN: G 4x4x1024 -> 64x64x3, D 128 -> 1024 with BatchNorm);
-mlp2d (PacGAN's 2D benchmark networks at batch 100); digits (the default experiment).
+mlp2d (PacGAN's 2D benchmark: experiments/gan_ring.py, batch 100); digits (the default experiment).
 """
 import argparse
 import json
@@ -39,11 +39,10 @@ def model_config(name, batch):
   elif name == "digits":
     c = config_lib.load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments", "dcgan_digits.py"))
   elif name == "mlp2d":
-    config_lib.set_model(c, "mlp")
-    c.optimizer.g = c.optimizer.d = dict(name="adam", learning_rate=1e-4, b1=0.8, b2=0.999)
+    c = config_lib.load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments", "gan_ring.py"))
   else:
     raise SystemExit(f"gan_jax: error: unknown --model {name!r}; allowed: dcgan28, dcgan64, digits, mlp2d")
-  c.batch_size = batch or (100 if name == "mlp2d" else c.batch_size if name == "digits" else 64)
+  c.batch_size = batch or (c.batch_size if name in ("digits", "mlp2d") else 64)
   return c
 
 

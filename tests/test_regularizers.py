@@ -1,4 +1,5 @@
-"""Regularisers and constraints against closed forms; PacGAN packing; unrolled GAN; reused fakes."""
+"""Regularisers and constraints against closed forms; PacGAN packing; unrolled GAN; reused fakes; simultaneous
+updates."""
 import os
 
 import jax
@@ -103,6 +104,24 @@ def test_reused_fakes_give_the_step_of_fresh_fakes_with_the_same_latents(data_di
 def test_reused_fakes_are_refused_with_unrolling(data_dir):
   with pytest.raises(UserError, match="reuse_fakes needs config.unrolled_steps 0"):
     config_lib.validate(_ring(data_dir, reuse_fakes=True, unrolled_steps=2))
+
+
+def test_simultaneous_updates_take_g_against_d_before_its_update(data_dir):
+  # Simultaneous gradient descent: D's update is that of the alternating step with the same fakes, and G's
+  # gradient is taken against D as it was before: G's update equals the alternating one where D does not move.
+  frozen_d = {"optimizer.d.learning_rate": 0.0}
+  simultaneous, s_metrics = _one_step(_ring(data_dir, simultaneous_updates=True))
+  alternating, _ = _one_step(_ring(data_dir, reuse_fakes=True))
+  frozen, f_metrics = _one_step(_ring(data_dir, reuse_fakes=True, **frozen_d))
+  for a, b in zip(jax.tree.leaves(simultaneous.d_params), jax.tree.leaves(alternating.d_params)):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(simultaneous.g_params), jax.tree.leaves(frozen.g_params)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(float(s_metrics["g_loss"]), float(f_metrics["g_loss"]), rtol=1e-6)
+  assert not np.allclose(jax.tree.leaves(simultaneous.g_params)[0], jax.tree.leaves(alternating.g_params)[0])
+  for bad in ({"num_critic_steps": 2}, {"unrolled_steps": 1}):
+    with pytest.raises(UserError, match="simultaneous_updates needs config.num_critic_steps 1"):
+      config_lib.validate(_ring(data_dir, simultaneous_updates=True, **bad))
 
 
 @pytest.mark.parametrize("overrides,term", [
