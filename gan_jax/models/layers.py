@@ -1,7 +1,6 @@
 """Layers shared by model families: spectral normalisation (Miyato et al. 2018), maxout (Goodfellow et al. 2013),
 the transposed convolution every generator up-samples with, and the strided convolution discriminators use.
 """
-import functools
 
 import flax.linen as nn
 import jax
@@ -169,13 +168,12 @@ def _lax_conv_transpose(x, kernel, strides, padding):
   return jax.lax.conv_transpose(x, kernel, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_transpose(x, kernel, strides, padding):
-  return _conv_transpose_phases(x, kernel, strides, padding)
-
-
-def _conv_transpose_fwd(x, kernel, strides, padding):
-  return _conv_transpose_phases(x, kernel, strides, padding), (x, kernel)
+def _with_backward(forward, backward):
+  """f(x, kernel, strides, padding) = forward(...) whose gradient is backward(strides, padding, (x, kernel), dy)
+  -> (dx, dkernel): a jax.custom_vjp keeping x and the kernel for the backward pass."""
+  f = jax.custom_vjp(forward, nondiff_argnums=(2, 3))
+  f.defvjp(lambda x, kernel, strides, padding: (forward(x, kernel, strides, padding), (x, kernel)), backward)
+  return f
 
 
 def _conv_transpose_bwd(strides, padding, residuals, dy):
@@ -190,7 +188,7 @@ def _conv_transpose_bwd(strides, padding, residuals, dy):
   return dx, kernel_vjp(x)[0]
 
 
-_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+_conv_transpose = _with_backward(_conv_transpose_phases, _conv_transpose_bwd)
 
 
 def conv_transpose(x, kernel, strides, padding="SAME"):
@@ -220,15 +218,6 @@ def _input_gradient_pads(x_shape, kernel_shape, strides, padding):
   return (*dy_shape, kernel_shape[-1]), tuple(pads)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _strided_conv(x, kernel, strides, padding):
-  return _lax_conv(x, kernel, strides, padding)
-
-
-def _strided_conv_fwd(x, kernel, strides, padding):
-  return _lax_conv(x, kernel, strides, padding), (x, kernel)
-
-
 def _strided_conv_bwd(strides, padding, residuals, dy):
   """The input gradient of a strided convolution is a transposed convolution of dy with the kernel flipped and
   its in/out axes swapped: computed by `conv_transpose`'s sub-pixel forward pass rather than XLA's convolution
@@ -242,7 +231,7 @@ def _strided_conv_bwd(strides, padding, residuals, dy):
   return dx, kernel_vjp(dy)[0]
 
 
-_strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+_strided_conv = _with_backward(_lax_conv, _strided_conv_bwd)
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
