@@ -14,7 +14,7 @@ from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it a
 
 # Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                  "data.data_dir", "data.download", "evals", "eval_every", "eval_num_samples", "eval_features",
+                  "data.data_dir", "data.download", "data.cache_mb", "evals", "eval_every", "eval_num_samples", "eval_features",
                   "eval_ref_num", "eval_cache_dir", "on_divergence", "rollback_lr_factor", "max_rollbacks")
 
 
@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.download = True         # Let TFDS download and prepare a dataset that is not in data_dir yet.
   c.data.feature = "image"       # The TFDS feature holding the samples (an Image, or a vector Tensor).
   c.data.shuffle_buffer = 10_000
+  c.data.cache_mb = 1024         # Splits whose decoded samples fit in this many MiB are decoded once, kept in memory.
 
   c.optimizer = ml_collections.ConfigDict()
   # DCGAN (Radford et al. 2016, Sec. 4): Adam, lr 2e-4, beta1 0.5.
@@ -163,6 +164,8 @@ def validate(config) -> None:
   for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip"):
     if not config.regularizer[key] >= 0.0:
       raise UserError(f"config.regularizer.{key} must be >= 0, got {config.regularizer[key]!r}")
+  if not config.data.cache_mb >= 0:
+    raise UserError(f"config.data.cache_mb must be >= 0, got {config.data.cache_mb!r}")
   if not isinstance(config.regularizer.lazy_every, int) or config.regularizer.lazy_every < 1:
     raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")
   if not isinstance(config.unrolled_steps, int) or config.unrolled_steps < 0:

@@ -59,7 +59,7 @@ def train_seeds_vmapped(config, seeds):
       name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
       download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
       batch_size=config.batch_size * config.pack, num_stacked=config.num_critic_steps, seed=seed,
-      shuffle_buffer=config.data.shuffle_buffer) for seed in seeds]
+      shuffle_buffer=config.data.shuffle_buffer, cache_mb=config.data.cache_mb) for seed in seeds]
   train_step = jax.jit(jax.vmap(steps.make_train_step(config, gan, g_tx, d_tx)), donate_argnums=0)
   for step in range(1, config.total_steps + 1):
     seed_batches = [next(it) for it in iterators]

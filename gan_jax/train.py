@@ -181,7 +181,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
         download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
         batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
         steps_per_call=steps_per_call, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
-        start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count())
+        cache_mb=config.data.cache_mb, start_step=start_step, process_index=jax.process_index(),
+        process_count=jax.process_count())
     _, g_tx, d_tx, _ = build(config, meta["lr_scale"])
     step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
     train_step = jax.jit(

@@ -77,6 +77,21 @@ def test_processes_read_their_slices_of_the_same_global_batches(data_dir, start_
       np.testing.assert_array_equal(np.concatenate([s[step][key] for s in shares], axis=1), whole[step][key])
 
 
+@pytest.mark.parametrize("start_step", [0, 30])
+def test_decoded_samples_kept_in_memory_give_the_batches_of_the_uncached_stream(data_dir, start_step):
+  # Digits at 8x8 take 0.44 MiB decoded: kept with the default cache_mb, decoded per batch with cache_mb 0.
+  # 45 steps of 2 x 32 cross the epoch boundary at 1797 examples; two processes slice the same batches.
+  kwargs = dict(name="digits", data_dir=data_dir, shape=(8, 8, 1), num_stacked=2, seed=4, start_step=start_step)
+  uncached = _take(data.get_dataset(batch_size=32, cache_mb=0, **kwargs), 45)
+  cached = _take(data.get_dataset(batch_size=32, **kwargs), 45)
+  shares = [_take(data.get_dataset(batch_size=16, process_index=i, process_count=2, **kwargs), 45)
+            for i in range(2)]
+  for step in range(45):
+    for key in ("x", "label"):
+      np.testing.assert_array_equal(cached[step][key], uncached[step][key])
+      np.testing.assert_array_equal(np.concatenate([s[step][key] for s in shares], axis=1), uncached[step][key])
+
+
 @pytest.mark.parametrize("name,shape,resolution,channels", [
     ("mnist", (28, 28, 1), 28, 1), ("mnist", (28, 28, 1), 32, 3), ("cifar10", (32, 32, 3), 32, 3),
     ("cifar10", (32, 32, 3), 16, 1)])
