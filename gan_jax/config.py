@@ -164,7 +164,8 @@ def validate(config) -> None:
   for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip"):
     if not config.regularizer[key] >= 0.0:
       raise UserError(f"config.regularizer.{key} must be >= 0, got {config.regularizer[key]!r}")
-  if not config.data.cache_mb >= 0:
+  if isinstance(config.data.cache_mb, bool) or not isinstance(config.data.cache_mb, (int, float)) or not (
+      config.data.cache_mb >= 0):
     raise UserError(f"config.data.cache_mb must be >= 0, got {config.data.cache_mb!r}")
   if not isinstance(config.regularizer.lazy_every, int) or config.regularizer.lazy_every < 1:
     raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")

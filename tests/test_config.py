@@ -43,6 +43,7 @@ def _digits():
     ("model.resolution", 20, r"cannot produce resolution 20"),
     ("total_steps", 0, r"config.total_steps must be a positive integer"),
     ("ema_decay", 1.0, r"ema_decay must be in \[0, 1\)"),
+    ("data.cache_mb", -1, r"config.data.cache_mb must be >= 0, got -1"),
 ])
 def test_bad_values_are_rejected_by_name(key, value, message):
   config = _digits()

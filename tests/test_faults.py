@@ -272,13 +272,14 @@ _VALID = {
     "regularizer.weight_clip": st.sampled_from([0.0, 0.01]),
     "optimizer.d.name": st.just("adam"),
     "on_divergence": st.sampled_from(["stop", "rollback"]),
+    "simultaneous_updates": st.sampled_from([False, False, True]),  # True needs 1 critic step and no unrolling.
 }
 _INVALID = {
     "model_name": "nomodel", "loss": "nope", "batch_size": 0, "num_critic_steps": 0, "pack": 0,
     "unrolled_steps": -1, "ema_decay": 1.0, "regularizer.gradient_penalty": -1.0, "regularizer.lazy_every": 0,
     "optimizer.d.name": "adamw", "on_divergence": "retry", "data.name": "nosuchset", "total_steps": 3,
     "log_every": 0, "eval_features": "inception:/no/such/weights.pth", "evals": ("nosuchmetric",),
-    "optimizer.g.b3": 0.9,
+    "optimizer.g.b3": 0.9, "data.cache_mb": -1,
 }
 _DATASETS = {_DIGITS: ("digits", "mnist", "ring8"), RING: ("ring8", "grid25", "digits")}  # Valid, offline
 # elsewhere, or of the wrong shape.
