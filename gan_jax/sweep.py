@@ -49,17 +49,13 @@ def _lookup(config, dotted):
 
 def train_seeds_vmapped(config, seeds):
   """(stacked final states, [eval results per seed]): the seeds trained together as one vmapped program."""
-  from gan_jax import config as config_lib, data, metrics, steps, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib, metrics, steps, train  # pylint: disable=g-import-not-at-top
   from gan_jax.state import create_state  # pylint: disable=g-import-not-at-top
   config_lib.validate(config)
   gan, g_tx, d_tx, _ = train.build(config)
   states = jax.jit(jax.vmap(lambda seed: create_state(gan, g_tx, d_tx, seed, config.pack)))(
       jnp.asarray(seeds, jnp.int32))
-  iterators = [data.get_dataset(
-      name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-      download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
-      batch_size=config.batch_size * config.pack, num_stacked=config.num_critic_steps, seed=seed,
-      shuffle_buffer=config.data.shuffle_buffer, cache_mb=config.data.cache_mb) for seed in seeds]
+  iterators = [train.dataset(config, gan, batch_size=config.batch_size, seed=seed) for seed in seeds]
   train_step = jax.jit(jax.vmap(steps.make_train_step(config, gan, g_tx, d_tx)), donate_argnums=0)
   for step in range(1, config.total_steps + 1):
     seed_batches = [next(it) for it in iterators]

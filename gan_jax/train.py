@@ -140,6 +140,16 @@ class Diverged(Exception):
   """NaN or Inf in the logged losses, gradient norms or parameter norms (raised inside the loop)."""
 
 
+def dataset(config, gan, *, batch_size, seed, **kwargs):
+  """data.get_dataset over `config.data` for model `gan`: `batch_size` packs of config.pack samples per critic
+  step; `kwargs` (steps_per_call, start_step, process_index, process_count) go to get_dataset as they are."""
+  return data.get_dataset(
+      name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+      download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
+      batch_size=batch_size * config.pack, num_stacked=config.num_critic_steps, seed=seed,
+      shuffle_buffer=config.data.shuffle_buffer, cache_mb=config.data.cache_mb, **kwargs)
+
+
 def train_and_evaluate(config, workdir: str) -> GANState:
   """Trains `config` in `workdir` until config.total_steps, resuming from its latest intact checkpoint.
 
@@ -176,13 +186,9 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     step left the stream, two steps ahead on the devices; D updates then a G update (steps_per_call of them
     per call), compiled once, state buffers donated."""
     start_step = int(state.step)
-    train_iter = data.get_dataset(
-        name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-        download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
-        batch_size=local_batch_size * config.pack, num_stacked=config.num_critic_steps,
-        steps_per_call=steps_per_call, seed=config.seed, shuffle_buffer=config.data.shuffle_buffer,
-        cache_mb=config.data.cache_mb, start_step=start_step, process_index=jax.process_index(),
-        process_count=jax.process_count())
+    train_iter = dataset(config, gan, batch_size=local_batch_size, seed=config.seed,
+                         steps_per_call=steps_per_call, start_step=start_step,
+                         process_index=jax.process_index(), process_count=jax.process_count())
     _, g_tx, d_tx, _ = build(config, meta["lr_scale"])
     step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
     train_step = jax.jit(
