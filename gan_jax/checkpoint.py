@@ -11,6 +11,7 @@ hand) is skipped with a warning naming it, and the next older one is tried; it i
 import errno
 import hashlib
 import os
+import shutil
 import types
 
 from absl import logging
@@ -36,13 +37,33 @@ def digest(state_dict) -> str:
 
 
 class Checkpointer:
+  """The run's checkpoints. Between calls nothing runs in the background but the last save, which wait() and
+  close() finish: a run's file I/O never overlaps code that swaps out filesystem functions for a while
+  (tfds.testing.mock_data redirects every epath and tf.io.gfile call of the process inside as_dataset)."""
 
-  def __init__(self, workdir: str, max_to_keep: int = 3):
+  def __init__(self, workdir: str, max_to_keep: int = 3, read_only: bool = False):
+    """`read_only` for readers (sampling, evaluation), which may run beside training: they create nothing and
+    leave temporary directories alone, one of which may be the trainer's save in flight."""
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self._manager = ocp.CheckpointManager(
         self.directory, item_names=("state", "meta"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                             cleanup_tmp_directories=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
+                                             cleanup_tmp_directories=False))
+    if not read_only:
+      self._remove_unfinished_saves()
+
+  def _remove_unfinished_saves(self) -> None:
+    """Deletes the temporary directories of saves a killed run left unfinished, here and now. Orbax's own
+    option (cleanup_tmp_directories) does it in a background thread that outlives the constructor; that thread
+    made the test suite flaky, listing the directory while mock_data redirected paths elsewhere."""
+    if jax.process_index() == 0:
+      for temporary in ocp.utils.tmp_checkpoints(self.directory):
+        shutil.rmtree(os.fspath(temporary.get()), ignore_errors=True)
+        logging.warning("Removed the unfinished save %s.", temporary.get())
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices("gan_jax checkpoint cleanup")
+    self._manager.reload()
 
   def latest_step(self):
     return self._manager.latest_step()

@@ -84,11 +84,12 @@ def restore_or_init(config, workdir, mesh, quarantine: bool = False, checkpointe
   when given), else a fresh state.
 
   `meta` is what the checkpoint carries beside the state (e.g. `lr_scale` after rollbacks); {} when fresh.
-  With `quarantine`, corrupted checkpoints skipped on the way are renamed (see checkpoint.Checkpointer).
+  With `quarantine` (the trainer, the workdir's one writer), corrupted checkpoints skipped on the way are renamed
+  and unfinished saves removed (see checkpoint.Checkpointer); without it the checkpoints are only read.
   """
   gan, _, _, init_fn = build(config)
   state = jax.jit(init_fn, out_shardings=sharding.replicated(mesh))()
-  checkpointer = checkpointer or Checkpointer(workdir, config.keep_checkpoints)
+  checkpointer = checkpointer or Checkpointer(workdir, config.keep_checkpoints, read_only=not quarantine)
   meta = {}
   if checkpointer.latest_step() is not None:
     state, meta = checkpointer.restore(state, quarantine=quarantine)
@@ -260,39 +261,41 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     logging.info("Nothing to do: step %d >= total_steps %d.", step, config.total_steps)
   logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, step,
                config.total_steps, jax.device_count())
-  train_iter, train_step = start(state)
-  new_progress = lambda: periodic_actions.ReportProgress(  # clu's report; it wants consecutive steps.
-      num_train_steps=config.total_steps, writer=writer, every_steps=config.log_every, every_secs=None)
-  progress = new_progress()
-  with preemption.StopRequests() as stop:
-    while step < config.total_steps:
-      with jax.profiler.StepTraceAnnotation("train", step_num=step + steps_per_call):
-        state, step_metrics = train_step(state, next(train_iter))
-      step += steps_per_call
-      pending_metrics.append((step, step_metrics))
-      for done in range(step - steps_per_call + 1, step + 1):
-        progress(done)  # clu's progress report wants every step.
-      last, stopping = step == config.total_steps, stop.stop_requested(step // steps_per_call)
-      try:
-        if last or stopping or step % config.log_every == 0 or step % config.checkpoint_every == 0:
-          flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.
-      except Diverged as diverged:
-        pending_metrics.clear()
-        state = roll_back(diverged)
-        step = int(state.step)
-        train_iter, train_step = start(state)
-        progress = new_progress()
-        continue
-      if last or step % config.sample_every == 0:
-        write_samples(step)
-      if config.evals and (last or step % config.eval_every == 0):
-        run_evals(step)
-      if last or stopping or step % config.checkpoint_every == 0:
-        checkpointer.save(state, meta)
-      if stopping and not last:
-        logging.warning("Stopped by %s at step %d with a checkpoint in %s; run the same command to resume.",
-                        stop.received, step, checkpointer.directory)
-        break
-  checkpointer.close()
+  try:  # The checkpointer is closed however the loop ends: a save in flight is finished, never lost.
+    train_iter, train_step = start(state)
+    new_progress = lambda: periodic_actions.ReportProgress(  # clu's report; it wants consecutive steps.
+        num_train_steps=config.total_steps, writer=writer, every_steps=config.log_every, every_secs=None)
+    progress = new_progress()
+    with preemption.StopRequests() as stop:
+      while step < config.total_steps:
+        with jax.profiler.StepTraceAnnotation("train", step_num=step + steps_per_call):
+          state, step_metrics = train_step(state, next(train_iter))
+        step += steps_per_call
+        pending_metrics.append((step, step_metrics))
+        for done in range(step - steps_per_call + 1, step + 1):
+          progress(done)  # clu's progress report wants every step.
+        last, stopping = step == config.total_steps, stop.stop_requested(step // steps_per_call)
+        try:
+          if last or stopping or step % config.log_every == 0 or step % config.checkpoint_every == 0:
+            flush_metrics(step)  # Also the divergence check, before any checkpoint of this state.
+        except Diverged as diverged:
+          pending_metrics.clear()
+          state = roll_back(diverged)
+          step = int(state.step)
+          train_iter, train_step = start(state)
+          progress = new_progress()
+          continue
+        if last or step % config.sample_every == 0:
+          write_samples(step)
+        if config.evals and (last or step % config.eval_every == 0):
+          run_evals(step)
+        if last or stopping or step % config.checkpoint_every == 0:
+          checkpointer.save(state, meta)
+        if stopping and not last:
+          logging.warning("Stopped by %s at step %d with a checkpoint in %s; run the same command to resume.",
+                          stop.received, step, checkpointer.directory)
+          break
+  finally:
+    checkpointer.close()
   writer.flush()
   return state
