@@ -9,8 +9,8 @@ Protocol from the authors' code: G 4 x 400 ReLU + BatchNorm, 2-d latent; D 3 max
 5 pieces); Adam lr 1e-4, beta1 0.8; batch 100 (packs, so PacGANm's G draws 100 m points per update); D and G
 updated simultaneously from one forward pass (GAN and PacGAN; unrolled GAN and WGAN-GP alternate, as their
 papers' algorithms do); metrics on 2,500 samples of G with population statistics (ema_decay 0: G itself is
-evaluated). One difference remains: the authors' G runs once per pack slot, so its BatchNorm statistics are
-over each slot's 100 points; here G runs once over all 100 m points of a step.
+evaluated). G runs once per pack slot, as in the authors' code, so its BatchNorm statistics are over each slot's
+100 points (config.pack_slot_statistics; False runs G once over all 100 m points of a step).
 """
 from gan_jax import config as config_lib
 

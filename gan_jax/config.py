@@ -28,6 +28,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_critic_steps = 1         # Discriminator updates per generator update (WGAN: 5).
   c.loss = "non_saturating"      # See gan_jax/losses.py.
   c.pack = 1                     # PacGAN packing degree m (Lin et al. 2018): D judges m samples at once.
+  # With pack > 1: G's BatchNorm statistics over each pack slot's batch_size samples, as the PacGAN authors' code
+  # runs G once per slot; False: over all batch_size * pack samples of a step.
+  c.pack_slot_statistics = True
   c.unrolled_steps = 0           # Unrolled GAN (Metz et al. 2017): G's loss through k unrolled D updates.
   # G's update reuses the last critic step's latents and fakes, back-propagating through that same forward pass
   # (jax.vjp), as PyTorch's DCGAN example does: one G forward pass per step instead of two. False draws fresh
@@ -172,6 +175,8 @@ def validate(config) -> None:
     raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")
   if not isinstance(config.unrolled_steps, int) or config.unrolled_steps < 0:
     raise UserError(f"config.unrolled_steps must be a non-negative integer, got {config.unrolled_steps!r}")
+  if not isinstance(config.pack_slot_statistics, bool):
+    raise UserError(f"config.pack_slot_statistics must be True or False, got {config.pack_slot_statistics!r}")
   if not isinstance(config.reuse_fakes, bool):
     raise UserError(f"config.reuse_fakes must be True or False, got {config.reuse_fakes!r}")
   if not isinstance(config.simultaneous_updates, bool):
@@ -251,8 +256,14 @@ def with_defaults(stored: dict) -> ml_collections.ConfigDict:
       else:
         base[key] = value
 
+  merged.update(_BEFORE_THEIR_KEY)
   update(merged, stored)
   return ml_collections.ConfigDict(merged)
+
+
+# Keys added with a default that changes what runs did before the key existed: a stored config without the key
+# gets the earlier behaviour instead of the default.
+_BEFORE_THEIR_KEY = {"pack_slot_statistics": False}
 
 
 def diff_for_resume(stored, current) -> list:

@@ -30,6 +30,20 @@ def generate(models: GANModels, variables, z, train: bool, labels=None):
   return samples, dict(new_state)
 
 
+def generate_per_slot(models: GANModels, variables, z, slots: int):
+  """G(z) in train mode with BatchNorm statistics over each PacGAN pack slot: z [B * slots, d] is cut into the
+  slots that `pack` forms (slot i holds samples i, i + slots, ...), G runs on each slot's B samples as the
+  PacGAN authors' code does (one G call per slot, Lin et al. 2018, code: pacgan/bricks.py), and the samples
+  come back in z's order. G's updated collections are the mean over slots: for BatchNorm's running averages
+  that is the authors' rule (the slots' batch statistics averaged, then one moving-average update)."""
+  mutable = [k for k in variables if k != "params"]
+  by_slot = jnp.moveaxis(z.reshape(z.shape[0] // slots, slots, *z.shape[1:]), 1, 0)    # [slots, B, d]
+  apply = lambda z_slot: models.generator.apply(variables, z_slot, train=True, mutable=mutable)
+  samples, new_state = jax.vmap(apply)(by_slot)                                     # [slots, B, ...]
+  samples = jnp.moveaxis(samples, 0, 1).reshape(z.shape[0], *samples.shape[2:])      # [B * slots, ...]
+  return samples, jax.tree.map(lambda x: jnp.mean(x, axis=0), dict(new_state))
+
+
 def generate_in_batches(models: GANModels, variables, z, batch_size: int = 256, labels=None) -> np.ndarray:
   """float32 numpy [N, *data_shape]: G in eval mode on latents z [N, latent_dim] (and labels [N] for
   class-conditional models), `batch_size` at a time."""
@@ -115,6 +129,13 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
   unroll_tx = optimizers.make(config.optimizer.d.to_dict(), differentiable=True)  # D's look-ahead updates.
   num_samples = config.batch_size * config.pack   # G samples per update; D sees batch_size packs of them.
 
+  def generate_train(variables, z, labels=None):
+    """G in train mode, as every update runs it: over each pack slot on its own with config.pack_slot_statistics
+    (PacGAN's authors' code), else over the whole batch."""
+    if config.pack > 1 and config.pack_slot_statistics:
+      return generate_per_slot(models, variables, z, config.pack)
+    return generate(models, variables, z, True, labels)
+
   def data_parallel(x):
     return x if x is None or batch_sharding is None else jax.lax.with_sharding_constraint(x, batch_sharding)
 
@@ -144,7 +165,7 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     step with `key`, for config.reuse_fakes."""
     z, fake_labels = generator_inputs(key)
     fake, g_vjp, g_state = jax.vjp(
-        lambda g_params: generate(models, {"params": g_params, **state.g_state}, z, True, fake_labels),
+        lambda g_params: generate_train({"params": g_params, **state.g_state}, z, fake_labels),
         state.g_params, has_aux=True)
     return z, fake_labels, fake, g_vjp, g_state
 
@@ -154,7 +175,7 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     if generated is None:
       z, fake_labels = generator_inputs(key)
       # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
-      fake, _ = generate(models, state.g_variables(), z, True, fake_labels)
+      fake, _ = generate_train(state.g_variables(), z, fake_labels)
     else:
       z, fake_labels, fake = generated
     # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
@@ -200,7 +221,7 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
     d_params, d_opt_state = state.d_params, state.d_opt_state
     for i in range(config.unrolled_steps):
       z = latents(jax.random.fold_in(key, i))
-      fake, _ = generate(models, {"params": g_params, **state.g_state}, z, train=True)
+      fake, _ = generate_train({"params": g_params, **state.g_state}, z)
       real = reals[i % reals.shape[0]]
       grads = jax.grad(lambda p: d_adversarial_loss(p, state.d_state, pack(real, config.pack),
                                                     pack(fake, config.pack))[0])(d_params)
@@ -235,7 +256,7 @@ def make_train_step(config, models: GANModels, g_tx: optax.GradientTransformatio
       fake_labels = fake_labels_for(key)
 
       def g_loss_fn(g_params):
-        fake, g_state = generate(models, {"params": g_params, **state.g_state}, z, True, fake_labels)
+        fake, g_state = generate_train({"params": g_params, **state.g_state}, z, fake_labels)
         d_params = unrolled_d_params(state, g_params, reals, unroll_key)
         total, (adversarial, aux) = g_objective(state, d_params, fake, z, fake_labels)
         return total, (g_state, adversarial, aux)

@@ -63,6 +63,38 @@ def test_pack_concatenates_consecutive_samples_on_the_last_axis():
   np.testing.assert_array_equal(steps.pack(images, 1), images)
 
 
+def test_per_slot_statistics_run_g_on_each_pack_slot_as_the_pacgan_code_does():
+  # PacGAN's code calls G once per slot, so BatchNorm normalises each slot's B samples on its own; the running
+  # averages take the slots' mean batch statistics. Slot i holds samples i, i + m, ... (what `pack` groups).
+  gan = train.build(tiny_config(os.path.join(REPO, "experiments", "pacgan3_ring.py"), None))[0]
+  m, batch = 3, 5
+  z = jax.random.normal(jax.random.PRNGKey(1), (batch * m, gan.latent_dim)) * jnp.arange(1.0, batch * m + 1)[:, None]
+  variables = gan.generator.init(jax.random.PRNGKey(0), z, train=False)
+  samples, new_state = steps.generate_per_slot(gan, variables, z, m)
+  assert samples.shape == (batch * m, 2)
+  per_slot = [steps.generate(gan, variables, z[i::m], True) for i in range(m)]
+  for i, (slot_samples, _) in enumerate(per_slot):
+    np.testing.assert_allclose(samples[i::m], slot_samples, rtol=1e-5, atol=1e-6)
+  expected = jax.tree.map(lambda *s: sum(s) / m, *[state for _, state in per_slot])
+  for got, want in zip(jax.tree.leaves(new_state), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+  whole, _ = steps.generate(gan, variables, z, True)  # One call over all samples normalises differently.
+  assert np.abs(np.asarray(whole) - np.asarray(samples)).max() > 1e-2
+
+
+def test_per_slot_statistics_are_the_default_and_change_only_packed_steps(data_dir):
+  per_slot = _one_step(_ring(data_dir, pack=3))[0]
+  whole = _one_step(_ring(data_dir, pack=3, pack_slot_statistics=False))[0]
+  for a, b in zip(jax.tree.leaves(per_slot.g_params), jax.tree.leaves(whole.g_params), strict=True):
+    assert not np.allclose(a, b)  # Every G parameter moved differently.
+  unpacked = [_one_step(_ring(data_dir, pack_slot_statistics=flag))[0] for flag in (True, False)]
+  for a, b in zip(jax.tree.leaves(unpacked[0]), jax.tree.leaves(unpacked[1]), strict=True):
+    np.testing.assert_array_equal(a, b)
+  # A workdir written before the key existed resumes as it ran: G over the whole batch.
+  assert config_lib.with_defaults({"pack": 3}).pack_slot_statistics is False
+  assert config_lib.base_config().pack_slot_statistics is True
+
+
 def _one_step(config):
   gan, g_tx, d_tx, init = train.build(config)
   real = jax.random.normal(jax.random.PRNGKey(7), (config.num_critic_steps, config.batch_size * config.pack, 2))
