@@ -12,9 +12,9 @@ from gan_jax import cli, errors
 
 
 def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
-  """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value} and
-  the extractor's name (`features`) for image metrics."""
-  from gan_jax import config as config_lib, metrics, sharding, train  # pylint: disable=g-import-not-at-top
+  """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
+  sample count, source "evaluate" and the extractor's name (`features`) for image metrics."""
+  from gan_jax import config as config_lib, metrics, sharding, train, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
   if num is not None:
     if num < 2:
@@ -34,7 +34,7 @@ def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
   step = int(state.step)
   results = metrics.evaluate(config, *train.evaluation_samples(config.seed, config.eval_num_samples, gan,
                                                                state.ema_g))
-  return train.append_eval_record(workdir, step, results, config)
+  return workdir_lib.append_eval_record(workdir, step, results, **train.eval_record_fields(config, "evaluate"))
 
 
 def run():

@@ -73,19 +73,33 @@ def train_seeds_vmapped(config, seeds):
 
 
 def train_seeds_sequentially(config, seeds, cell_dir):
-  """[eval results per seed]: each seed trained by train.train_and_evaluate in cell_dir/seed_<s>."""
-  import json  # pylint: disable=g-import-not-at-top
+  """([eval results per seed], [wall-clock seconds per seed]): each seed trained by train.train_and_evaluate in
+  cell_dir/seed_<s>, or resumed there. A seed's results are its training's last evaluation and its seconds the
+  wall-clock of that training summed over the processes that ran it (eval.json's wall_s)."""
   from gan_jax import train  # pylint: disable=g-import-not-at-top
-  results = []
+  results, seconds = [], []
   for seed in seeds:
     seed_config = config.copy_and_resolve_references()
     seed_config.seed = seed
     workdir = os.path.join(cell_dir, f"seed_{seed}")
-    train.train_and_evaluate(seed_config, workdir)
-    with open(os.path.join(workdir, "eval.json")) as f:
-      last = json.loads(f.read().strip().splitlines()[-1])
-    results.append({k: (math.nan if v is None else v) for k, v in last.items() if k not in ("step", "features")})
-  return results
+    if int(train.train_and_evaluate(seed_config, workdir).step) < seed_config.total_steps:
+      raise Stopped(workdir)  # A signal stopped it with a checkpoint: no results yet, and no next seed.
+    last = final_evaluation(workdir)
+    results.append({k: (math.nan if v is None else v) for k, v in last.items() if "/" in k})  # name/metric
+    seconds.append(last.get("wall_s", math.nan))
+  return results, seconds
+
+
+class Stopped(Exception):
+  """A seed's training stopped early on SIGTERM or SIGINT (with a checkpoint); the sweep stops with it."""
+
+
+def final_evaluation(workdir):
+  """The last eval.json line that training wrote (not `gan_jax.evaluate`)."""
+  import json  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(workdir, "eval.json")) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  return [r for r in records if r.get("source", "train") == "train"][-1]
 
 
 def summarise(results):
@@ -98,21 +112,32 @@ def summarise(results):
   return summary
 
 
+def _seconds(rows_seconds, vmapped):
+  """The wall-clock cell of results.md: each seed's own, or the cell's when its seeds trained together."""
+  if vmapped:
+    return f"{rows_seconds[0]:.0f} s, seeds together"
+  return f"{np.mean(rows_seconds):.0f} s per seed ({', '.join(f'{s:.0f}' for s in rows_seconds)})"
+
+
 def write_results(workdir, grid_keys, rows):
-  """rows: [(cell values, summary, seconds, num_seeds)] -> results.csv and results.md."""
+  """rows: [(cell values, summary, seconds, number of seeds, vmapped)] -> results.csv and results.md. `seconds`
+  is one value per seed (its own training's wall-clock, summed over resumes) or, for a vmapped cell, one for all
+  its seeds."""
   metric_names = list(rows[0][1])
   with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow([*grid_keys, *(f"{m}_{s}" for m in metric_names for s in ("mean", "sem")), "seeds",
-                     "wall_s"])
-    for values, summary, seconds, num_seeds in rows:
-      writer.writerow([*values, *(x for m in metric_names for x in summary[m]), num_seeds, f"{seconds:.1f}"])
+                     "seeds_trained_together", "wall_s"])
+    for values, summary, seconds, num_seeds, vmapped in rows:
+      writer.writerow([*values, *(x for m in metric_names for x in summary[m]), num_seeds, vmapped,
+                       " ".join(f"{s:.1f}" for s in seconds)])
   with open(os.path.join(workdir, "results.md"), "w") as f:
     f.write("| " + " | ".join([*grid_keys, *metric_names, "seeds", "wall-clock"]) + " |\n")
     f.write("|" + " --- |" * (len(grid_keys) + len(metric_names) + 2) + "\n")
-    for values, summary, seconds, num_seeds in rows:
+    for values, summary, seconds, num_seeds, vmapped in rows:
       cells = [f"{summary[m][0]:.3g} ± {summary[m][1]:.2g}" for m in metric_names]
-      f.write("| " + " | ".join([*map(str, values), *cells, str(num_seeds), f"{seconds:.0f} s"]) + " |\n")
+      f.write("| " + " | ".join([*map(str, values), *cells, str(num_seeds),
+                                 _seconds(seconds, vmapped)]) + " |\n")
 
 
 def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
@@ -129,12 +154,13 @@ def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
     cell.update_from_flattened_dict({k: v for (k, _), v in zip(grid, values)})
     name = ",".join(f"{k}={v}" for (k, _), v in zip(grid, values)) or "base"
     logging.info("Cell %s: %d seeds (%s).", name, num_seeds, "vmapped" if vmap else "sequential")
-    start = time.perf_counter()
     if vmap:
+      start = time.perf_counter()
       results = train_seeds_vmapped(cell, seeds)[1]
+      seconds = [time.perf_counter() - start]
     else:
-      results = train_seeds_sequentially(cell, seeds, os.path.join(workdir, name.replace("/", "_")))
-    rows.append((values, summarise(results), time.perf_counter() - start, num_seeds))
+      results, seconds = train_seeds_sequentially(cell, seeds, os.path.join(workdir, name.replace("/", "_")))
+    rows.append((values, summarise(results), seconds, num_seeds, vmap))
     write_results(workdir, [k for k, _ in grid], rows)  # After every cell: a partial sweep is not lost.
   return rows
 
@@ -154,6 +180,8 @@ def run():
     try:
       with cli.user_errors_reported(verbose.value):
         run_sweep(config, workdir.value, num_seeds.value, grid.value, vmap.value)
+    except Stopped as stopped:
+      logging.warning("Sweep stopped with a checkpoint in %s; run the same command to resume.", stopped.args[0])
     except OSError as e:
       errors.exit_with(f"cannot write results under {workdir.value}: {e}")
 

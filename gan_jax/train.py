@@ -3,8 +3,8 @@
 Sections: config and workdir; mesh; models and optimizers; state (fresh or resumed); input; compiled update
 step; logging; the loop (update, log, sample, evaluate, checkpoint).
 """
-import json
 import os
+import time
 
 from absl import logging
 from clu import metric_writers, periodic_actions
@@ -12,31 +12,10 @@ import jax
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import data, images, metrics, models, optimizers, preemption, sharding, steps
+from gan_jax import data, images, metrics, models, optimizers, preemption, sharding, steps, workdir as workdir_lib
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_state
-
-
-class JsonlWriter(metric_writers.MetricWriter):
-  """Appends scalars as JSON lines to <workdir>/metrics.jsonl, for scripts and tests; other kinds are ignored."""
-
-  def __init__(self, path):
-    self._path = path
-
-  def write_scalars(self, step, scalars):
-    with open(self._path, "a") as f:
-      f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n")
-
-  def write_summaries(self, step, values, metadata=None): pass
-  def write_images(self, step, images): pass  # pylint: disable=redefined-outer-name
-  def write_videos(self, step, videos): pass
-  def write_audios(self, step, audios, *, sample_rate): pass
-  def write_texts(self, step, texts): pass
-  def write_histograms(self, step, arrays, num_buckets=None): pass
-  def write_hparams(self, hparams): pass
-  def flush(self): pass
-  def close(self): pass
 
 
 def fixed_latents(seed: int, purpose: str, num: int, gan) -> np.ndarray:
@@ -97,22 +76,24 @@ def restore_or_init(config, workdir, mesh, quarantine: bool = False, checkpointe
   return gan, state, checkpointer, meta
 
 
-def append_eval_record(workdir, step, results, config) -> dict:
-  """Appends one JSON line to <workdir>/eval.json and returns it: the step, every result (NaN as null) and,
-  for image metrics, the extractor whose features they were computed on (`features`)."""
-  record = {"step": int(step), **{k: (v if np.isfinite(v) else None) for k, v in results.items()}}
+def eval_record_fields(config, source: str) -> dict:
+  """What an eval.json line says besides the step and results: its sample count, its source ("train" or
+  "evaluate") and, for image metrics, the extractor whose features they were computed on (`features`)."""
+  fields = {"num_samples": config.eval_num_samples, "source": source}
   if config.eval_features and any(name != "mode_coverage" for name in config.evals):
-    record["features"] = metrics.extractor(config.eval_features).name
-  with open(os.path.join(workdir, "eval.json"), "a") as f:
-    f.write(json.dumps(record) + "\n")
-  return record
+    fields["features"] = metrics.extractor(config.eval_features).name
+  return fields
+
+
+def _create_workdir(workdir):
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"cannot create workdir {workdir!r}: {e.strerror}") from None
 
 
 def _prepare_workdir(config, workdir):
-  try:
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-  except OSError as e:
-    raise UserError(f"cannot create workdir {workdir!r}: {e.strerror}") from None
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   if os.path.exists(os.path.join(workdir, "config.json")) and os.path.isdir(os.path.join(workdir, "checkpoints")):
     changed = config_lib.diff_for_resume(config_lib.load_json(workdir), config)
     if changed:
@@ -158,9 +139,22 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   in a loss, gradient or parameter stops it with a UserError before any checkpoint of that state, or with
   config.on_divergence = "rollback" restarts from the last good checkpoint with a new RNG and the learning
   rates times config.rollback_lr_factor (at most config.max_rollbacks times).
+
+  One process trains in a workdir at a time: a second one gets a UserError naming the first (workdir.Lock).
   """
-  # --- Config and workdir: reject a bad config before anything is built or compiled.
+  # --- Config and workdir: reject a bad config before anything is built or compiled; take the workdir's lock
+  # before writing anything in it.
   config_lib.validate(config)
+  started = time.perf_counter()
+  _create_workdir(workdir)
+  if jax.process_index() != 0:  # The processes of one multi-process run share the workdir; process 0 locks it.
+    return _train(config, workdir, started)
+  with workdir_lib.Lock(workdir):
+    return _train(config, workdir, started)
+
+
+def _train(config, workdir, started):
+  """train_and_evaluate's body, in the workdir's lock; `started` is time.perf_counter() at the call."""
   _prepare_workdir(config, workdir)
 
   # --- Mesh: the batch is split over every device of every process; the state is replicated.
@@ -177,7 +171,13 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   # --- Models and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers; `meta` carries
   # the rollbacks so far and their learning-rate scale.
   gan, state, checkpointer, meta = restore_or_init(config, workdir, mesh, quarantine=True)
-  meta = {"rollbacks": 0, "lr_scale": 1.0, **{k: v for k, v in meta.items() if k != "digest"}}
+  meta = {"rollbacks": 0, "lr_scale": 1.0, "wall_s": 0.0, **{k: v for k, v in meta.items() if k != "digest"}}
+  is_chief = jax.process_index() == 0
+  if is_chief:  # Lines logged after the restored step by a run that was killed are moved aside: each step once.
+    workdir_lib.set_aside_records_after(workdir, int(state.step))
+  # Wall-clock of the training that made the state: the checkpoint's, plus this process's time since the call
+  # (work lost to a kill after the last checkpoint is not counted; rollbacks are).
+  wall_s = lambda base=meta["wall_s"]: base + time.perf_counter() - started
   grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan)
   eval_latents = fixed_latents(config.seed, "eval", config.eval_num_samples, gan)
   grid_labels = fixed_labels(len(grid_latents), gan)
@@ -199,10 +199,9 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     return sharding.prefetch_to_device(train_iter, input_sharding), train_step
 
   # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.
-  is_chief = jax.process_index() == 0
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief, asynchronous=False)
   if is_chief:
-    writer = metric_writers.MultiWriter([writer, JsonlWriter(os.path.join(workdir, "metrics.jsonl"))])
+    writer = metric_writers.MultiWriter([writer, workdir_lib.JsonlWriter(os.path.join(workdir, "metrics.jsonl"))])
   pending_metrics = []  # (last step, metrics of one call) since the last flush, still on the devices.
 
   def flush_metrics(step):
@@ -232,7 +231,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     results = metrics.evaluate(config, *evaluation_samples(config.seed, config.eval_num_samples, gan, state.ema_g))
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
     if is_chief:
-      append_eval_record(workdir, step, results, config)
+      workdir_lib.append_eval_record(workdir, step, results, **eval_record_fields(config, "train"),
+                                     wall_s=round(wall_s(), 1))
     return results
 
   def roll_back(diverged: Diverged):
@@ -290,7 +290,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
         if config.evals and (last or step % config.eval_every == 0):
           run_evals(step)
         if last or stopping or step % config.checkpoint_every == 0:
-          checkpointer.save(state, meta)
+          checkpointer.save(state, {**meta, "wall_s": wall_s()})
         if stopping and not last:
           logging.warning("Stopped by %s at step %d with a checkpoint in %s; run the same command to resume.",
                           stop.received, step, checkpointer.directory)

@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax import checkpoint, data, steps, train
+from gan_jax import checkpoint, data, steps, train, workdir as workdir_lib
 from gan_jax.errors import UserError
 
 from conftest import REPO, tiny_config
@@ -161,6 +161,97 @@ def test_no_checkpoint_io_runs_in_the_background_of_a_redirected_filesystem(tmp_
   os.makedirs(unfinished / "state")
   checkpoint.Checkpointer(str(tmp_path), read_only=True).close()
   assert unfinished.exists()
+
+
+_KILLED_AFTER_LOGGING = """
+import os, signal, sys
+from gan_jax import checkpoint, main, workdir
+
+kill_after = int(sys.argv.pop(1))
+save, write_scalars = checkpoint.Checkpointer.save, workdir.JsonlWriter.write_scalars
+
+def save_and_wait(self, *args, **kwargs):  # Each checkpoint complete before training goes on.
+  save(self, *args, **kwargs)
+  self.wait()
+
+def write_then_die(self, step, scalars):  # Killed after logging this step, before its checkpoint.
+  write_scalars(self, step, scalars)
+  if step == kill_after and "d_loss" in scalars:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint.Checkpointer.save, workdir.JsonlWriter.write_scalars = save_and_wait, write_then_die
+main.run()
+"""
+
+
+def test_records_hold_each_step_once_after_a_kill_between_a_log_and_a_checkpoint(data_dir, tmp_path):
+  workdir = str(tmp_path / "killed")
+  evals = {"evals": "mode_coverage", "eval_every": 1, "eval_num_samples": 50}
+  result = subprocess.run([sys.executable, "-c", _KILLED_AFTER_LOGGING, "7",
+                           *_flags(data_dir, total_steps=100, checkpoint_every=4, **evals), f"--workdir={workdir}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+  assert [r["step"] for r in _logged_steps(workdir)] == list(range(1, 8))  # Logged to 7, checkpointed at 4.
+  with open(os.path.join(workdir, "eval.json")) as f:
+    assert [json.loads(line)["step"] for line in f] == list(range(1, 7))
+
+  config = _ring(data_dir, total_steps=10, checkpoint_every=4, evals=("mode_coverage",), eval_every=1,
+                 eval_num_samples=50)
+  train.train_and_evaluate(config, workdir)
+  assert [r["step"] for r in _logged_steps(workdir)] == list(range(1, 11))  # Each step once.
+  with open(os.path.join(workdir, "eval.json")) as f:
+    assert [json.loads(line)["step"] for line in f] == list(range(1, 11))
+  # What the killed run logged after step 4 is set aside, with when and from which step, not deleted.
+  with open(os.path.join(workdir, "metrics.set_aside.jsonl")) as f:
+    aside = [json.loads(line) for line in f]
+  assert {a["resumed_from_step"] for a in aside} == {4}
+  assert sorted({json.loads(a["line"])["step"] for a in aside}) == [5, 6, 7]
+  with open(os.path.join(workdir, "eval.set_aside.json")) as f:
+    assert [json.loads(json.loads(line)["line"])["step"] for line in f] == [5, 6]
+
+
+def test_records_of_a_restart_from_scratch_are_set_aside_and_a_cut_line_too(tmp_path):
+  with open(tmp_path / "metrics.jsonl", "w") as f:
+    f.write('{"step": 1, "d_loss": 1.0}\n{"step": 2, "d_loss": 0.9}\n{"step": 3, "d_lo')
+  assert workdir_lib.set_aside_records_after(str(tmp_path), 0) == 3
+  assert (tmp_path / "metrics.jsonl").read_text() == ""
+  lines = (tmp_path / "metrics.set_aside.jsonl").read_text().splitlines()
+  assert [json.loads(line)["line"] for line in lines][-1] == '{"step": 3, "d_lo'
+  assert workdir_lib.set_aside_records_after(str(tmp_path), 0) == 0  # Nothing left to move.
+
+
+def test_a_second_trainer_on_a_busy_workdir_stops_at_once_and_changes_nothing(data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  first = subprocess.Popen([sys.executable, "-m", "gan_jax.main", *_flags(data_dir, total_steps=100_000),
+                            f"--workdir={workdir}"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    _wait_for_step(workdir, 3)
+    with pytest.raises(UserError, match=rf"{workdir} is being trained by pid {first.pid} on .* since "):
+      train.train_and_evaluate(_ring(data_dir, total_steps=100_000), workdir)
+    first.send_signal(signal.SIGSTOP)  # Frozen, still holding the lock: the workdir stands still.
+    time.sleep(0.5)
+    before = _tree(workdir)
+    second = subprocess.run([sys.executable, "-m", "gan_jax.main", *_flags(data_dir, total_steps=100_000),
+                             f"--workdir={workdir}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines()[-1].startswith(f"gan_jax: error: {workdir} is being trained by pid "
+                                                             f"{first.pid}")
+    assert _tree(workdir) == before
+  finally:
+    first.kill()  # SIGKILL: no clean-up of its own.
+    first.wait()
+  # Its lock went with it: the workdir can be trained again, resuming from the dead run's checkpoint.
+  assert int(train.train_and_evaluate(_ring(data_dir, total_steps=2), workdir).step) == 2
+
+
+def _tree(directory):
+  """{path: (size, mtime_ns)} of everything under `directory`."""
+  tree = {}
+  for root, dirs, files in os.walk(directory):
+    for name in dirs + files:
+      stat = os.stat(os.path.join(root, name))
+      tree[os.path.relpath(os.path.join(root, name), directory)] = (stat.st_size, stat.st_mtime_ns)
+  return tree
 
 
 def _largest_file(directory):

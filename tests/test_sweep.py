@@ -1,8 +1,11 @@
 """Sweeps: vmapped seeds compute what single runs compute; results tables; grid parsing."""
 import csv
+import json
 import os
+import shutil
 import subprocess
 import sys
+import types
 
 import jax
 import numpy as np
@@ -15,8 +18,8 @@ from conftest import REPO, tiny_config
 
 
 def _ring(data_dir, **overrides):
-  return tiny_config(os.path.join(REPO, "experiments", "gan_ring.py"), data_dir, total_steps=3,
-                     eval_num_samples=300, **overrides)
+  return tiny_config(os.path.join(REPO, "experiments", "gan_ring.py"), data_dir,
+                     **{"total_steps": 3, "eval_num_samples": 300, **overrides})
 
 
 def test_vmapped_seeds_equal_single_runs(data_dir, tmp_path):
@@ -30,10 +33,49 @@ def test_vmapped_seeds_equal_single_runs(data_dir, tmp_path):
     # Batched and unbatched matmuls round differently on CPU: equal up to float32 rounding, not bitwise.
     for a, b in zip(jax.tree.leaves(vmapped), jax.tree.leaves(single)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
-    single_results = sweep.train_seeds_sequentially(single_config, [seed], str(tmp_path / f"s{seed}"))[0]
+    (single_results,), (seconds,) = sweep.train_seeds_sequentially(single_config, [seed], str(tmp_path / f"s{seed}"))
+    assert 0 < seconds < 600
     assert results[i].keys() == single_results.keys()
     for key in results[i]:
       np.testing.assert_allclose(results[i][key], single_results[key], rtol=1e-6, equal_nan=True)
+
+
+def test_a_seeds_wall_clock_is_summed_over_resumes_and_a_restart_does_not_append(data_dir, tmp_path):
+  config = _ring(data_dir, total_steps=2, eval_every=1)
+  cell = str(tmp_path / "cell")
+  (_,), (first,) = sweep.train_seeds_sequentially(config, [0], cell)
+  config.total_steps = 4  # The same seed continued: its time is the first part's plus the second's.
+  (_,), (total,) = sweep.train_seeds_sequentially(config, [0], cell)
+  seed_dir = os.path.join(cell, "seed_0")
+  records = [json.loads(line) for line in open(os.path.join(seed_dir, "eval.json"))]
+  assert [r["step"] for r in records] == [1, 2, 3, 4] and {r["source"] for r in records} == {"train"}
+  assert records[1]["wall_s"] == pytest.approx(first, abs=0.05) and total > first
+  assert records[3]["wall_s"] - records[2]["wall_s"] < first  # The second part did not start from zero.
+  # Restarted from step 0 (its checkpoints gone): the old records are set aside, not appended to.
+  shutil.rmtree(os.path.join(seed_dir, "checkpoints"))
+  config.total_steps = 2
+  (_,), (again,) = sweep.train_seeds_sequentially(config, [0], cell)
+  assert [json.loads(line)["step"] for line in open(os.path.join(seed_dir, "eval.json"))] == [1, 2]
+  assert again < total
+
+
+def test_a_seed_stopped_by_a_signal_stops_the_sweep(data_dir, tmp_path, monkeypatch):
+  # A preempted seed returns early with a checkpoint: the sweep must not report it or go on to the next seed.
+  stopped_early = lambda config, workdir: types.SimpleNamespace(step=config.total_steps - 1)
+  monkeypatch.setattr(train, "train_and_evaluate", stopped_early)
+  with pytest.raises(sweep.Stopped, match="seed_3"):
+    sweep.train_seeds_sequentially(_ring(data_dir), [3, 4], str(tmp_path))
+
+
+def test_results_md_shows_each_seeds_wall_clock(tmp_path):
+  summary = sweep.summarise([{"m/x": 1.0}, {"m/x": 3.0}])
+  sweep.write_results(str(tmp_path), ["pack"], [((1,), summary, [100.4, 121.0], 2, False),
+                                                ((2,), summary, [300.0], 2, True)])
+  table = (tmp_path / "results.md").read_text().splitlines()
+  assert table[2].endswith("| 2 | 111 s per seed (100, 121) |")
+  assert table[3].endswith("| 2 | 300 s, seeds together |")
+  with open(tmp_path / "results.csv") as f:
+    assert [r["wall_s"] for r in csv.DictReader(f)] == ["100.4 121.0", "300.0"]
 
 
 def test_summary_is_mean_and_standard_error():
