@@ -88,11 +88,15 @@ def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path):
   train.train_and_evaluate(config, workdir)
   record = evaluate.evaluate(workdir, num=60, evals=["fid", "class_coverage"])
   assert record["step"] == 2 and record["features"].startswith("classifier-digits-")
-  assert set(record) == {"step", "features", "fid/fid", "class_coverage/classes_covered",
+  assert set(record) == {"step", "features", "num_samples", "source", "fid/fid", "class_coverage/classes_covered",
                          "class_coverage/reverse_kl", "class_coverage/max_class_fraction"}
+  assert record["num_samples"] == 60 and record["source"] == "evaluate"
   with open(os.path.join(workdir, "eval.json")) as f:
     lines = [json.loads(line) for line in f]
   assert [line["step"] for line in lines] == [1, 2, 2] and lines[-1] == record
+  for line in lines[:2]:  # Training's own evaluations say so, with the run's wall-clock so far.
+    assert line["source"] == "train" and line["num_samples"] == config.eval_num_samples and line["wall_s"] > 0
+  assert lines[1]["wall_s"] >= lines[0]["wall_s"]
   assert {"fid/fid", "kid/kid", "precision_recall/recall", "density_coverage/coverage", "inception_score/is",
           "class_coverage/classes_covered"} <= set(lines[0])
   with pytest.raises(UserError, match="is .* the workdir of a training run"):  # The CLI prints it as one line.
