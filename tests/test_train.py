@@ -18,6 +18,7 @@ from gan_jax import data, sample, train
 from gan_jax.errors import UserError
 
 from conftest import EXPERIMENTS, REPO, tiny_config
+import golden_runs
 
 
 def _metrics(workdir):
@@ -44,6 +45,7 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path):
   assert int(state.step) == config.total_steps == 2
   rows = _metrics(tmp_path)
   assert [r["step"] for r in rows] == [1, 2]
+  golden_runs.check(os.path.splitext(os.path.basename(experiment))[0], state, rows)  # Numbers pinned.
   for row in rows:
     assert {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm"} <= set(row)
     assert all(np.isfinite(v) for v in row.values())

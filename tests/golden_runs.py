@@ -1,0 +1,64 @@
+"""Golden numbers: every experiment's tiny run (two steps through train.train_and_evaluate) pinned as its logged
+metrics and a SHA-256 digest of each part of the final state, stored in tests/golden/<experiment>.json.
+
+A refactor keeps them bitwise. A change meant to alter numbers (a bug fix) regenerates them in a commit of its
+own that says why: GAN_JAX_UPDATE_GOLDEN=1 python -m pytest -q tests -k every_experiment.
+
+XLA's CPU code depends on the processor, so the digests are compared bitwise only on the kind of CPU (and the
+jax version) they were recorded on; elsewhere the metrics are compared to 1e-4 and the digests are not.
+"""
+import json
+import os
+import platform
+
+import jax
+import numpy as np
+
+from gan_jax import checkpoint
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+
+
+def machine() -> str:
+  model = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+  except OSError:
+    pass
+  return f"{platform.machine()} {model} jax {jax.__version__}"
+
+
+def state_parts(state) -> dict:
+  """{part: subtree} of a training state, named independently of the state's Python layout."""
+  return {"step": state.step, "rng": state.rng,
+          "g/params": state.g_params, "g/collections": state.g_state, "g/opt_state": state.g_opt_state,
+          "d/params": state.d_params, "d/collections": state.d_state, "d/opt_state": state.d_opt_state,
+          "ema/g": state.ema_g}
+
+
+def record(state, metric_rows) -> dict:
+  return {"machine": machine(), "metrics": metric_rows,
+          "digests": {name: checkpoint.digest(part) for name, part in state_parts(state).items()}}
+
+
+def check(name: str, state, metric_rows) -> None:
+  """Compares a run with tests/golden/<name>.json (or writes it, with GAN_JAX_UPDATE_GOLDEN=1)."""
+  path = os.path.join(GOLDEN_DIR, f"{name}.json")
+  got = record(state, metric_rows)
+  if os.environ.get("GAN_JAX_UPDATE_GOLDEN"):
+    with open(path, "w") as f:
+      json.dump(got, f, indent=1, sort_keys=True)
+      f.write("\n")
+    return
+  with open(path) as f:
+    want = json.load(f)
+  assert [sorted(r) for r in got["metrics"]] == [sorted(r) for r in want["metrics"]], "logged metric names differ"
+  if got["machine"] != want["machine"]:  # Another CPU: the same numbers up to its rounding.
+    for g, w in zip(got["metrics"], want["metrics"]):
+      for key in w:
+        np.testing.assert_allclose(g[key], w[key], rtol=1e-4, atol=1e-6, err_msg=f"{name}: {key}")
+    return
+  assert got["metrics"] == want["metrics"], f"{name}: logged metrics differ from tests/golden/{name}.json"
+  different = sorted(k for k in want["digests"] if got["digests"].get(k) != want["digests"][k])
+  assert not different, f"{name}: state parts {different} differ from tests/golden/{name}.json"
