@@ -20,6 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax import state as state_lib
 from gan_jax.errors import UserError, first_line
 
 CORRUPT_PREFIX = "corrupt-"  # Training renames a skipped step directory N to corrupt-N, out of orbax's way.
@@ -34,6 +35,18 @@ def digest(state_dict) -> str:
     h.update(f"{jax.tree_util.keystr(path)}|{value.dtype.str}|{value.shape}|".encode())
     h.update(np.ascontiguousarray(value).tobytes())
   return h.hexdigest()
+
+
+def _is_legacy(read_metadata) -> bool:
+  """Whether the state item whose metadata `read_metadata()` returns is in the layout before networks were named
+  (GANState's g_*/d_* fields)."""
+  try:
+    metadata = read_metadata()
+  except Exception:  # Unreadable metadata: the restore that follows reports it.
+    return False
+  metadata = getattr(metadata, "item_metadata", metadata)  # A checkpointer's StepMetadata holds the tree's.
+  tree = getattr(metadata, "tree", metadata)
+  return isinstance(tree, dict) and state_lib.is_legacy(tree)
 
 
 class Checkpointer:
@@ -111,24 +124,32 @@ class Checkpointer:
                     "move the directory away to start afresh")
 
   def _read(self, step, abstract):
-    """(None, restored) for an intact checkpoint, else (what is wrong, None)."""
-    legacy = os.path.join(self.directory, str(step), "default")
-    if os.path.isdir(legacy):  # Written before checkpoints carried digests: one item, the state.
+    """(None, restored) for an intact checkpoint, else (what is wrong, None). Checkpoints written before
+    networks were named (GANState's g_*/d_* fields) are read in their layout and converted (state.from_legacy)."""
+    undigested = os.path.join(self.directory, str(step), "default")
+    if os.path.isdir(undigested):  # Written before checkpoints carried digests: one item, the state.
       try:
-        state = ocp.StandardCheckpointer().restore(legacy, abstract)
+        reader = ocp.StandardCheckpointer()
+        legacy = _is_legacy(lambda: reader.metadata(undigested))
+        state = reader.restore(undigested, state_lib.to_legacy(abstract) if legacy else abstract)
       except Exception as e:  # As below.
         return f"unreadable ({first_line(e)})", None
-      logging.warning("Checkpoint %s predates digests: loaded without verification.", legacy)
-      return None, types.SimpleNamespace(state=state, meta={})
+      logging.warning("Checkpoint %s predates digests: loaded without verification.", undigested)
+      return None, types.SimpleNamespace(state=state_lib.from_legacy(state) if legacy else state, meta={})
+    legacy = _is_legacy(lambda: ocp.StandardCheckpointer().metadata(os.path.join(self.directory, str(step), "state")))
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+          state=ocp.args.StandardRestore(state_lib.to_legacy(abstract) if legacy else abstract),
+          meta=ocp.args.JsonRestore()))
     except Exception as e:  # Orbax and tensorstore raise many types for missing or damaged files.
       return f"unreadable ({first_line(e)})", None
     expected = (restored.meta or {}).get("digest")
-    if expected != digest(restored.state):
+    if expected != digest(restored.state):  # Over the tree as it was written.
       return "its arrays do not match the digest written with them (corrupted)", None
+    if legacy:
+      return None, types.SimpleNamespace(state=state_lib.from_legacy(restored.state), meta=restored.meta)
     return None, restored
+
 
   def _quarantine(self, steps) -> None:
     if jax.process_index() == 0:

@@ -23,6 +23,10 @@ def base_config() -> ml_collections.ConfigDict:
   """Every key an experiment may set, with its default."""
   c = ml_collections.ConfigDict()
   c.seed = 0                     # Every randomness of a run (init, latents, data order) derives from this.
+  # What is trained and how: a module in gan_jax/objectives/ and the keyword arguments of its make(). The plain
+  # GAN ("gan") takes none: its knobs are the keys below (loss, num_critic_steps, pack, regularizer, ...).
+  c.objective = "gan"
+  c.objective_kwargs = ml_collections.ConfigDict()
   c.total_steps = 1000           # Generator updates; each follows `num_critic_steps` discriminator updates.
   c.batch_size = 64              # Global batch, split over all devices of all processes.
   c.num_critic_steps = 1         # Discriminator updates per generator update (WGAN: 5).
@@ -72,6 +76,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.shuffle_buffer = 10_000
   c.data.cache_mb = 1024         # Splits whose decoded samples fit in this many MiB are decoded once, kept in memory.
 
+  # One optimizer per network the objective trains (optimizer.<network>), see gan_jax/optimizers.py.
   c.optimizer = ml_collections.ConfigDict()
   # DCGAN (Radford et al. 2016, Sec. 4): Adam, lr 2e-4, beta1 0.5.
   c.optimizer.g = ml_collections.ConfigDict(dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999))
@@ -121,8 +126,9 @@ def parse_arg(arg, **spec) -> ml_collections.ConfigDict:
   return result
 
 
-# Sub-configs whose keys are checked by their owner (the model's make_models, the optimizer's constructor).
-_OPEN_KEYS = ("model", "optimizer.g", "optimizer.d")
+# Sub-configs whose keys are checked by their owner (the model's make_models, the objective's make, the
+# optimizers' constructors).
+_OPEN_KEYS = ("model", "objective_kwargs", "optimizer")
 
 
 def _flat_keys(c, prefix=""):
@@ -152,9 +158,10 @@ def _choose(what, value, allowed):
     raise UserError(f"unknown {what} {value!r}; allowed: {', '.join(sorted(allowed))}")
 
 
-def validate(config) -> None:
-  """Raises UserError naming the first bad key or value; builds nothing and compiles nothing."""
-  from gan_jax import data, losses, metrics, models, optimizers  # pylint: disable=g-import-not-at-top
+def validate(config):
+  """Raises UserError naming the first bad key or value, and compiles nothing; returns the run's objective
+  (objectives.Objective, its models inside), built once here for the callers to use."""
+  from gan_jax import data, losses, metrics, models, objectives, optimizers  # pylint: disable=g-import-not-at-top
 
   unknown = _flat_keys(config) - _flat_keys(base_config())
   if unknown:
@@ -208,8 +215,16 @@ def validate(config) -> None:
     raise UserError(f"config.aux_weight must be >= 0, got {config.aux_weight!r}")
   _choose("dataset", config.data.name, data.names())
   metrics.check(config)
-  for which in ("g", "d"):
-    optimizers.check(f"optimizer.{which}", config.optimizer[which].to_dict())
+  _choose("config.objective", config.objective, objectives.names())
+  objectives.check_kwargs(config.objective, config.objective_kwargs.to_dict())
+  objective = objectives.make(config, gan)
+  given, needed = sorted(config.optimizer), sorted(objective.networks)
+  if given != needed:
+    raise UserError(f"config.optimizer has entries for {', '.join(given) or 'no network'} but objective "
+                    f"{config.objective!r} trains {', '.join(needed)}: one optimizer.<network> each")
+  for name in needed:
+    optimizers.check(f"optimizer.{name}", config.optimizer[name].to_dict())
+  return objective
 
 
 def load_experiment(path, arg=None) -> ml_collections.ConfigDict:
@@ -241,7 +256,8 @@ def load_json(workdir) -> ml_collections.ConfigDict:
 def with_defaults(stored: dict) -> ml_collections.ConfigDict:
   """`stored` (a config as JSON) on top of base_config() and the model's own defaults, so that a workdir
   written before a key existed loads, samples and resumes as it ran (the new key at its default, which is
-  what the older code did). Optimizer specs are taken whole: their keys depend on the optimizer."""
+  what the older code did). The optimizers and objective_kwargs are taken whole: their keys depend on the
+  objective."""
   from gan_jax import models  # pylint: disable=g-import-not-at-top
   merged = base_config().to_dict()
   name = stored.get("model_name", merged["model_name"])
@@ -250,8 +266,7 @@ def with_defaults(stored: dict) -> ml_collections.ConfigDict:
 
   def update(base, new, prefix=""):
     for key, value in new.items():
-      if isinstance(value, dict) and isinstance(base.get(key), dict) and prefix + key not in (
-          "optimizer.g", "optimizer.d"):
+      if isinstance(value, dict) and isinstance(base.get(key), dict) and prefix + key not in _TAKEN_WHOLE:
         update(base[key], value, prefix + key + ".")
       else:
         base[key] = value
@@ -260,6 +275,9 @@ def with_defaults(stored: dict) -> ml_collections.ConfigDict:
   update(merged, stored)
   return ml_collections.ConfigDict(merged)
 
+
+# Stored sub-configs taken as they are: their keys depend on the objective (its networks, its make()'s arguments).
+_TAKEN_WHOLE = ("optimizer", "objective_kwargs")
 
 # Keys added with a default that changes what runs did before the key existed: a stored config without the key
 # gets the earlier behaviour instead of the default.

@@ -14,7 +14,8 @@ from gan_jax import cli, errors
 def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
   sample count, source "evaluate" and the extractor's name (`features`) for image metrics."""
-  from gan_jax import config as config_lib, metrics, sharding, train, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib, sharding, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
   if num is not None:
     if num < 2:
@@ -26,14 +27,13 @@ def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
     config.eval_features = features
   if not config.evals:
     raise errors.UserError("nothing to evaluate: the run's config.evals is empty and --evals is not given")
-  config_lib.validate(config)
-  gan, state, checkpointer, _ = train.restore_or_init(config, workdir, sharding.make_mesh())
+  objective = config_lib.validate(config)
+  objective, state, checkpointer, _ = train.restore_or_init(config, workdir, sharding.make_mesh(), objective)
   checkpointer.close()
   if checkpointer.latest_step() is None:
     raise errors.UserError(f"{workdir} holds no complete checkpoint to evaluate")
   step = int(state.step)
-  results = metrics.evaluate(config, *train.evaluation_samples(config.seed, config.eval_num_samples, gan,
-                                                               state.ema_g))
+  results = train.evaluate(config, objective, state.ema)
   return workdir_lib.append_eval_record(workdir, step, results, **train.eval_record_fields(config, "evaluate"))
 
 

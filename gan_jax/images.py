@@ -28,6 +28,13 @@ def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
   Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
 
 
+def load_png(path: str) -> np.ndarray:
+  """uint8 [H, W, C] of a PNG file (C = 1 for greyscale, else 3)."""
+  with Image.open(path) as image:
+    array = np.asarray(image.convert("L" if image.mode in ("L", "I", "1") else "RGB"))
+  return array[..., None] if array.ndim == 2 else array
+
+
 def scatter(points: np.ndarray, limit: float = None, size: int = 480) -> np.ndarray:
   """uint8 [size, size, 3] picture of 2D points [N, 2] (axes symmetric around 0, +-limit or fitted)."""
   import matplotlib  # pylint: disable=g-import-not-at-top

@@ -110,21 +110,25 @@ class Run:
 
   def __init__(self, workdir: str):
     from gan_jax import sample  # pylint: disable=g-import-not-at-top
-    self.config, self.models, state = sample.load_run(workdir)
-    self.variables = state.ema_g
+    self.config, self.objective, state = sample.load_run(workdir)
+    if not self.objective.latent_space:
+      raise errors.UserError(f"gan_jax.latent works on generators with a latent space; objective "
+                             f"{self.config.objective!r} has none")
+    self.models, self.ema = self.objective.models, state.ema
     if not self.models.makes_images:
       raise errors.UserError("gan_jax.latent works on image models; this run's model makes vectors")
 
   def generate(self, z, labels=None):
-    """float32 images [N, ...] in [-1, 1] for latents [N, D] (and labels [N] of conditional models)."""
-    from gan_jax import steps, train  # pylint: disable=g-import-not-at-top
-    if labels is None:
-      labels = train.fixed_labels(len(z), self.models)  # All classes in turn; None when unconditional.
-    return steps.generate_in_batches(self.models, self.variables, np.asarray(z), labels=labels)
+    """float32 images [N, ...] in [-1, 1] for latents [N, D] (and labels [N] of conditional models; all classes
+    in turn when not given)."""
+    conditions = {"z": np.asarray(z)}
+    if self.models.num_classes:
+      conditions["labels"] = np.arange(len(z), dtype=np.int32) % self.models.num_classes if labels is None else (
+          np.asarray(labels, np.int32))
+    return self.objective.generate(self.ema, conditions)
 
   def latents(self, key, num):
-    from gan_jax import models  # pylint: disable=g-import-not-at-top
-    return np.asarray(models.sample_latents(self.models, key, num))
+    return self.objective.conditions(key, num)["z"]
 
   def classifier(self, spec=None):
     from gan_jax import metrics  # pylint: disable=g-import-not-at-top
@@ -204,18 +208,15 @@ def run_truncation(run, key, thresholds=(2.0, 1.0, 0.5, 0.25), num=10):
 def run_invert(run, key, num=16, steps=300, learning_rate=0.05, restarts=4, targets=None):
   """Inverts `targets` (default: the first `num` real examples of the run's dataset) and reports the mean
   squared pixel error, against the error of the random starting latents."""
-  from gan_jax import data, models, steps as steps_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, models  # pylint: disable=g-import-not-at-top
+  from gan_jax.objectives import gan  # pylint: disable=g-import-not-at-top
   labels = None
   if targets is None:
-    c = run.config
-    targets, real_labels = data.load_examples(name=c.data.name, split=c.data.split, data_dir=c.data.data_dir,
-                                              download=c.data.download, feature=c.data.feature,
-                                              shape=run.models.data_shape, num=num)
-    if run.models.num_classes:
-      labels = real_labels
+    examples = data.load_examples(run.objective.sources()["x"], num=num)
+    targets, labels = examples["x"], examples.get("label")  # Labels: class-conditional models only.
   # Latent r * N + i is matched against target i (see invert), so it gets target i's label.
-  generate = lambda z: steps_lib.generate(run.models, run.variables, z, False, None if labels is None else
-                                      jnp.tile(jnp.asarray(labels), restarts)[:z.shape[0]])[0]
+  generate = lambda z: gan.generate(run.models, run.ema["g"], z, False, None if labels is None else
+                                    jnp.tile(jnp.asarray(labels), restarts)[:z.shape[0]])[0]
   sample_fn = lambda k, m: models.sample_latents(run.models, k, m)
   start_key, _ = jax.random.split(key)
   start = sample_fn(start_key, len(targets))

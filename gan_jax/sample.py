@@ -1,9 +1,14 @@
 """Samples from a workdir's latest checkpoint (EMA generator): `python -m gan_jax.sample --workdir=W --num=N
---out=F.npz [--seed=S] [--grid=F.png] [--labels=3 | 1,4,7 | all]`. Writes key `images` (uint8 [N, H, W, C])
-for image models, `points` (float32 [N, D]) for vector models such as the 2D benchmark's, and for
-class-conditional models `labels` (int32 [N], the class each sample was asked for: one class, a list cycled
-through, or `all` classes in turn, the default). Same seed, same samples.
+--out=F.npz [--seed=S] [--grid=F.png] [--labels=3 | 1,4,7 | all | FILE] [--inputs=FILE]`.
+
+Writes key `images` (uint8 [N, H, W, C]) for image models, `points` (float32 [N, D]) for vector models such as
+the 2D benchmark's, and the generator's inputs other than its latents: `labels` (int32 [N]) for class-conditional
+models (one class, a list cycled through, `all` classes in turn, the default, or a .npy/.txt file of class ids),
+`inputs` for generators that take an input image (a .npy/.npz array or a directory of PNGs). What a run's
+generator takes is its objective's `conditions`; asking one for inputs it does not take is an error. Same seed,
+same samples.
 """
+import inspect
 import os
 
 from absl import app, flags
@@ -13,62 +18,86 @@ import numpy as np
 from gan_jax import cli, errors
 
 
-def parse_labels(spec, num: int, num_classes: int):
-  """`--labels` -> int32 [num]: one class ("3"), a list cycled through ("1,4,7"), or "all" (i mod K)."""
+def parse_labels(spec, num: int):
+  """`--labels` -> int32 [num], or None for "all" (the objective's balanced default): one class ("3"), a list
+  cycled through ("1,4,7"), or a .npy / .txt file of class ids (cycled through)."""
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  if not num_classes:
-    raise UserError("--labels is for class-conditional models; this run's model has no classes")
   if spec in (None, "all"):
-    return np.arange(num, dtype=np.int32) % num_classes
+    return None
+  if os.path.isfile(spec):
+    classes = np.load(spec) if spec.endswith(".npy") else np.loadtxt(spec, dtype=np.int64, ndmin=1)
+  else:
+    try:
+      classes = [int(c) for c in spec.split(",")]
+    except ValueError:
+      raise UserError(f"--labels {spec!r} is not a class id, a comma-separated list of them, 'all', or a file") from None
+  classes = np.asarray(classes).reshape(-1)
+  if not len(classes) or not np.issubdtype(classes.dtype, np.integer):
+    raise UserError(f"--labels {spec!r} holds no class ids")
+  return np.resize(classes.astype(np.int32), num)
+
+
+def load_inputs(path, num: int) -> np.ndarray:
+  """`--inputs` -> float32 images [num, H, W, C] in [-1, 1]: a .npy array, the first array of a .npz, or the PNGs
+  of a directory in name order (uint8 arrays are scaled from [0, 255]); cycled through to `num`."""
+  from gan_jax import images  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
-    classes = [int(c) for c in spec.split(",")]
-  except ValueError:
-    raise UserError(f"--labels {spec!r} is not a class id, a comma-separated list of them, or 'all'") from None
-  bad = [c for c in classes if not 0 <= c < num_classes]
-  if bad:
-    raise UserError(f"--labels {spec!r}: class(es) {bad} not in [0, {num_classes})")
-  return np.resize(np.asarray(classes, np.int32), num)
+    if os.path.isdir(path):
+      names = sorted(n for n in os.listdir(path) if n.lower().endswith(".png"))
+      array = np.stack([images.load_png(os.path.join(path, n)) for n in names]) if names else np.zeros((0,))
+    else:
+      loaded = np.load(path)
+      array = loaded[loaded.files[0]] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+  except (OSError, ValueError) as e:
+    raise UserError(f"cannot read --inputs {path}: {errors.first_line(e)}") from None
+  if array.ndim == 3:
+    array = array[..., None]
+  if array.ndim != 4 or not len(array):
+    raise UserError(f"--inputs {path} holds no images [N, H, W, C] (got shape {array.shape})")
+  if array.dtype == np.uint8:
+    array = array.astype(np.float32) / 127.5 - 1.0
+  return np.resize(array.astype(np.float32), (num, *array.shape[1:]))
 
 
 def load_run(workdir: str):
-  """(config, models, state) of the newest intact checkpoint of the training run in `workdir` (its EMA
-  generator is state.ema_g); UserError when there is none."""
+  """(config, objective, state) of the newest intact checkpoint of the training run in `workdir` (its EMA
+  networks are state.ema); UserError when there is none."""
   from gan_jax import config as config_lib, sharding, train  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
-  config_lib.validate(config)
+  objective = config_lib.validate(config)
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise UserError(f"{workdir} has no checkpoints/ to sample from")
-  gan, state, checkpointer, _ = train.restore_or_init(config, workdir, sharding.make_mesh())
+  objective, state, checkpointer, _ = train.restore_or_init(config, workdir, sharding.make_mesh(), objective)
   checkpointer.close()
   if checkpointer.latest_step() is None:
     raise UserError(f"{workdir}/checkpoints holds no complete checkpoint")
-  return config, gan, state
+  return config, objective, state
 
 
-def sample(workdir: str, num: int, seed=None, batch_size: int = 256) -> np.ndarray:
-  """[num, ...] from the EMA generator of the latest checkpoint in `workdir`: uint8 images or float32 points
-  (class-conditional models: all classes in turn)."""
-  return sample_with_labels(workdir, num, seed, batch_size)[0]
-
-
-def sample_with_labels(workdir: str, num: int, seed=None, batch_size: int = 256, labels=None):
-  """(samples [num, ...], labels [num] or None): uint8 images or float32 points from the EMA generator of the
-  latest checkpoint in `workdir`; class-conditional models generate the classes `labels` asks for (a
-  `--labels` spec, see parse_labels; default all in turn), and others refuse `labels`.
+def sample(workdir: str, num: int, seed=None, batch_size: int = 256, **given):
+  """(samples [num, ...], conditions): uint8 images or float32 points from the EMA generator of the latest
+  checkpoint in `workdir`, and the inputs it was given (objective.conditions: latents, labels, input images).
+  `given` are conditions the caller chooses (labels=int32 [num], inputs=float32 images); the others are drawn.
 
   Latents are drawn all at once from `seed` (default config.seed), so sample i is the same whatever `num`.
   """
-  from gan_jax import images, models, steps  # pylint: disable=g-import-not-at-top
+  from gan_jax import images  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   if num < 1:
     raise UserError(f"--num must be positive, got {num}")
-  config, gan, state = load_run(workdir)
+  config, objective, state = load_run(workdir)
+  given = {k: v for k, v in given.items() if v is not None}
+  takes = [p for p in inspect.signature(objective.conditions).parameters if p not in ("key", "num")]
+  refused = sorted(set(given) - set(takes))
+  if refused:
+    raise UserError(f"this run's generator (objective {config.objective!r}) takes no --{refused[0]}; it takes: "
+                    f"{', '.join('--' + t for t in takes) or 'no inputs'}")
   seed = config.seed if seed is None else seed
-  z = models.sample_latents(gan, jax.random.PRNGKey(seed), num)  # [num, latent_dim]
-  classes = parse_labels(labels, num, gan.num_classes) if (labels is not None or gan.num_classes) else None
-  samples = steps.generate_in_batches(gan, state.ema_g, z, batch_size, labels=classes)
-  return (images.to_uint8(samples) if gan.makes_images else samples), classes
+  conditions = objective.conditions(jax.random.PRNGKey(seed), num, **given)
+  samples = objective.generate(state.ema, conditions, batch_size)
+  return (images.to_uint8(samples) if samples.ndim == 4 else samples), conditions
 
 
 def run():
@@ -81,15 +110,20 @@ def run():
   batch_size = flags.DEFINE_integer("batch_size", 256, "Samples generated per call.")
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
   labels = flags.DEFINE_string("labels", None, "Class-conditional models: a class id, a comma-separated list "
-                               "(cycled through), or 'all' (balanced; the default).")
+                               "(cycled through), 'all' (balanced; the default), or a .npy/.txt file of ids.")
+  inputs = flags.DEFINE_string("inputs", None, "Generators that take an input image: a .npy/.npz array "
+                               "[N, H, W, C] (uint8, or float in [-1, 1]) or a directory of PNGs.")
 
   def main(argv):
     cli.check_command_line(argv, workdir=workdir.value, out=out.value)
     from gan_jax import images  # pylint: disable=g-import-not-at-top
     with cli.user_errors_reported(verbose.value):
-      samples, classes = sample_with_labels(workdir.value, num.value, seed.value, batch_size.value, labels.value)
+      given = {"labels": parse_labels(labels.value, num.value)}
+      if inputs.value is not None:
+        given["inputs"] = load_inputs(inputs.value, num.value)
+      samples, conditions = sample(workdir.value, num.value, seed.value, batch_size.value, **given)
     points = samples.dtype != np.uint8
-    extra = {} if classes is None else {"labels": classes}
+    extra = {k: v for k, v in conditions.items() if k != "z"}  # The latents are not written.
     try:
       np.savez_compressed(out.value, **{"points" if points else "images": samples}, **extra)
       if grid.value:

@@ -1,7 +1,10 @@
-"""GANState: everything a run trains or carries, as one pytree (checkpointed whole, restored whole).
+"""TrainState: everything a run trains or carries, as one pytree (checkpointed whole, restored whole).
 
-Variables are split as Flax does: `*_params` are trained, `*_state` holds the other collections
-(BatchNorm statistics, later spectral-norm vectors). The RNG is a base key; step s uses fold_in(rng, s).
+Networks have names ("g" and "d" for the plain GAN; CycleGAN's would be "g_ab", "g_ba", "d_a", "d_b"). Each
+holds its parameters, its other Flax collections (BatchNorm statistics, spectral-norm vectors) and its
+optimizer's state. `ema` holds an exponential moving average of the variables of every network that is sampled;
+`extra` whatever else a run carries (ADA's augmentation probability, a path-length mean, an image pool, a fade-in
+alpha, frozen encoders). The RNG is a base key; step s uses fold_in(rng, s).
 """
 from typing import Any
 
@@ -9,51 +12,82 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import GANModels
-
 PyTree = Any
 
 
 @flax.struct.dataclass
-class GANState:
-  step: jax.Array          # int32 scalar: generator updates done.
+class Network:
+  params: PyTree
+  collections: PyTree  # Non-trained collections, e.g. {'batch_stats': ...}; {} for none.
+  opt_state: PyTree
+
+  def variables(self) -> dict:
+    return {"params": self.params, **self.collections}
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array          # int32 scalar: training steps done.
   rng: jax.Array           # uint32[2] base key.
-  g_params: PyTree
-  g_state: PyTree          # Non-trained collections of G, e.g. {'batch_stats': ...}.
-  d_params: PyTree
-  d_state: PyTree
-  g_opt_state: PyTree
-  d_opt_state: PyTree
-  ema_g: PyTree            # EMA of G's variables {'params': ..., 'batch_stats': ...}: what is sampled.
+  nets: dict               # name -> Network.
+  ema: dict                # name -> EMA of that network's variables {'params': ..., 'batch_stats': ...}.
+  extra: dict              # Non-network state of the objective ({} for the plain GAN).
 
-  def g_variables(self):
-    return {"params": self.g_params, **self.g_state}
+  def variables(self, name: str) -> dict:
+    return self.nets[name].variables()
 
-  def d_variables(self):
-    return {"params": self.d_params, **self.d_state}
+  def replace_net(self, name: str, **changes) -> "TrainState":
+    return self.replace(nets={**self.nets, name: self.nets[name].replace(**changes)})
 
 
-def _split(variables):
-  variables = flax.core.unfreeze(variables)
+def split_variables(variables):
+  """Flax variables -> (params, the other collections)."""
+  variables = dict(flax.core.unfreeze(variables))
   params = variables.pop("params")
   return params, variables
 
 
-def create_state(models: GANModels, g_tx, d_tx, seed: int, pack: int = 1) -> GANState:
-  """Initial state from `seed` (the key also drives latents and everything else random in training).
+def network(variables, tx) -> Network:
+  """A freshly initialised network: its variables and the optimizer `tx`'s initial state."""
+  params, collections = split_variables(variables)
+  return Network(params=params, collections=collections, opt_state=tx.init(params))
 
-  D is built for inputs packed `pack` times on the last axis (steps.pack).
-  """
-  root = jax.random.PRNGKey(seed)
-  g_key, d_key, train_key = jax.random.split(root, 3)
-  z = jnp.zeros((1, models.latent_dim), jnp.float32)
-  labels = {"labels": jnp.zeros((1,), jnp.int32)} if models.num_classes else {}
-  g_params, g_state = _split(models.generator.init(g_key, z, train=False, **labels))
-  *sample_shape, channels = models.data_shape
-  d_input = jnp.zeros((1, *sample_shape, pack * channels))
-  d_params, d_state = _split(models.discriminator.init(d_key, d_input, train=False, **labels))
-  return GANState(
-      step=jnp.zeros((), jnp.int32), rng=train_key,
-      g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,
-      g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
-      ema_g={"params": g_params, **g_state})
+
+def new_state(rng, nets: dict, sampled=(), extra=None) -> TrainState:
+  """Step 0: `nets` (name -> Network), an EMA of each network in `sampled` starting at its variables."""
+  return TrainState(step=jnp.zeros((), jnp.int32), rng=rng, nets=nets,
+                    ema={name: nets[name].variables() for name in sampled}, extra=extra or {})
+
+
+# --- The layout checkpoints had before networks were named (GANState's fields): read, never written.
+
+LEGACY_GAN_FIELDS = {"g_params": ("nets", "g", "params"), "g_state": ("nets", "g", "collections"),
+                     "g_opt_state": ("nets", "g", "opt_state"), "d_params": ("nets", "d", "params"),
+                     "d_state": ("nets", "d", "collections"), "d_opt_state": ("nets", "d", "opt_state"),
+                     "ema_g": ("ema", "g")}
+
+
+def is_legacy(state_dict: dict) -> bool:
+  return "g_params" in state_dict
+
+
+def to_legacy(state_dict: dict) -> dict:
+  """A plain GAN's state dict (nets g and d, EMA of g) in the layout of checkpoints written before."""
+  legacy = {"step": state_dict["step"], "rng": state_dict["rng"]}
+  for field, (top, *path) in LEGACY_GAN_FIELDS.items():
+    node = state_dict[top]
+    for key in path:
+      node = node[key]
+    legacy[field] = node
+  return legacy
+
+
+def from_legacy(legacy: dict) -> dict:
+  """The inverse of to_legacy: today's state dict from a checkpoint written before networks were named."""
+  state_dict = {"step": legacy["step"], "rng": legacy["rng"], "nets": {"g": {}, "d": {}}, "ema": {}, "extra": {}}
+  for field, (top, *path) in LEGACY_GAN_FIELDS.items():
+    node = state_dict[top]
+    for key in path[:-1]:
+      node = node[key]
+    node[path[-1]] = legacy[field]
+  return state_dict

@@ -49,26 +49,23 @@ def _lookup(config, dotted):
 
 def train_seeds_vmapped(config, seeds):
   """(stacked final states, [eval results per seed]): the seeds trained together as one vmapped program."""
-  from gan_jax import config as config_lib, metrics, steps, train  # pylint: disable=g-import-not-at-top
-  from gan_jax.state import create_state  # pylint: disable=g-import-not-at-top
-  config_lib.validate(config)
-  gan, g_tx, d_tx, _ = train.build(config)
-  states = jax.jit(jax.vmap(lambda seed: create_state(gan, g_tx, d_tx, seed, config.pack)))(
-      jnp.asarray(seeds, jnp.int32))
-  iterators = [train.dataset(config, gan, batch_size=config.batch_size, seed=seed) for seed in seeds]
-  train_step = jax.jit(jax.vmap(steps.make_train_step(config, gan, g_tx, d_tx)), donate_argnums=0)
+  from gan_jax import config as config_lib, steps, train  # pylint: disable=g-import-not-at-top
+  objective, txs = train.build(config, objective=config_lib.validate(config))
+  states = jax.jit(jax.vmap(lambda seed: objective.init(seed, txs)))(jnp.asarray(seeds, jnp.int32))
+  iterators = [train.dataset(config, objective, batch_size=config.batch_size, seed=seed) for seed in seeds]
+  train_step = jax.jit(jax.vmap(steps.make_train_step(objective, txs)), donate_argnums=0)
   for step in range(1, config.total_steps + 1):
     seed_batches = [next(it) for it in iterators]
-    batch = {k: np.stack([b[k] for b in seed_batches]) for k in seed_batches[0]}  # [S, num_critic_steps, B, ...]
+    batch = {k: np.stack([b[k] for b in seed_batches]) for k in seed_batches[0]}  # [S, num_stacked, B, ...]
     states, step_metrics = train_step(states, batch)
     if step % config.log_every == 0 or step == config.total_steps:
-      losses = jax.device_get(step_metrics)
-      logging.info("step %d/%d: d_loss %s, g_loss %s", step, config.total_steps,
-                   np.round(losses["d_loss"], 4), np.round(losses["g_loss"], 4))
+      logging.info("step %d/%d: %s", step, config.total_steps,
+                   ", ".join(f"{k} {np.round(v, 4)}" for k, v in jax.device_get(step_metrics).items()
+                             if k.endswith("_loss")))
   results = []
   for i, seed in enumerate(seeds):
-    ema_g = jax.tree.map(lambda x: x[i], states.ema_g)
-    results.append(metrics.evaluate(config, *train.evaluation_samples(seed, config.eval_num_samples, gan, ema_g)))
+    ema = jax.tree.map(lambda x, i=i: x[i], states.ema)
+    results.append(train.evaluate(config, objective, ema, seed=seed))
   return states, results
 
 

@@ -12,68 +12,60 @@ import jax
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import data, images, metrics, models, optimizers, preemption, sharding, steps, workdir as workdir_lib
+from gan_jax import data, images, metrics, models, objectives, optimizers, preemption, sharding, steps
+from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import UserError
-from gan_jax.state import GANState, create_state
+from gan_jax.state import TrainState
 
 
-def fixed_latents(seed: int, purpose: str, num: int, gan) -> np.ndarray:
-  """The latents [num, latent_dim] a run draws for `purpose` ("grid" or "eval") from config.seed: the same
-  at every evaluation, so metrics move only when the generator does. Host numpy, the same on every process."""
+def fixed_conditions(objective, seed: int, purpose: str, num: int) -> dict:
+  """The generator inputs (objective.conditions: latents, balanced labels, ...) a run draws for `purpose`
+  ("grid" or "eval") from its seed: the same at every evaluation, so metrics move only when the generator does.
+  Host numpy, the same on every process."""
   stream = {"grid": 0x5A3, "eval": 0xE7A}[purpose]
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
-  return np.asarray(models.sample_latents(gan, key, num))
+  return objective.conditions(jax.random.fold_in(jax.random.PRNGKey(seed), stream), num)
 
 
-def fixed_labels(num: int, gan):
-  """Balanced labels [num] (sample i asks for class i mod K) for class-conditional models, else None."""
-  return np.arange(num, dtype=np.int32) % gan.num_classes if gan.num_classes else None
+def evaluation_samples(objective, seed: int, num: int, ema: dict):
+  """(samples float32 [num, ...], what the conditional evaluators compare them with) from the EMA networks `ema`
+  at a run's fixed evaluation conditions: what every evaluation of a run (training, gan_jax.evaluate, sweeps)
+  scores."""
+  conditions = fixed_conditions(objective, seed, "eval", num)
+  return objective.generate(ema, conditions), objective.evaluation_targets(conditions)
 
 
-def eval_conditions(gan, latents):
-  """What the conditional evaluators compare the samples' predicted classes with: the requested labels of a
-  class-conditional model, or InfoGAN's categorical codes (None otherwise)."""
-  if gan.num_classes:
-    return fixed_labels(len(latents), gan)
-  if gan.info_categorical:
-    return np.asarray(models.categorical_codes(gan, latents))
-  return None
+def evaluate(config, objective, ema: dict, seed=None) -> dict:
+  """{evaluator/metric: value} of config.evals on the samples of `ema` (a run's EMA networks)."""
+  samples, targets = evaluation_samples(objective, config.seed if seed is None else seed, config.eval_num_samples,
+                                        ema)
+  return metrics.evaluate(config, samples, targets, objective.reference_source())
 
 
-def evaluation_samples(seed: int, num: int, gan, ema_g):
-  """(samples float32 [num, ...], conditions) from the EMA generator `ema_g` at a run's fixed evaluation
-  latents (and balanced labels): what every evaluation of a run (training, gan_jax.evaluate, sweeps) scores."""
-  z = fixed_latents(seed, "eval", num, gan)
-  return steps.generate_in_batches(gan, ema_g, z, labels=fixed_labels(num, gan)), eval_conditions(gan, z)
+def build(config, lr_scale: float = 1.0, objective=None):
+  """(objective, optimizers {network: tx}) with learning rates times `lr_scale` (which divergence rollbacks
+  lower): what training, sampling and evaluation share. `objective`: the one config_lib.validate returned."""
+  objective = objective or objectives.make(config, models.make(config.model_name, config.model.to_dict()))
+  return objective, optimizers.for_networks(config, objective.networks, lr_scale)
 
 
-def build(config, lr_scale: float = 1.0):
-  """Models, optimizers (learning rates times `lr_scale`, which divergence rollbacks lower) and the initial
-  state function: what training, sampling and evaluation share."""
-  gan = models.make(config.model_name, config.model.to_dict())
-  g_tx, d_tx = (optimizers.make({**config.optimizer[which].to_dict(),
-                                 "learning_rate": config.optimizer[which].learning_rate * lr_scale})
-                for which in ("g", "d"))
-  return gan, g_tx, d_tx, lambda: create_state(gan, g_tx, d_tx, config.seed, config.pack)
-
-
-def restore_or_init(config, workdir, mesh, quarantine: bool = False, checkpointer=None):
-  """(models, state, checkpointer, meta): the newest intact checkpoint in workdir (through `checkpointer`
+def restore_or_init(config, workdir, mesh, objective=None, quarantine: bool = False, checkpointer=None):
+  """(objective, state, checkpointer, meta): the newest intact checkpoint in workdir (through `checkpointer`
   when given), else a fresh state.
 
   `meta` is what the checkpoint carries beside the state (e.g. `lr_scale` after rollbacks); {} when fresh.
   With `quarantine` (the trainer, the workdir's one writer), corrupted checkpoints skipped on the way are renamed
   and unfinished saves removed (see checkpoint.Checkpointer); without it the checkpoints are only read.
   """
-  gan, _, _, init_fn = build(config)
-  state = jax.jit(init_fn, out_shardings=sharding.replicated(mesh))()
+  objective, txs = build(config, objective=objective)
+  state = jax.jit(lambda: objective.init(config.seed, txs), out_shardings=sharding.replicated(mesh))()
   checkpointer = checkpointer or Checkpointer(workdir, config.keep_checkpoints, read_only=not quarantine)
   meta = {}
   if checkpointer.latest_step() is not None:
     state, meta = checkpointer.restore(state, quarantine=quarantine)
-    logging.info("Resumed from %s at step %d.", checkpointer.directory, int(state.step))
-  return gan, state, checkpointer, meta
+    if quarantine:
+      logging.info("Resumed from %s at step %d.", checkpointer.directory, int(state.step))
+  return objective, state, checkpointer, meta
 
 
 def eval_record_fields(config, source: str) -> dict:
@@ -122,17 +114,15 @@ class Diverged(Exception):
   """NaN or Inf in the logged losses, gradient norms or parameter norms (raised inside the loop)."""
 
 
-def dataset(config, gan, *, batch_size, seed, **kwargs):
-  """data.get_dataset over `config.data` for model `gan`: `batch_size` packs of config.pack samples per critic
-  step; `kwargs` (steps_per_call, start_step, process_index, process_count) go to get_dataset as they are."""
-  return data.get_dataset(
-      name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-      download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
-      batch_size=batch_size * config.pack, num_stacked=config.num_critic_steps, seed=seed,
-      shuffle_buffer=config.data.shuffle_buffer, cache_mb=config.data.cache_mb, **kwargs)
+def dataset(config, objective, *, batch_size, seed, **kwargs):
+  """data.get_dataset over the objective's sources: `batch_size` is the batch of one update (the plain GAN's
+  packs); `kwargs` (steps_per_call, start_step, process_index, process_count) go to get_dataset as they are."""
+  examples, num_stacked = objective.batch_layout(batch_size)
+  return data.get_dataset(tuple(objective.sources().values()), batch_size=examples, num_stacked=num_stacked,
+                          seed=seed, **kwargs)
 
 
-def train_and_evaluate(config, workdir: str) -> GANState:
+def train_and_evaluate(config, workdir: str) -> TrainState:
   """Trains `config` in `workdir` until config.total_steps, resuming from its latest intact checkpoint.
 
   SIGTERM or SIGINT stops it after the current step with a checkpoint (preemption.StopRequests). NaN or Inf
@@ -144,33 +134,30 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   """
   # --- Config and workdir: reject a bad config before anything is built or compiled; take the workdir's lock
   # before writing anything in it.
-  config_lib.validate(config)
+  objective = config_lib.validate(config)
   started = time.perf_counter()
   _create_workdir(workdir)
   if jax.process_index() != 0:  # The processes of one multi-process run share the workdir; process 0 locks it.
-    return _train(config, workdir, started)
+    return _train(config, objective, workdir, started)
   with workdir_lib.Lock(workdir):
-    return _train(config, workdir, started)
+    return _train(config, objective, workdir, started)
 
 
-def _train(config, workdir, started):
+def _train(config, objective, workdir, started):
   """train_and_evaluate's body, in the workdir's lock; `started` is time.perf_counter() at the call."""
   _prepare_workdir(config, workdir)
 
-  # --- Mesh: the batch is split over every device of every process; the state is replicated.
+  # --- Mesh and input check: the batch is split over every device of every process; the state is replicated.
   mesh = sharding.make_mesh()
   local_batch_size = sharding.check_batch_size(config.batch_size)
   steps_per_call = config.steps_per_call
-  # [num_critic_steps, B, ...], or [steps_per_call, num_critic_steps, B, ...]: the batch axis is sharded.
+  # [num_stacked, B, ...], or [steps_per_call, num_stacked, B, ...]: the batch axis is sharded.
   input_sharding = sharding.batch_sharding(mesh, batch_axis=1 if steps_per_call == 1 else 2)
-  gan = models.make(config.model_name, config.model.to_dict())
-  data.check(name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-             download=config.data.download, feature=config.data.feature, shape=gan.data_shape,
-             global_batch_size=config.batch_size * config.pack, num_classes=gan.num_classes)  # Before compiling.
+  objective.check_sources(objective.batch_layout(config.batch_size)[0])  # Before compiling anything.
 
-  # --- Models and state: fresh from config.seed, or restored with step, RNG, EMA, optimizers; `meta` carries
-  # the rollbacks so far and their learning-rate scale.
-  gan, state, checkpointer, meta = restore_or_init(config, workdir, mesh, quarantine=True)
+  # --- State: fresh from config.seed, or restored with step, RNG, networks, EMA, extra; `meta` carries the
+  # rollbacks so far, their learning-rate scale and the run's wall-clock.
+  objective, state, checkpointer, meta = restore_or_init(config, workdir, mesh, objective, quarantine=True)
   meta = {"rollbacks": 0, "lr_scale": 1.0, "wall_s": 0.0, **{k: v for k, v in meta.items() if k != "digest"}}
   is_chief = jax.process_index() == 0
   if is_chief:  # Lines logged after the restored step by a run that was killed are moved aside: each step once.
@@ -178,20 +165,18 @@ def _train(config, workdir, started):
   # Wall-clock of the training that made the state: the checkpoint's, plus this process's time since the call
   # (work lost to a kill after the last checkpoint is not counted; rollbacks are).
   wall_s = lambda base=meta["wall_s"]: base + time.perf_counter() - started
-  grid_latents = fixed_latents(config.seed, "grid", config.num_grid_samples, gan)
-  eval_latents = fixed_latents(config.seed, "eval", config.eval_num_samples, gan)
-  grid_labels = fixed_labels(len(grid_latents), gan)
+  grid_conditions = fixed_conditions(objective, config.seed, "grid", config.num_grid_samples)
+  eval_conditions = fixed_conditions(objective, config.seed, "eval", config.eval_num_samples)
 
   def start(state):
     """(input iterator, compiled step) for training on from `state`: the input continues exactly where that
-    step left the stream, two steps ahead on the devices; D updates then a G update (steps_per_call of them
-    per call), compiled once, state buffers donated."""
-    start_step = int(state.step)
-    train_iter = dataset(config, gan, batch_size=local_batch_size, seed=config.seed,
-                         steps_per_call=steps_per_call, start_step=start_step,
+    step left the stream, two steps ahead on the devices; the objective's phases (steps_per_call steps per
+    call), compiled once, state buffers donated."""
+    train_iter = dataset(config, objective, batch_size=local_batch_size, seed=config.seed,
+                         steps_per_call=steps_per_call, start_step=int(state.step),
                          process_index=jax.process_index(), process_count=jax.process_count())
-    _, g_tx, d_tx, _ = build(config, meta["lr_scale"])
-    step_fn = steps.make_train_step(config, gan, g_tx, d_tx, sharding.batch_sharding(mesh))
+    step_fn = steps.make_train_step(objective, build(config, meta["lr_scale"], objective)[1],
+                                    sharding.batch_sharding(mesh))
     train_step = jax.jit(
         step_fn if steps_per_call == 1 else steps.scan_steps(step_fn, unroll=jax.default_backend() == "cpu"),
         in_shardings=(sharding.replicated(mesh), input_sharding),
@@ -217,18 +202,13 @@ def _train(config, workdir, started):
     writer.write_scalars(step, scalars)
 
   def write_samples(step):
-    if gan.makes_images:
-      picture = images.grid(images.to_uint8(steps.generate_in_batches(gan, state.ema_g, grid_latents,
-                                                                      labels=grid_labels)))
-    else:  # Vectors (the 2D benchmark): a scatter plot of the evaluation latents' samples.
-      picture = images.scatter(steps.generate_in_batches(gan, state.ema_g, eval_latents))
+    picture = objective.picture(state.ema, grid_conditions, eval_conditions)
     if is_chief:
-      images.save_png(picture, os.path.join(workdir, "samples", f"step_{step:07d}.png"),
-                      scale=4 if gan.makes_images else 1)
+      images.save_png(picture, os.path.join(workdir, "samples", f"step_{step:07d}.png"), scale=objective.picture_scale)
     writer.write_images(step, {"samples": picture[None]})
 
   def run_evals(step):
-    results = metrics.evaluate(config, *evaluation_samples(config.seed, config.eval_num_samples, gan, state.ema_g))
+    results = evaluate(config, objective, state.ema)
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
     if is_chief:
       workdir_lib.append_eval_record(workdir, step, results, **eval_record_fields(config, "train"),
@@ -244,7 +224,7 @@ def _train(config, workdir, started):
                       f"state was written, the last good one is step {checkpointer.latest_step()} in "
                       f"{checkpointer.directory}") from None
     checkpointer.wait()  # Any save in flight is the last good checkpoint.
-    good = restore_or_init(config, workdir, mesh, checkpointer=checkpointer)[1]
+    good = restore_or_init(config, workdir, mesh, objective, checkpointer=checkpointer)[1]
     meta["rollbacks"] += 1
     meta["lr_scale"] *= config.rollback_lr_factor
     rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xB0B + meta["rollbacks"])
@@ -258,9 +238,11 @@ def _train(config, workdir, started):
   # steps; a stop request (SIGTERM, SIGINT) ends it after the call with a checkpoint.
   step = int(state.step)
   if step >= config.total_steps:
-    logging.info("Nothing to do: step %d >= total_steps %d.", step, config.total_steps)
-  logging.info("Training %s from step %d to %d on %d device(s).", config.model_name, step,
-               config.total_steps, jax.device_count())
+    logging.info("Nothing to do: the run in %s is at step %d of %d.", workdir, step, config.total_steps)
+    checkpointer.close()
+    return state
+  logging.info("Training %s (objective %s) from step %d to %d on %d device(s).", config.model_name,
+               config.objective, step, config.total_steps, jax.device_count())
   try:  # The checkpointer is closed however the loop ends: a save in flight is finished, never lost.
     train_iter, train_step = start(state)
     new_progress = lambda: periodic_actions.ReportProgress(  # clu's report; it wants consecutive steps.

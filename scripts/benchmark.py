@@ -49,11 +49,12 @@ def model_config(name, batch):
 def compile_step(config):
   """(run, GFLOP per step): run(steps) runs that many compiled training steps and returns seconds per step."""
   from gan_jax import steps as steps_lib, train  # pylint: disable=g-import-not-at-top
-  gan, g_tx, d_tx, init_fn = train.build(config)
-  state = jax.jit(init_fn)()
-  shape = (config.num_critic_steps, config.batch_size * config.pack, *gan.data_shape)
+  objective, txs = train.build(config)
+  state = jax.jit(lambda: objective.init(config.seed, txs))()
+  examples, num_stacked = objective.batch_layout(config.batch_size)
+  shape = (num_stacked, examples, *objective.models.data_shape)
   batch = {"x": jax.random.uniform(jax.random.PRNGKey(1), shape, minval=-1.0, maxval=1.0)}
-  step = jax.jit(steps_lib.make_train_step(config, gan, g_tx, d_tx), donate_argnums=0)
+  step = jax.jit(steps_lib.make_train_step(objective, txs), donate_argnums=0)
   compiled = step.lower(state, batch).compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost

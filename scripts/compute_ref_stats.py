@@ -25,17 +25,17 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 def main(argv):
   cli.check_command_line(argv)
   config = cli.load_config(_CONFIG)
-  from gan_jax import config as config_lib, metrics, models  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib, metrics  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference, scores  # pylint: disable=g-import-not-at-top
   with cli.user_errors_reported(False):
-    config_lib.validate(config)
+    objective = config_lib.validate(config)
     if not config.eval_features:
       raise errors.UserError("config.eval_features is empty: name the extractor (e.g. classifier:digits)")
-    shape = models.make(config.model_name, config.model.to_dict()).data_shape
+    source = objective.reference_source()
     extractor = metrics.extractor(config.eval_features)
-    features, _ = reference.features(config, extractor, shape)
+    features, _ = reference.features(config, extractor, source)
   mu, sigma = scores.feature_statistics(features)
-  print(json.dumps({"cache": reference.cache_path(config, extractor, shape), "extractor": extractor.name,
+  print(json.dumps({"cache": reference.cache_path(config, extractor, source), "extractor": extractor.name,
                     "num": len(features), "dim": features.shape[1], "mean_norm": float(mu @ mu) ** 0.5,
                     "cov_trace": float(sigma.trace())}))
 

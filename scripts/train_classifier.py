@@ -33,11 +33,16 @@ def main(argv):
     shape = (_RESOLUTION.value, _RESOLUTION.value, _CHANNELS.value)
     splits = data.load_builder(_DATASET.value, _DATA_DIR.value).info.splits
     train_split, test_split = ("train", "test") if "test" in splits else ("train[:80%]", "train[80%:]")
-    load = lambda split: data.load_examples(name=_DATASET.value, split=split, data_dir=_DATA_DIR.value,
-                                            shape=shape)
-    (x_train, y_train), (x_test, y_test) = load(train_split), load(test_split)
-    if y_train is None:
+    if "label" not in data.load_builder(_DATASET.value, _DATA_DIR.value).info.features:
       raise errors.UserError(f"dataset {_DATASET.value!r} has no labels to train a classifier on")
+
+    def load(split):
+      source = data.Source(name=_DATASET.value, split=split, data_dir=_DATA_DIR.value,
+                           features=(("x", "image", shape), ("label", "label", ())))
+      examples = data.load_examples(source)
+      return examples["x"], examples["label"]
+
+    (x_train, y_train), (x_test, y_test) = load(train_split), load(test_split)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     params = classifier.train(x_train, y_train, num_classes=num_classes, seed=_SEED.value, steps=_STEPS.value)
     test_accuracy = classifier.accuracy(params, x_test, y_test, num_classes=num_classes)

@@ -31,10 +31,14 @@ def machine() -> str:
 
 def state_parts(state) -> dict:
   """{part: subtree} of a training state, named independently of the state's Python layout."""
-  return {"step": state.step, "rng": state.rng,
-          "g/params": state.g_params, "g/collections": state.g_state, "g/opt_state": state.g_opt_state,
-          "d/params": state.d_params, "d/collections": state.d_state, "d/opt_state": state.d_opt_state,
-          "ema/g": state.ema_g}
+  parts = {"step": state.step, "rng": state.rng}
+  for name, net in state.nets.items():
+    parts.update({f"{name}/params": net.params, f"{name}/collections": net.collections,
+                  f"{name}/opt_state": net.opt_state})
+  parts.update({f"ema/{name}": ema for name, ema in state.ema.items()})
+  if state.extra:
+    parts["extra"] = state.extra
+  return parts
 
 
 def record(state, metric_rows) -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gan_jax import latent, models, sample, steps, train
+from gan_jax.objectives import gan as gan_objective
 from gan_jax.errors import UserError
 from gan_jax.metrics import scores
 from gan_jax.models import conditioning
@@ -93,12 +94,39 @@ def test_auxiliary_losses_closed_forms():
   logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
   acgan = _model(num_classes=3, d_conditioning="acgan")
   expected = np.mean([-jax.nn.log_softmax(logits[0])[0], -jax.nn.log_softmax(logits[1])[1]])
-  np.testing.assert_allclose(steps.auxiliary_loss(acgan, logits, jnp.array([0, 1]), None), expected, rtol=1e-6)
+  np.testing.assert_allclose(gan_objective.auxiliary_loss(acgan, logits, jnp.array([0, 1]), None), expected, rtol=1e-6)
   info = _model(info_categorical=3, info_continuous=1)  # z = [6 noise, 3 one-hot, 1 continuous]
   z = jnp.concatenate([jnp.zeros((2, 6)), jax.nn.one_hot(jnp.array([0, 1]), 3), jnp.array([[0.5], [-1.0]])], 1)
   q = jnp.concatenate([logits, jnp.array([[0.0], [-0.5]])], axis=1)
   expected_info = expected + np.mean([0.5 * 0.5 ** 2, 0.5 * 0.5 ** 2])  # CE + Gaussian NLL, unit std.
-  np.testing.assert_allclose(steps.auxiliary_loss(info, q, None, z), expected_info, rtol=1e-6)
+  np.testing.assert_allclose(gan_objective.auxiliary_loss(info, q, None, z), expected_info, rtol=1e-6)
+
+
+@pytest.mark.parametrize("experiment,head", [("acgan_digits", "Dense_1"), ("infogan_digits", "QHead_0")])
+def test_aux_weight_scales_the_auxiliary_head_in_both_losses(data_dir, experiment, head):
+  # config.aux_weight multiplies AC-GAN's L_C / InfoGAN's lambda L_I in D's and G's losses: at 0 the head gets
+  # no gradient (its parameters stay put under Adam) and G's update is the adversarial one; the logged auxiliary
+  # losses do not depend on the weight, the gradient norms do.
+  def one_step(weight):
+    config = tiny_config(os.path.join(REPO, "experiments", f"{experiment}.py"), data_dir, aux_weight=weight)
+    objective, txs = train.build(config)
+    state = objective.init(config.seed, txs)
+    batch = {"x": jax.random.uniform(jax.random.PRNGKey(5), (1, 8, 16, 16, 1), minval=-1.0, maxval=1.0),
+             "label": jnp.arange(8, dtype=jnp.int32)[None] % 10}
+    return state, *jax.jit(steps.make_train_step(objective, txs))(state, batch)
+
+  start, off, off_metrics = one_step(0.0)
+  _, on, on_metrics = one_step(1.0)
+  _, double, double_metrics = one_step(2.0)
+  head_of = lambda state: state.nets["d"].params[head]
+  for a, b in zip(jax.tree.leaves(head_of(off)), jax.tree.leaves(head_of(start)), strict=True):
+    np.testing.assert_array_equal(a, b)  # Untouched at weight 0.
+  assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(head_of(on)), jax.tree.leaves(head_of(start))))
+  # D's auxiliary loss is logged at D's parameters before its update: the same whatever the weight.
+  np.testing.assert_allclose(float(on_metrics["d_aux"]), float(double_metrics["d_aux"]), rtol=1e-6)
+  np.testing.assert_allclose(float(off_metrics["d_aux"]), float(on_metrics["d_aux"]), rtol=1e-6)
+  assert float(off_metrics["g_aux"]) > 0 and float(on_metrics["d_aux"]) > 0
+  assert float(double_metrics["g_grad_norm"]) != pytest.approx(float(on_metrics["g_grad_norm"]), rel=1e-3)
 
 
 def test_class_accuracy_and_code_purity():
@@ -161,18 +189,23 @@ def tiny_runs(data_dir, tmp_path_factory):
   return runs
 
 
-def test_sampling_by_label(tiny_runs):
+def test_sampling_by_label(tiny_runs, tmp_path):
   workdir = tiny_runs["cgan_digits"]
-  images, labels = sample.sample_with_labels(workdir, 5, seed=1, labels="3")
-  assert images.shape == (5, 16, 16, 1) and labels.tolist() == [3] * 5
-  assert sample.sample_with_labels(workdir, 5, seed=1, labels="1,7")[1].tolist() == [1, 7, 1, 7, 1]
-  assert sample.sample_with_labels(workdir, 12, seed=1, labels="all")[1].tolist() == list(range(10)) + [0, 1]
-  three, eight = images, sample.sample_with_labels(workdir, 5, seed=1, labels="8")[0]
+  by_label = lambda num, spec, seed=1: sample.sample(workdir, num, seed=seed, labels=sample.parse_labels(spec, num))
+  images, conditions = by_label(5, "3")
+  assert images.shape == (5, 16, 16, 1) and conditions["labels"].tolist() == [3] * 5
+  assert by_label(5, "1,7")[1]["labels"].tolist() == [1, 7, 1, 7, 1]
+  assert by_label(12, "all")[1]["labels"].tolist() == list(range(10)) + [0, 1]
+  three, eight = images, by_label(5, "8")[0]
   assert not np.array_equal(three, eight)  # Same latents, another class.
   with pytest.raises(UserError, match=r"class\(es\) \[12\] not in \[0, 10\)"):
-    sample.sample_with_labels(workdir, 5, labels="12")
+    by_label(5, "12")
+  np.save(tmp_path / "labels.npy", np.array([4, 2]))  # From a file, cycled through.
+  assert by_label(3, str(tmp_path / "labels.npy"))[1]["labels"].tolist() == [4, 2, 4]
   with pytest.raises(UserError, match="--labels is for class-conditional models"):
-    sample.sample_with_labels(tiny_runs["infogan_digits"], 5, labels="3")
+    sample.sample(tiny_runs["infogan_digits"], 5, labels=sample.parse_labels("3", 5))
+  with pytest.raises(UserError, match=r"takes no --inputs; it takes: --labels"):
+    sample.sample(workdir, 5, inputs=np.zeros((5, 16, 16, 1), np.float32))
 
 
 def test_latent_commands_on_tiny_runs(tiny_runs):

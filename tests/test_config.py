@@ -3,10 +3,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import sharding
+from gan_jax import models, objectives, optimizers, sharding
 from gan_jax.errors import UserError
 
 from conftest import EXPERIMENTS, REPO
@@ -37,7 +38,9 @@ def _digits():
 
 @pytest.mark.parametrize("key,value,message", [
     ("loss", "hinge_typo", r"unknown loss 'hinge_typo'; allowed: hinge, lsgan, minimax, non_saturating, wasserstein"),
-    ("model_name", "nomodel", r"unknown model_name 'nomodel'; allowed: dcgan, mlp"),
+    ("model_name", "nomodel", rf"unknown model_name 'nomodel'; allowed: {', '.join(sorted(models.names()))}"),
+    ("objective", "noobjective", rf"unknown config.objective 'noobjective'; allowed: {', '.join(objectives.names())}"),
+    ("optimizer.g.lr_schedule", "cosine", r"unknown optimizer.g.lr_schedule 'cosine'; allowed: constant, linear_decay"),
     ("data.name", "nosuchset", r"unknown dataset 'nosuchset'; allowed: .*digits.*mnist"),
     ("optimizer.g.name", "adamw_typo", r"unknown optimizer.g.name 'adamw_typo'; allowed: adam, rmsprop, sgd"),
     ("model.resolution", 20, r"cannot produce resolution 20"),
@@ -50,6 +53,32 @@ def test_bad_values_are_rejected_by_name(key, value, message):
   config.update_from_flattened_dict({key: value})
   with pytest.raises(UserError, match=message):
     config_lib.validate(config)
+
+
+def test_objective_kwargs_and_optimizers_are_checked_against_the_objective():
+  config = _digits()
+  config.objective_kwargs.lambda_l1 = 100.0
+  with pytest.raises(UserError, match=r"unknown key\(s\) lambda_l1 in config.objective_kwargs for objective 'gan'; "
+                                      r"allowed: none"):
+    config_lib.validate(config)
+  config = _digits()
+  config.optimizer.g_ab = dict(config.optimizer.g)  # A network the plain GAN does not have.
+  with pytest.raises(UserError, match=r"config.optimizer has entries for d, g, g_ab but objective 'gan' trains d, g"):
+    config_lib.validate(config)
+  config = _digits()
+  config.optimizer.g.lr_schedule = "linear_decay"
+  with pytest.raises(UserError, match=r"needs integers 0 <= decay_begin < decay_end"):
+    config_lib.validate(config)
+  assert config_lib.validate(_digits()).networks == ("g", "d")
+
+
+def test_linear_decay_schedule_is_constant_then_linear_to_zero():
+  # CycleGAN's schedule (Zhu et al. 2017, Sec. 4): the learning rate until decay_begin updates, then linearly to 0.
+  lr = optimizers.learning_rate({"learning_rate": 2e-4, "lr_schedule": "linear_decay", "decay_begin": 100,
+                                 "decay_end": 200}, scale=0.5)
+  np.testing.assert_allclose([float(lr(n)) for n in (0, 99, 100, 150, 200, 250)], [1e-4, 1e-4, 1e-4, 5e-5, 0, 0],
+                             atol=1e-12)
+  assert optimizers.learning_rate({"learning_rate": 2e-4}) == 2e-4  # Constant: a number, as before schedules.
 
 
 def test_unknown_keys_are_rejected():

@@ -20,8 +20,12 @@ from conftest import REPO, tiny_config
 @pytest.fixture(scope="module")
 def digits_features(data_dir):
   """(extractor, real uint8 digits at 16x16 [1797, 16, 16, 1]) for the bundled classifier."""
-  real, labels = data.load_examples(name="digits", data_dir=data_dir, shape=(16, 16, 1))
-  return classifier.load("digits"), images.to_uint8(real), labels
+  examples = data.load_examples(_digits(data_dir))
+  return classifier.load("digits"), images.to_uint8(examples["x"]), examples["label"]
+
+
+def _digits(data_dir):
+  return data.Source(name="digits", data_dir=data_dir, features=(("x", "image", (16, 16, 1)), ("label", "label", ())))
 
 
 def test_bundled_classifier_recognises_digits(digits_features):
@@ -71,12 +75,14 @@ def test_reference_features_are_cached(digits_features, data_dir, tmp_path):
   config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, eval_ref_num=50,
                        eval_cache_dir=str(tmp_path))
   extractor, real, _ = digits_features
-  first = reference.features(config, extractor, (16, 16, 1))
-  path = reference.cache_path(config, extractor, (16, 16, 1))
+  source = data.source(config.data, x=("image", (16, 16, 1)))
+  first = reference.features(config, extractor, source)
+  path = reference.cache_path(config, extractor, source)
+  assert os.path.basename(path) == "digits_train_16x16x1_" + extractor.name + "_50.npz"  # Older caches stay valid.
   assert os.listdir(tmp_path) == [os.path.basename(path)]
   np.testing.assert_array_equal(first[0], extractor.features_and_probs(real[:50])[0])
   os.utime(path, (0, 0))
-  second = reference.features(config, extractor, (16, 16, 1))
+  second = reference.features(config, extractor, source)
   np.testing.assert_array_equal(first[0], second[0])
   assert os.stat(path).st_mtime == 0   # Read, not rewritten.
 

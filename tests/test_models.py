@@ -4,12 +4,32 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import models
+from gan_jax import config as config_lib, models
 from gan_jax.errors import UserError
 
+from conftest import EXPERIMENTS
 
-def test_every_model_is_tested_here():
-  assert set(models.names()) == {"dcgan", "mlp"}  # A new model adds its shape test below.
+
+def _experiments_using(name):
+  return [e for e in EXPERIMENTS if config_lib.load_experiment(e, "runlocal").model_name == name]
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name):
+  # Discovered from the registry: a new model file needs an experiment config that uses it, and its tiny variant
+  # must make samples of the data's shape that its discriminator takes.
+  using = _experiments_using(name)
+  assert using, f"model {name!r} has no experiment config in experiments/"
+  config = config_lib.load_experiment(using[0], "runlocal")
+  gan = models.make(name, config.model.to_dict())
+  labels = {"labels": jnp.arange(3, dtype=jnp.int32) % gan.num_classes} if gan.num_classes else {}
+  z = models.sample_latents(gan, jax.random.PRNGKey(0), 3)
+  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False, **labels)
+  fake = gan.generator.apply(g_vars, z, train=False, **labels)
+  assert fake.shape == (3, *gan.data_shape) and np.all(np.isfinite(fake))
+  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), fake, train=False, **labels)
+  out = gan.discriminator.apply(d_vars, fake, train=False, **labels)
+  assert (out[0] if gan.aux else out).shape == (3,)
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib, regularizers, steps, train
+from gan_jax.objectives import gan as gan_objective
 from gan_jax.errors import UserError
 
 from conftest import REPO, tiny_config
@@ -55,37 +56,37 @@ def test_weight_clipping_bounds():
 
 def test_pack_concatenates_consecutive_samples_on_the_last_axis():
   points = jnp.arange(12.0).reshape(6, 2)
-  np.testing.assert_array_equal(steps.pack(points, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+  np.testing.assert_array_equal(gan_objective.pack(points, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
   images = jax.random.normal(jax.random.PRNGKey(0), (4, 5, 5, 3))
-  packed = steps.pack(images, 2)
+  packed = gan_objective.pack(images, 2)
   assert packed.shape == (2, 5, 5, 6)
   np.testing.assert_array_equal(packed[1, ..., 3:], images[3])
-  np.testing.assert_array_equal(steps.pack(images, 1), images)
+  np.testing.assert_array_equal(gan_objective.pack(images, 1), images)
 
 
 def test_per_slot_statistics_run_g_on_each_pack_slot_as_the_pacgan_code_does():
   # PacGAN's code calls G once per slot, so BatchNorm normalises each slot's B samples on its own; the running
   # averages take the slots' mean batch statistics. Slot i holds samples i, i + m, ... (what `pack` groups).
-  gan = train.build(tiny_config(os.path.join(REPO, "experiments", "pacgan3_ring.py"), None))[0]
+  gan = train.build(tiny_config(os.path.join(REPO, "experiments", "pacgan3_ring.py"), None))[0].models
   m, batch = 3, 5
   z = jax.random.normal(jax.random.PRNGKey(1), (batch * m, gan.latent_dim)) * jnp.arange(1.0, batch * m + 1)[:, None]
   variables = gan.generator.init(jax.random.PRNGKey(0), z, train=False)
-  samples, new_state = steps.generate_per_slot(gan, variables, z, m)
+  samples, new_state = gan_objective.generate_per_slot(gan, variables, z, m)
   assert samples.shape == (batch * m, 2)
-  per_slot = [steps.generate(gan, variables, z[i::m], True) for i in range(m)]
+  per_slot = [gan_objective.generate(gan, variables, z[i::m], True) for i in range(m)]
   for i, (slot_samples, _) in enumerate(per_slot):
     np.testing.assert_allclose(samples[i::m], slot_samples, rtol=1e-5, atol=1e-6)
   expected = jax.tree.map(lambda *s: sum(s) / m, *[state for _, state in per_slot])
   for got, want in zip(jax.tree.leaves(new_state), jax.tree.leaves(expected), strict=True):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-  whole, _ = steps.generate(gan, variables, z, True)  # One call over all samples normalises differently.
+  whole, _ = gan_objective.generate(gan, variables, z, True)  # One call over all samples normalises differently.
   assert np.abs(np.asarray(whole) - np.asarray(samples)).max() > 1e-2
 
 
 def test_per_slot_statistics_are_the_default_and_change_only_packed_steps(data_dir):
   per_slot = _one_step(_ring(data_dir, pack=3))[0]
   whole = _one_step(_ring(data_dir, pack=3, pack_slot_statistics=False))[0]
-  for a, b in zip(jax.tree.leaves(per_slot.g_params), jax.tree.leaves(whole.g_params), strict=True):
+  for a, b in zip(jax.tree.leaves(_g(per_slot)), jax.tree.leaves(_g(whole)), strict=True):
     assert not np.allclose(a, b)  # Every G parameter moved differently.
   unpacked = [_one_step(_ring(data_dir, pack_slot_statistics=flag))[0] for flag in (True, False)]
   for a, b in zip(jax.tree.leaves(unpacked[0]), jax.tree.leaves(unpacked[1]), strict=True):
@@ -96,9 +97,28 @@ def test_per_slot_statistics_are_the_default_and_change_only_packed_steps(data_d
 
 
 def _one_step(config):
-  gan, g_tx, d_tx, init = train.build(config)
+  objective, txs = train.build(config)
   real = jax.random.normal(jax.random.PRNGKey(7), (config.num_critic_steps, config.batch_size * config.pack, 2))
-  return jax.jit(steps.make_train_step(config, gan, g_tx, d_tx))(init(), {"x": real})
+  return jax.jit(steps.make_train_step(objective, txs))(objective.init(config.seed, txs), {"x": real})
+
+
+def _g(state):
+  return state.nets["g"].params
+
+
+def _d(state):
+  return state.nets["d"].params
+
+
+def _assert_trees_close(a, b, **tolerance):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_allclose(x, y, **tolerance)
+
+
+def _differ(a, b) -> bool:
+  """Whether any leaf of two trees of the same structure differs beyond float32 rounding."""
+  return any(not np.allclose(x, y, rtol=1e-6, atol=1e-7)
+             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
 def _ring(data_dir, **overrides):
@@ -108,15 +128,20 @@ def _ring(data_dir, **overrides):
                      **{"simultaneous_updates": False, **overrides})
 
 
-def test_unrolling_zero_steps_is_the_plain_step_and_more_steps_change_g(data_dir):
+def test_unrolling_through_a_frozen_lookahead_is_the_plain_step_and_a_moving_one_changes_g(data_dir):
+  # Metz et al. 2017, Eq. 5-7: G's loss is taken against D after k look-ahead updates. With D's learning rate 0
+  # the look-ahead leaves D where it is, so G's update must be the plain step's (its gradient through the
+  # look-ahead is 0): this exercises the whole unrolling path, differentiation included.
+  frozen = {"optimizer.d.learning_rate": 0.0}
+  plain, _ = _one_step(_ring(data_dir, **frozen))
+  unrolled, _ = _one_step(_ring(data_dir, unrolled_steps=3, **frozen))
+  _assert_trees_close(plain, unrolled, rtol=1e-5, atol=1e-7)
   plain_state, plain_metrics = _one_step(_ring(data_dir))
-  zero_state, zero_metrics = _one_step(_ring(data_dir, unrolled_steps=0))
-  for a, b in zip(jax.tree.leaves((plain_state, plain_metrics)), jax.tree.leaves((zero_state, zero_metrics))):
-    np.testing.assert_array_equal(a, b)
   unrolled_state, unrolled_metrics = _one_step(_ring(data_dir, unrolled_steps=3))
   assert np.isfinite(float(unrolled_metrics["g_grad_norm"]))
-  # D's update is the same; G's differs because its loss looks 3 D updates ahead.
-  np.testing.assert_array_equal(jax.tree.leaves(unrolled_state.d_params)[0], jax.tree.leaves(plain_state.d_params)[0])
+  # D's update is the same; G's differs because its loss looks 3 moving D updates ahead.
+  _assert_trees_close(_d(unrolled_state), _d(plain_state), rtol=0, atol=0)
+  assert _differ(_g(unrolled_state), _g(plain_state))
   assert not np.allclose(float(unrolled_metrics["g_grad_norm"]), float(plain_metrics["g_grad_norm"]))
 
 
@@ -125,15 +150,14 @@ def test_reused_fakes_give_the_step_of_fresh_fakes_with_the_same_latents(data_di
   # config.reuse_fakes pulls G's loss back through the last critic step's forward pass instead of a second one.
   # With latents that do not depend on the key, the fresh pass sees the same z, so both must give one update.
   z = jax.random.normal(jax.random.PRNGKey(3), (64, 2))
-  monkeypatch.setattr(steps.models_lib, "sample_latents", lambda models, key, n: z[:n])
+  monkeypatch.setattr(gan_objective.models_lib, "sample_latents", lambda models, key, n: z[:n])
   fresh = _one_step(_ring(data_dir, num_critic_steps=critic_steps))
   reused = _one_step(_ring(data_dir, num_critic_steps=critic_steps, reuse_fakes=True))
-  for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(reused)):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  _assert_trees_close(fresh, reused, rtol=1e-6, atol=1e-7)
   monkeypatch.undo()  # Real latents: the G update's own draw differs from the D update's, and so does G.
   fresh_state, _ = _one_step(_ring(data_dir))
   reused_state, _ = _one_step(_ring(data_dir, reuse_fakes=True))
-  assert not np.allclose(jax.tree.leaves(fresh_state.g_params)[0], jax.tree.leaves(reused_state.g_params)[0])
+  assert _differ(_g(fresh_state), _g(reused_state))
 
 
 def test_reused_fakes_are_refused_with_unrolling(data_dir):
@@ -148,12 +172,10 @@ def test_simultaneous_updates_take_g_against_d_before_its_update(data_dir):
   simultaneous, s_metrics = _one_step(_ring(data_dir, simultaneous_updates=True))
   alternating, _ = _one_step(_ring(data_dir, reuse_fakes=True))
   frozen, f_metrics = _one_step(_ring(data_dir, reuse_fakes=True, **frozen_d))
-  for a, b in zip(jax.tree.leaves(simultaneous.d_params), jax.tree.leaves(alternating.d_params)):
-    np.testing.assert_array_equal(a, b)
-  for a, b in zip(jax.tree.leaves(simultaneous.g_params), jax.tree.leaves(frozen.g_params)):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  _assert_trees_close(_d(simultaneous), _d(alternating), rtol=0, atol=0)
+  _assert_trees_close(_g(simultaneous), _g(frozen), rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(float(s_metrics["g_loss"]), float(f_metrics["g_loss"]), rtol=1e-6)
-  assert not np.allclose(jax.tree.leaves(simultaneous.g_params)[0], jax.tree.leaves(alternating.g_params)[0])
+  assert _differ(_g(simultaneous), _g(alternating))
   for bad in ({"num_critic_steps": 2}, {"unrolled_steps": 1}):
     with pytest.raises(UserError, match="simultaneous_updates needs config.num_critic_steps 1"):
       config_lib.validate(_ring(data_dir, simultaneous_updates=True, **bad))
@@ -163,9 +185,16 @@ def test_simultaneous_updates_take_g_against_d_before_its_update(data_dir):
     ({"regularizer.gradient_penalty": 10.0, "loss": "wasserstein"}, "d_reg_gradient_penalty"),
     ({"regularizer.r1": 1.0}, "d_reg_r1"), ({"regularizer.r2": 1.0}, "d_reg_r2"),
     ({"regularizer.dragan": 10.0}, "d_reg_dragan")])
-def test_regularizer_terms_are_applied_and_logged(data_dir, overrides, term):
-  _, metrics = _one_step(_ring(data_dir, **overrides))
-  assert float(metrics[term]) > 0.0
+def test_regularizer_terms_are_applied_and_logged_with_their_weight(data_dir, overrides, term):
+  # The logged term is the weighted penalty at D's parameters before the update: doubling the weight doubles it
+  # exactly (same inputs and keys), and the penalty moves D.
+  (key, weight), = [(k, v) for k, v in overrides.items() if k.startswith("regularizer.")]
+  once_state, once = _one_step(_ring(data_dir, **overrides))
+  _, twice = _one_step(_ring(data_dir, **{**overrides, key: 2 * weight}))
+  assert float(once[term]) > 0.0
+  np.testing.assert_allclose(float(twice[term]), 2 * float(once[term]), rtol=1e-6)
+  without_state, without = _one_step(_ring(data_dir, **{**overrides, key: 0.0}))
+  assert term not in without and _differ(_d(once_state), _d(without_state))
 
 
 def test_lazy_r1_applies_every_kth_d_update_scaled_by_k():
@@ -174,7 +203,7 @@ def test_lazy_r1_applies_every_kth_d_update_scaled_by_k():
   real = _batch(jax.random.PRNGKey(0))
   eager_reg = ConfigDict(dict(gradient_penalty=0.0, r1=2.0, r2=0.0, dragan=0.0, lazy_every=1))
   lazy_reg = ConfigDict(dict(gradient_penalty=0.0, r1=2.0, r2=0.0, dragan=0.0, lazy_every=4))
-  terms = lambda reg, d_step: steps.regularizer_terms(reg, _linear_critic, real, real, jax.random.PRNGKey(1),
+  terms = lambda reg, d_step: gan_objective.regularizer_terms(reg, _linear_critic, real, real, jax.random.PRNGKey(1),
                                                       jnp.int32(d_step))
   eager = float(terms(eager_reg, 5)["r1"])
   np.testing.assert_allclose(eager, 0.5 * 2.0 * float(W @ W), rtol=1e-5)  # gamma/2 E||grad D||^2
@@ -184,7 +213,7 @@ def test_lazy_r1_applies_every_kth_d_update_scaled_by_k():
 
 def test_weight_clipping_holds_after_an_update(data_dir):
   state, _ = _one_step(_ring(data_dir, **{"regularizer.weight_clip": 0.01, "loss": "wasserstein"}))
-  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.d_params)) <= 0.01
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(_d(state))) <= 0.01
 
 
 def test_penalties_see_packed_inputs(data_dir):
@@ -194,7 +223,7 @@ def test_penalties_see_packed_inputs(data_dir):
   from ml_collections import ConfigDict
   reg = ConfigDict(dict(gradient_penalty=1.0, r1=0.0, r2=0.0, dragan=0.0, lazy_every=1))
   w = jnp.arange(1.0, 5.0)                      # Critic on packs of two 2-d points: [B, 4] -> [B]
-  real = steps.pack(jax.random.normal(jax.random.PRNGKey(0), (8, 2)), 2)
-  fake = steps.pack(jax.random.normal(jax.random.PRNGKey(1), (8, 2)), 2)
-  terms = steps.regularizer_terms(reg, lambda x: x @ w, real, fake, jax.random.PRNGKey(2), jnp.int32(0))
+  real = gan_objective.pack(jax.random.normal(jax.random.PRNGKey(0), (8, 2)), 2)
+  fake = gan_objective.pack(jax.random.normal(jax.random.PRNGKey(1), (8, 2)), 2)
+  terms = gan_objective.regularizer_terms(reg, lambda x: x @ w, real, fake, jax.random.PRNGKey(2), jnp.int32(0))
   np.testing.assert_allclose(terms["gradient_penalty"], (np.linalg.norm(w) - 1.0) ** 2, rtol=1e-5)

@@ -98,13 +98,13 @@ def test_resume_with_a_different_model_is_refused(data_dir, tmp_path):
 
 def test_ema_with_zero_decay_is_the_generator(data_dir, tmp_path):
   state = train.train_and_evaluate(_digits(data_dir, ema_decay=0.0), str(tmp_path))
-  _assert_trees_equal(state.ema_g, state.g_variables())
+  _assert_trees_equal(state.ema["g"], state.variables("g"))
 
 
 def test_discriminator_without_batchnorm_trains(data_dir, tmp_path):
   # Every make_models keyword is in config.model (config.set_model), so it can be overridden like this.
   state = train.train_and_evaluate(_digits(data_dir, **{"model.d_norm": "none"}), str(tmp_path))
-  assert state.d_state == {} and all(np.isfinite(r["d_loss"]) for r in _metrics(tmp_path))
+  assert state.nets["d"].collections == {} and all(np.isfinite(r["d_loss"]) for r in _metrics(tmp_path))
 
 
 def test_divergence_stops_before_checkpointing(data_dir, tmp_path):
@@ -116,10 +116,10 @@ def test_divergence_stops_before_checkpointing(data_dir, tmp_path):
 
 def test_samples_are_deterministic(data_dir, tmp_path):
   train.train_and_evaluate(_digits(data_dir), str(tmp_path))
-  a = sample.sample(str(tmp_path), 6, seed=1)
-  b = sample.sample(str(tmp_path), 6, seed=1, batch_size=4)
-  c = sample.sample(str(tmp_path), 3, seed=1)
-  d = sample.sample(str(tmp_path), 6, seed=2)
+  a = sample.sample(str(tmp_path), 6, seed=1)[0]
+  b = sample.sample(str(tmp_path), 6, seed=1, batch_size=4)[0]
+  c = sample.sample(str(tmp_path), 3, seed=1)[0]
+  d = sample.sample(str(tmp_path), 6, seed=2)[0]
   assert a.shape == (6, 16, 16, 1) and a.dtype == np.uint8
   np.testing.assert_array_equal(a, b)
   np.testing.assert_array_equal(a[:3], c)
@@ -133,7 +133,7 @@ def test_sample_cli_writes_npz_and_grid(data_dir, tmp_path):
                            f"--out={out}", f"--grid={grid}", "--seed=3"], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
-  np.testing.assert_array_equal(np.load(out)["images"], sample.sample(str(tmp_path), 5, seed=3))
+  np.testing.assert_array_equal(np.load(out)["images"], sample.sample(str(tmp_path), 5, seed=3)[0])
   assert grid.stat().st_size > 0
 
 
@@ -147,7 +147,7 @@ def test_sample_cli_writes_points_for_2d_models(data_dir, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   points = np.load(out)["points"]
   assert points.shape == (7, 2) and points.dtype == np.float32
-  np.testing.assert_array_equal(points, sample.sample(str(tmp_path), 7))
+  np.testing.assert_array_equal(points, sample.sample(str(tmp_path), 7)[0])
 
 
 def _free_port():

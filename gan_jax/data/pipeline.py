@@ -1,12 +1,16 @@
 """tf.data input pipeline over TFDS: decode, crop, resize, scale to [-1, 1], shuffle, repeat, batch, prefetch.
 
-The stream of global batches is a deterministic function of the seed alone: epoch e is the split shuffled with a
-seed derived from (seed, e), cut into global batches. Process p of n keeps the p-th slice of every global batch
-and decodes only that (small splits are decoded once and kept in memory instead), so one process with four
-devices and two processes with two each train on the same batches. A run resumed at step s rebuilds the stream
-and skips to where it stood: whole epochs cost nothing and the rest of one epoch is skipped before decoding.
+An objective names what it reads as Sources: a split and its features by role ({"x": image}, {"x", "label"},
+paired {"input", "target"}), one Source per independent stream (unpaired {"a"}, {"b"}). Each stream of global
+batches is a deterministic function of the seed alone: epoch e is the split shuffled with a seed derived from
+(seed, e), cut into global batches. Process p of n keeps the p-th slice of every global batch and decodes only
+that (small splits are decoded once and kept in memory instead), so one process with four devices and two
+processes with two each train on the same batches. A run resumed at step s rebuilds the stream and skips to
+where it stood: whole epochs cost nothing and the rest of one epoch is skipped before decoding.
 """
+import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -80,9 +84,38 @@ def _preprocess_image(image_feature, resolution, channels):
   return preprocess
 
 
-def _sample_preprocess(features, feature, shape):
-  """The function from one undecoded example's feature to a float32 sample of the model's `shape`."""
-  spec = features[feature]
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """A TFDS split and the features an objective reads from it, by role: `features` is ((role, feature name,
+  shape), ...), where shape is the sample's (images are cropped and resized to it, vectors must have it) or ()
+  for an integer scalar such as a class label. Several roles of one Source come from the same examples (paired
+  data: an input image and its target); several Sources are independent streams (unpaired data)."""
+  name: str
+  features: tuple
+  split: str = "train"
+  data_dir: Optional[str] = None
+  download: bool = True
+  shuffle_buffer: int = 10_000
+  cache_mb: float = 1024   # Splits whose decoded samples fit in this many MiB are decoded once and kept in memory.
+
+  def shape(self, role):
+    return dict((r, shape) for r, _, shape in self.features)[role]
+
+
+def source(data_config, **features) -> Source:
+  """The Source of `config.data` with `features` given as role=(feature name, shape): the one place that turns
+  config.data into a data source."""
+  return Source(name=data_config.name, split=data_config.split, data_dir=data_config.data_dir,
+                download=data_config.download, shuffle_buffer=data_config.shuffle_buffer,
+                cache_mb=data_config.cache_mb,
+                features=tuple((role, feature, tuple(shape)) for role, (feature, shape) in features.items()))
+
+
+def _preprocess(spec, feature, shape):
+  """The function from one undecoded value of `feature` (TFDS feature `spec`) to its value for the model:
+  float32 [*shape] samples (images in [-1, 1]), or int32 scalars for shape ()."""
+  if not shape:
+    return lambda value: tf.cast(spec.decode_example(value), tf.int32)
   if isinstance(spec, tfds.features.Image):
     if len(shape) != 3 or shape[0] != shape[1]:
       raise UserError(f"feature {feature!r} holds images but the model makes samples of shape {shape}")
@@ -94,93 +127,110 @@ def _sample_preprocess(features, feature, shape):
   return lambda value: tf.cast(spec.decode_example(value), tf.float32)  # Vectors are used as they are.
 
 
-def _open_split(name, split, data_dir, download, feature, shape):
-  """(builder, raw undecoded examples of `split`, their preprocessing to float32 samples of `shape`)."""
-  builder = load_builder(name, data_dir, download)
-  features = builder.info.features
-  if feature not in features:
-    raise UserError(f"dataset {name!r} has no feature {feature!r}; it has: {', '.join(features)}")
-  to_sample = _sample_preprocess(features, feature, shape)
-  decoders = {feature: tfds.decode.SkipDecoding()}  # Decode after shuffling and skipping.
+def _open(src: Source):
+  """(builder, raw examples {feature: undecoded value} of the split, {role: preprocessing of its value})."""
+  builder = load_builder(src.name, src.data_dir, src.download)
+  available = builder.info.features
+  preprocess = {}
+  for role, feature, shape in src.features:
+    if feature not in available:
+      raise UserError(f"dataset {src.name!r} has no feature {feature!r}; it has: {', '.join(available)}")
+    preprocess[role] = _preprocess(available[feature], feature, shape)
+  decoders = {feature: tfds.decode.SkipDecoding() for _, feature, shape in src.features
+              if isinstance(available[feature], tfds.features.Image)}  # Decode after shuffling and skipping.
   try:
-    raw = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
+    raw = builder.as_dataset(split=src.split, shuffle_files=False, decoders=decoders)
   except Exception as e:
-    raise UserError(f"cannot read split {split!r} of dataset {name!r}: {first_line(e)}") from None
-  keys = [feature] + (["label"] if "label" in features else [])
-  return builder, raw.map(lambda ex: {k: ex[k] for k in keys}), to_sample
+    raise UserError(f"cannot read split {src.split!r} of dataset {src.name!r}: {first_line(e)}") from None
+  keys = sorted({feature for _, feature, _ in src.features})
+  return builder, raw.map(lambda ex: {k: ex[k] for k in keys}), preprocess
 
 
-def load_examples(*, name, split="train", data_dir=None, download=True, feature="image", shape, num=None):
-  """(samples float32 [N, *shape], labels int32 [N] or None): the first `num` examples of `split` (all when
-  None), in the split's order, preprocessed exactly as for training. For reference statistics and classifiers."""
-  _, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
+def _decode_fn(src: Source, preprocess):
+  feature_of = {role: feature for role, feature, _ in src.features}
+  return lambda example: {role: fn(example[feature_of[role]]) for role, fn in preprocess.items()}
+
+
+def load_examples(src: Source, num=None) -> dict:
+  """{role: numpy array [N, ...]}: the first `num` examples of the split (all when None), in the split's order,
+  preprocessed exactly as for training. For reference statistics, classifiers and inversion targets."""
+  _, raw, preprocess = _open(src)
   if num is not None:
     raw = raw.take(num)
-  ds = raw.map(lambda ex: (to_sample(ex[feature]), tf.cast(ex.get("label", -1), tf.int32)),
-               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(1024)
+  ds = raw.map(_decode_fn(src, preprocess), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(1024)
   batches = list(tfds.as_numpy(ds))
   if not batches:
-    raise UserError(f"split {split!r} of dataset {name!r} holds no examples")
-  labels = np.concatenate([b[1] for b in batches])
-  return np.concatenate([b[0] for b in batches]), (None if (labels < 0).all() else labels)
+    raise UserError(f"split {src.split!r} of dataset {src.name!r} holds no examples")
+  return {role: np.concatenate([b[role] for b in batches]) for role in preprocess}
 
 
-def check(*, name, split="train", data_dir=None, download=True, feature="image", shape, global_batch_size,
-          num_classes=0):
-  """Raises UserError unless `split` of `name` is available and fits the model's sample `shape`, the global
-  batch and, for a class-conditional model, its `num_classes` (what training checks before it compiles
-  anything). Returns (epoch size, raw examples, preprocessing)."""
-  builder, raw, to_sample = _open_split(name, split, data_dir, download, feature, shape)
+def check(src: Source, *, global_batch_size, num_classes=0):
+  """Raises UserError unless the split of `src` is available, has its features in shapes the model can take,
+  at least `global_batch_size` examples and, for a class-conditional model (`num_classes`), a 'label' feature
+  with at most that many classes: what training checks before it compiles anything. Returns (epoch size, raw
+  examples, {role: preprocessing})."""
+  builder, raw, preprocess = _open(src)
   if num_classes:
     label = builder.info.features["label"] if "label" in builder.info.features else None
     if label is None:
-      raise UserError(f"the model is class-conditional but dataset {name!r} has no 'label' feature")
+      raise UserError(f"the model is class-conditional but dataset {src.name!r} has no 'label' feature")
     if getattr(label, "num_classes", None) and label.num_classes > num_classes:
-      raise UserError(f"dataset {name!r} has {label.num_classes} classes but config.model.num_classes is "
+      raise UserError(f"dataset {src.name!r} has {label.num_classes} classes but config.model.num_classes is "
                       f"{num_classes}")
-  epoch_size = _num_examples(builder, split, raw)
+  epoch_size = _num_examples(builder, src.split, raw)
   if epoch_size < global_batch_size:
-    raise UserError(f"split {split!r} of {name!r} has {epoch_size} examples, fewer than the global batch size "
-                    f"{global_batch_size}")
-  return epoch_size, raw, to_sample
+    raise UserError(f"split {src.split!r} of {src.name!r} has {epoch_size} examples, fewer than the global batch "
+                    f"size {global_batch_size}")
+  return epoch_size, raw, preprocess
 
 
-def get_dataset(*, name, split="train", data_dir=None, download=True, feature="image", shape, batch_size,
-                num_stacked=1, steps_per_call=1, seed=0, shuffle_buffer=10_000, start_step=0, process_index=0,
-                process_count=1, cache_mb=1024):
-  """Infinite iterator of numpy batches {'x': [num_stacked, batch_size, *shape], 'label': [num_stacked, B]};
-  with steps_per_call K > 1, K such batches stacked: {'x': [K, num_stacked, batch_size, *shape], ...}.
+def stream_seed(seed: int, index: int) -> int:
+  """The seed of the index-th of several independent sources (the first's is the run's seed)."""
+  return seed + 7919 * index
 
-  Images are cropped, resized and converted to `shape` = (res, res, channels) in [-1, 1]; vector features
-  (e.g. 2D points) must already have `shape`.
+
+def get_dataset(sources, *, batch_size, num_stacked=1, steps_per_call=1, seed=0, start_step=0, process_index=0,
+                process_count=1):
+  """Infinite iterator of numpy batches {role: [num_stacked, batch_size, *shape]} over one Source, or over a
+  tuple of independent Sources (each shuffled on its own, from stream_seed(seed, i)), their roles merged; with
+  steps_per_call K > 1, K such batches stacked: {role: [K, num_stacked, batch_size, ...]}.
+
+  Images are cropped, resized and converted to their role's shape (res, res, channels) in [-1, 1]; vector
+  features must already have their shape; roles of shape () are int32 scalars (labels).
 
   `batch_size` is this process's share of the global batch (process_count * batch_size examples), rows
   [process_index * batch_size, (process_index + 1) * batch_size) of it; `num_stacked` batches (one per
   discriminator update) form one training step. `start_step` steps are skipped, for resuming exactly.
+  """
+  if isinstance(sources, Source):
+    return _stream(sources, batch_size, num_stacked, steps_per_call, seed, start_step, process_index, process_count)
+  streams = [_stream(src, batch_size, num_stacked, steps_per_call, stream_seed(seed, i), start_step, process_index,
+                     process_count) for i, src in enumerate(sources)]
+  return ({role: value for batch in batches for role, value in batch.items()} for batches in zip(*streams))
 
-  A split whose decoded samples take at most `cache_mb` MiB (float32) is decoded once, in full by every process,
-  and kept in memory; its epochs are then shuffles of the decoded samples, the same permutations as of the
-  undecoded records, so the batches are those of the uncached stream. Decoding each example anew costs more
-  than the training step of small models on a CPU (the digits: 12 ms per batch of 64 against 0.7 ms from
-  memory; the 2D mixtures: 7.9 ms per batch of 100 against 0.6 ms; 2-core CPU VM).
+
+def _stream(src, batch_size, num_stacked, steps_per_call, seed, start_step, process_index, process_count):
+  """get_dataset over one Source.
+
+  The stream of global batches is a deterministic function of the seed alone: epoch e is the split shuffled with
+  a seed derived from (seed, e), cut into global batches. A split whose decoded samples take at most
+  `src.cache_mb` MiB (float32) is decoded once, in full by every process, and kept in memory; its epochs are
+  then shuffles of the decoded samples, the same permutations as of the undecoded records, so the batches are
+  those of the uncached stream. Decoding each example anew costs more than the training step of small models on
+  a CPU (the digits: 12 ms per batch of 64 against 0.7 ms from memory; the 2D mixtures: 7.9 ms per batch of 100
+  against 0.6 ms; 2-core CPU VM).
   """
   global_batch_size = batch_size * process_count
-  epoch_size, raw, to_sample = check(name=name, split=split, data_dir=data_dir, download=download, feature=feature,
-                                     shape=shape, global_batch_size=global_batch_size)
+  epoch_size, raw, preprocess = check(src, global_batch_size=global_batch_size)
 
   consumed = start_step * num_stacked * global_batch_size
   first_epoch, offset = divmod(consumed, epoch_size)
-  buffer = min(shuffle_buffer, epoch_size)
+  buffer = min(src.shuffle_buffer, epoch_size)
   base_seed = (seed * 1_000_003) % (2 ** 62)
 
-  def preprocess(example):
-    out = {"x": to_sample(example[feature])}
-    if "label" in example:
-      out["label"] = tf.cast(example["label"], tf.int32)
-    return out
-
-  decode = lambda ds: ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  cached = epoch_size * int(np.prod(shape)) * 4 <= cache_mb * 2 ** 20
+  decode = lambda ds: ds.map(_decode_fn(src, preprocess), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  sample_floats = sum(int(np.prod(shape)) for _, _, shape in src.features)
+  cached = epoch_size * sample_floats * 4 <= src.cache_mb * 2 ** 20
   examples = decode(raw).cache() if cached else raw
 
   def epoch(e):

@@ -34,7 +34,7 @@ _IMAGE_EVALUATORS = {
     "class_coverage": lambda real, fake: scores.class_coverage(fake[1]),
 }
 # name -> f(fake class probabilities [N, K], conditions [N]): a class-conditional model's requested labels, or
-# InfoGAN's categorical codes (train.eval_conditions).
+# InfoGAN's categorical codes (the objective's evaluation_targets).
 _CONDITIONAL_EVALUATORS = {"class_accuracy": scores.class_accuracy, "code_purity": scores.code_purity}
 
 
@@ -82,9 +82,10 @@ def extractor(spec):
   return _extractors[spec]
 
 
-def evaluate(config, samples, conditions=None) -> dict:
-  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G, and
-  for class_accuracy / code_purity the label or categorical code [N] each was generated with."""
+def evaluate(config, samples, conditions=None, reference_source=None) -> dict:
+  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G, for
+  class_accuracy / code_purity the label or categorical code [N] each was generated with, and for the image
+  metrics the data.Source of the real images they are compared with (its one feature)."""
   from gan_jax import images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   results = {}
@@ -93,7 +94,7 @@ def evaluate(config, samples, conditions=None) -> dict:
     features = extractor(config.eval_features)
     fake = features.features_and_probs(images.to_uint8(samples))
     if any(name in _IMAGE_EVALUATORS for name in image_evals):
-      real = reference.features(config, features, samples.shape[1:])
+      real = reference.features(config, features, reference_source)
   for name in config.evals:
     if name in _IMAGE_EVALUATORS:
       values = _IMAGE_EVALUATORS[name](real, fake)

@@ -13,23 +13,25 @@ from absl import logging
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "gan_jax", "reference")
 
 
-def cache_path(config, extractor, shape) -> str:
+def cache_path(config, extractor, source) -> str:
+  """The cache file of the reference features of `source` (a data.Source of one feature) under `extractor`."""
+  (_, _, shape), = source.features
   cache_dir = config.eval_cache_dir or DEFAULT_CACHE_DIR
-  split = config.data.split.replace("[", "_").replace("]", "").replace(":", "-").replace("%", "pc")
-  key = f"{config.data.name}_{split}_{'x'.join(map(str, shape))}_{extractor.name}_{config.eval_ref_num}"
+  split = source.split.replace("[", "_").replace("]", "").replace(":", "-").replace("%", "pc")
+  key = f"{source.name}_{split}_{'x'.join(map(str, shape))}_{extractor.name}_{config.eval_ref_num}"
   return os.path.join(cache_dir, f"{key}.npz")
 
 
-def features(config, extractor, shape):
-  """(features [N, D], probs [N, K]) of the first config.eval_ref_num examples of config.data.split."""
-  path = cache_path(config, extractor, shape)
+def features(config, extractor, source):
+  """(features [N, D], probs [N, K]) of the first config.eval_ref_num examples of `source` (a data.Source of
+  one feature: the real images the samples are compared with)."""
+  path = cache_path(config, extractor, source)
   if os.path.exists(path):
     with np.load(path) as f:
       return f["features"], f["probs"]
   from gan_jax import data, images  # pylint: disable=g-import-not-at-top
-  real, _ = data.load_examples(name=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
-                               download=config.data.download, feature=config.data.feature, shape=tuple(shape),
-                               num=config.eval_ref_num)
+  (role, _, _), = source.features
+  real = data.load_examples(source, num=config.eval_ref_num)[role]
   real_features, probs = extractor.features_and_probs(images.to_uint8(real))
   os.makedirs(os.path.dirname(path), exist_ok=True)
   temporary = f"{path}.{os.getpid()}.tmp.npz"

@@ -1,0 +1,109 @@
+"""Objectives: what a GAN family trains and how, looked up by `config.objective` as models are by `model_name`.
+
+An objective module defines `make(config, models, **kwargs) -> Objective`, where `models` is what the model
+module's `make_models(**config.model)` built and `kwargs` are the keys of `config.objective_kwargs` (validated
+against that signature). The Objective names:
+
+- `networks`: the networks it trains, each with an optimizer `config.optimizer.<name>`;
+- `sampled`: the networks that have an EMA copy, which is what is sampled and evaluated;
+- `sources()`: the data it reads, by role (data.Source: {"x"}, {"x", "label"}, paired {"input", "target"},
+  unpaired {"a"} and {"b"});
+- `init(seed, txs)`: the state at step 0 (state.TrainState: named networks, their EMA, `extra`);
+- `phases(txs, batch_sharding)`: its training step, as a list of Phases (below), which steps.make_train_step runs;
+- `conditions(key, num, ...)`: what the sampled generator takes, as a dict ({"z", "labels"}, {"image"},
+  {"z", "text"}, {"w"}), and `generate(ema, conditions)`, samples from it; sampling, evaluation, the latent tools
+  and sweeps go through these two, so none of them asks which family a run is;
+- `picture(...)`, what a sample grid shows, and `reference_source()` / `evaluation_targets(conditions)`, what the
+  evaluators compare the samples with.
+
+A new GAN family needs its own objective module only if its update schedule is new (CycleGAN's two generators,
+StyleGAN2's lazy regularisation phases); otherwise it is a model file and an experiment config.
+"""
+import dataclasses
+import importlib
+import inspect
+from typing import Callable
+
+from gan_jax.errors import UserError
+
+_MODULES = ("gan",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """One part of a training step, as StyleGAN2-ADA's loss phases (Gmain, Greg, Dmain, Dreg; Karras et al. 2020,
+  training/loss.py and training_loop.py): `run(state, batch, key, carry) -> (state, metrics, carry)` updates the
+  networks named in `updates` (steps.apply_gradients), reading the batch and `carry`, what earlier phases of the
+  step passed on. With `every` = k > 1 it runs on the steps whose index is a multiple of k (lazy
+  regularisation, Karras et al. 2020, Sec. 3.1); its metrics are then those of its last run (zeros before)."""
+  name: str
+  updates: tuple
+  run: Callable
+  every: int = 1
+
+
+class Objective:
+  """The interface an objective module's `make` returns (see the module docstring); subclasses fill it in."""
+  networks: tuple = ()
+  sampled: tuple = ()
+  latent_space: bool = False  # Samples come from latent vectors z: the latent tools (gan_jax.latent) apply.
+
+  def __init__(self, config, models):
+    self.config, self.models = config, models
+
+  picture_scale: int = 4      # Pixels per sample pixel in the PNG of a sample grid.
+
+  def sources(self) -> dict:
+    raise NotImplementedError
+
+  def batch_layout(self, batch_size: int):
+    """(examples per update, updates per training step) of `batch_size`: the shape get_dataset serves."""
+    return batch_size, 1
+
+  def check_sources(self, global_batch_size: int) -> None:
+    """Raises UserError unless every source is available and fits the models (before anything compiles)."""
+    from gan_jax import data  # pylint: disable=g-import-not-at-top
+    for src in self.sources().values():
+      data.check(src, global_batch_size=global_batch_size)
+
+  def init(self, seed, txs):
+    raise NotImplementedError
+
+  def phases(self, txs, batch_sharding=None) -> list:
+    raise NotImplementedError
+
+  def conditions(self, key, num: int, **given) -> dict:
+    raise NotImplementedError
+
+  def generate(self, ema: dict, conditions: dict, batch_size: int = 256):
+    raise NotImplementedError
+
+  def picture(self, ema: dict, grid_conditions: dict, eval_conditions: dict):
+    raise NotImplementedError
+
+  def reference_source(self):
+    raise NotImplementedError
+
+  def evaluation_targets(self, conditions):
+    return None
+
+
+def names():
+  return _MODULES
+
+
+def _module(name):
+  return importlib.import_module(f"gan_jax.objectives.{name}")
+
+
+def check_kwargs(name, kwargs: dict) -> None:
+  """Rejects keys of config.objective_kwargs that objective `name`'s make() does not take, naming them."""
+  params = [p for p in inspect.signature(_module(name).make).parameters if p not in ("config", "models")]
+  unknown = sorted(set(kwargs) - set(params))
+  if unknown:
+    raise UserError(f"unknown key(s) {', '.join(unknown)} in config.objective_kwargs for objective {name!r}; "
+                    f"allowed: {', '.join(params) or 'none'}")
+
+
+def make(config, models) -> Objective:
+  return _module(config.objective).make(config, models, **config.objective_kwargs.to_dict())

@@ -1,0 +1,368 @@
+"""The plain GAN: one generator "g" against one discriminator "d" (Goodfellow et al. 2014, Algorithm 1), with the
+variants that keep that schedule: any loss of losses.py, the regularisers of regularizers.py, several critic
+steps (WGAN), class conditioning (cGAN, projection, AC-GAN), InfoGAN, PacGAN packing, unrolled GAN, simultaneous
+updates and reused fakes. Its knobs are the top-level keys of the config (loss, num_critic_steps, pack, ...).
+
+Two phases per step: "d_main", `num_critic_steps` D updates (one real batch each: batch['x'] is
+[num_critic_steps, B * pack, ...], with batch['label'] [num_critic_steps, B] for class-conditional models), then
+"g_main", one G update; with `simultaneous_updates` G's gradient is taken against D before D's update.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_jax import data, images, losses, models as models_lib, objectives, optimizers, regularizers, state as state_lib
+from gan_jax.errors import UserError
+from gan_jax.models import GANModels
+from gan_jax.steps import apply_gradients
+
+
+def make(config, models: GANModels):
+  return GAN(config, models)
+
+
+def _labels_kwarg(labels):
+  return {} if labels is None else {"labels": labels}
+
+
+def generate(models: GANModels, variables, z, train: bool, labels=None):
+  """G(z) (G(z, y) with labels [B] for class-conditional models): samples [B, ...], and G's updated
+  non-param collections when `train`."""
+  if not train:
+    return models.generator.apply(variables, z, train=False, **_labels_kwarg(labels)), None
+  mutable = [k for k in variables if k != "params"]
+  samples, new_state = models.generator.apply(variables, z, train=True, mutable=mutable, **_labels_kwarg(labels))
+  return samples, dict(new_state)
+
+
+def generate_per_slot(models: GANModels, variables, z, slots: int):
+  """G(z) in train mode with BatchNorm statistics over each PacGAN pack slot: z [B * slots, d] is cut into the
+  slots that `pack` forms (slot i holds samples i, i + slots, ...), G runs on each slot's B samples as the
+  PacGAN authors' code does (one G call per slot, Lin et al. 2018, code: pacgan/bricks.py), and the samples
+  come back in z's order. G's updated collections are the mean over slots: for BatchNorm's running averages
+  that is the authors' rule (the slots' batch statistics averaged, then one moving-average update)."""
+  mutable = [k for k in variables if k != "params"]
+  by_slot = jnp.moveaxis(z.reshape(z.shape[0] // slots, slots, *z.shape[1:]), 1, 0)    # [slots, B, d]
+  apply = lambda z_slot: models.generator.apply(variables, z_slot, train=True, mutable=mutable)
+  samples, new_state = jax.vmap(apply)(by_slot)                                     # [slots, B, ...]
+  samples = jnp.moveaxis(samples, 0, 1).reshape(z.shape[0], *samples.shape[2:])      # [B * slots, ...]
+  return samples, jax.tree.map(lambda x: jnp.mean(x, axis=0), dict(new_state))
+
+
+def _discriminate(models: GANModels, variables, x, labels=None):
+  """(logits [B], auxiliary output or None, D's updated non-param collections)."""
+  mutable = [k for k in variables if k != "params"]
+  out, new_state = models.discriminator.apply(variables, x, train=True, mutable=mutable, **_labels_kwarg(labels))
+  logits, aux = out if isinstance(out, tuple) else (out, None)
+  return logits, aux, dict(new_state)
+
+
+def auxiliary_loss(models: GANModels, aux, labels, z):
+  """The auxiliary head's loss, to minimise. AC-GAN (Odena et al. 2017, Eq. 3): the cross-entropy of the
+  class logits with `labels` (the negative of L_C). InfoGAN (Chen et al. 2016, Eq. 4-5): minus the variational
+  lower bound of I(c; G(z, c)) up to a constant: the cross-entropy of Q's categorical logits with the code
+  in z, plus the Gaussian negative log-likelihood of the continuous codes under Q's means with unit std (as
+  the authors' code does)."""
+  if models.aux == "classes":
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(aux, labels))
+  start, cat = models.noise_dim, models.info_categorical
+  total = jnp.zeros((), jnp.float32)
+  if cat:
+    total += jnp.mean(optax.softmax_cross_entropy(aux[:, :cat], z[:, start:start + cat]))
+  if models.info_continuous:
+    total += jnp.mean(0.5 * jnp.sum(jnp.square(aux[:, cat:] - z[:, start + cat:]), axis=-1))
+  return total
+
+
+def pack(x, m: int):
+  """PacGAN (Lin et al. 2018, Sec. 3): m consecutive samples concatenated on the last (channel) axis.
+
+  [B * m, ..., C] -> [B, ..., m * C]; the discriminator judges m samples jointly.
+  """
+  if m == 1:
+    return x
+  grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])       # [B, m, ..., C]
+  grouped = jnp.moveaxis(grouped, 1, -2)                       # [B, ..., m, C]
+  return grouped.reshape(*grouped.shape[:-2], m * x.shape[-1])
+
+
+def regularizer_terms(reg, d_fn, real, fake, key, d_step, d_fake_fn=None):
+  """The active terms of `config.regularizer`, weighted, by name (added to D's loss). `d_fn` is the critic
+  as the reals see it (with their labels, for conditional models), `d_fake_fn` as the fakes do (R2)."""
+  gp_key, dragan_key = jax.random.split(key)
+  terms = {}
+  if reg.gradient_penalty:
+    terms["gradient_penalty"] = reg.gradient_penalty * regularizers.gradient_penalty(d_fn, real, fake, gp_key)
+  if reg.dragan:
+    terms["dragan"] = reg.dragan * regularizers.dragan_penalty(d_fn, real, dragan_key)
+  for name, gamma, x, fn in (("r1", reg.r1, real, d_fn), ("r2", reg.r2, fake, d_fake_fn or d_fn)):
+    if gamma:
+      # Lazy regularisation (Karras et al. 2020, Sec. 3.1): every k-th D update, weighted by k, within D's update.
+      k = reg.lazy_every
+      term = lambda x=x, gamma=gamma, k=k, fn=fn: k * 0.5 * gamma * regularizers.gradient_norm_squared(fn, x)
+      terms[name] = term() if k == 1 else jax.lax.cond(d_step % k == 0, term, lambda: jnp.zeros(()))
+  return terms
+
+
+class GAN(objectives.Objective):
+  networks = ("g", "d")
+  sampled = ("g",)
+  latent_space = True
+
+  # --- Data, state and conditions.
+
+  def sources(self) -> dict:
+    """{"x": samples} and, for class-conditional models, {"label"}: one stream of config.data."""
+    features = {"x": (self.config.data.feature, self.models.data_shape)}
+    if self.models.num_classes:
+      features["label"] = ("label", ())
+    return {"x": data.source(self.config.data, **features)}
+
+  def batch_layout(self, batch_size: int):
+    """(examples per critic step, critic steps per training step) for `batch_size` packs: G makes config.pack
+    samples per pack and D takes num_critic_steps real batches per step."""
+    return batch_size * self.config.pack, self.config.num_critic_steps
+
+  def check_sources(self, global_batch_size: int) -> None:
+    data.check(self.sources()["x"], global_batch_size=global_batch_size, num_classes=self.models.num_classes)
+
+  def init(self, seed, txs):
+    """Step 0 from `seed` (its key also drives latents and everything else random in training). D is built for
+    inputs packed config.pack times on the last axis (pack)."""
+    m = self.models
+    root = jax.random.PRNGKey(seed)
+    g_key, d_key, train_key = jax.random.split(root, 3)
+    z = jnp.zeros((1, m.latent_dim), jnp.float32)
+    labels = {"labels": jnp.zeros((1,), jnp.int32)} if m.num_classes else {}
+    g_variables = m.generator.init(g_key, z, train=False, **labels)
+    *sample_shape, channels = m.data_shape
+    d_input = jnp.zeros((1, *sample_shape, self.config.pack * channels))
+    d_variables = m.discriminator.init(d_key, d_input, train=False, **labels)
+    nets = {"g": state_lib.network(g_variables, txs["g"]), "d": state_lib.network(d_variables, txs["d"])}
+    return state_lib.new_state(train_key, nets, sampled=self.sampled)
+
+  def conditions(self, key, num: int, labels=None) -> dict:
+    """{"z": latents [num, latent_dim] from `key`} and for class-conditional models {"labels": [num]}: `labels`
+    as given, else balanced (sample i asks for class i mod K). Labels of an unconditional model are refused."""
+    conditions = {"z": np.asarray(models_lib.sample_latents(self.models, key, num))}
+    k = self.models.num_classes
+    if labels is not None:
+      if not k:
+        raise UserError("--labels is for class-conditional models; this run's model has no classes")
+      labels = np.asarray(labels, np.int32)
+      bad = sorted(set(labels[(labels < 0) | (labels >= k)].tolist()))
+      if bad:
+        raise UserError(f"--labels: class(es) {bad} not in [0, {k})")
+    if k:
+      conditions["labels"] = np.arange(num, dtype=np.int32) % k if labels is None else labels
+    return conditions
+
+  def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
+    """float32 numpy [N, *data_shape]: the EMA generator in eval mode, `batch_size` samples at a time."""
+    apply = jax.jit(lambda variables, z, labels: generate(self.models, variables, z, False, labels)[0])
+    z, labels = conditions["z"], conditions.get("labels")
+    return np.concatenate([
+        np.asarray(jax.device_get(apply(ema["g"], z[i:i + batch_size],
+                                        None if labels is None else labels[i:i + batch_size])), np.float32)
+        for i in range(0, z.shape[0], batch_size)])
+
+  def evaluation_targets(self, conditions):
+    """What the conditional evaluators compare the samples' predicted classes with: the requested labels of a
+    class-conditional model, or InfoGAN's categorical codes (None otherwise)."""
+    if self.models.num_classes:
+      return conditions["labels"]
+    if self.models.info_categorical:
+      return np.asarray(models_lib.categorical_codes(self.models, conditions["z"]))
+    return None
+
+  def reference_source(self):
+    """The real images the image metrics compare samples with: config.data's, preprocessed as for training."""
+    return data.source(self.config.data, x=(self.config.data.feature, self.models.data_shape))
+
+  @property
+  def picture_scale(self) -> int:
+    return 4 if self.models.makes_images else 1
+
+  def picture(self, ema: dict, grid_conditions: dict, eval_conditions: dict) -> np.ndarray:
+    """A sample grid of the fixed grid latents, or for vectors (the 2D benchmark) a scatter plot of the samples
+    of the evaluation latents: uint8 [H, W, C]."""
+    if self.models.makes_images:
+      return images.grid(images.to_uint8(self.generate(ema, grid_conditions)))
+    return images.scatter(self.generate(ema, eval_conditions))
+
+  # --- The training step.
+
+  def phases(self, txs, batch_sharding=None) -> list:
+    """"d_main" (num_critic_steps D updates) then "g_main" (one G update); `batch_sharding` (a NamedSharding
+    over the batch axis) keeps latents and fakes data-parallel."""
+    return make_phases(self.config, self.models, txs, batch_sharding)
+
+
+def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
+  """The plain GAN's two phases as closures over the config, the models and the optimizers `txs`."""
+  loss = losses.get(config.loss)
+  unroll_tx = optimizers.make(config.optimizer.d.to_dict(), differentiable=True)  # D's look-ahead updates.
+  num_samples = config.batch_size * config.pack   # G samples per update; D sees batch_size packs of them.
+
+  def data_parallel(x):
+    return x if x is None or batch_sharding is None else jax.lax.with_sharding_constraint(x, batch_sharding)
+
+  def latents(key):
+    return data_parallel(models_lib.sample_latents(models, key, num_samples))  # [B * pack, latent_dim]
+
+  def fake_labels_for(key):  # [B] uniform class labels of conditional models' fakes, else None.
+    return data_parallel(models_lib.sample_labels(models, jax.random.fold_in(key, 7), num_samples))
+
+  def generate_train(variables, z, labels=None):
+    """G in train mode, as every update runs it: over each pack slot on its own with config.pack_slot_statistics
+    (PacGAN's authors' code), else over the whole batch."""
+    if config.pack > 1 and config.pack_slot_statistics:
+      return generate_per_slot(models, variables, z, config.pack)
+    return generate(models, variables, z, True, labels)
+
+  def d_logits(d_params, d_collections, packed, labels=None):
+    """(logits, aux, new collections). D's collections (BatchNorm statistics, spectral-norm vectors) come from
+    `d_collections` on every call of one update, so the real pass, the fake pass and the penalties see the same
+    normalised weights."""
+    return _discriminate(models, {"params": d_params, **d_collections}, packed, labels)
+
+  def d_adversarial_loss(d_params, d_collections, real, fake, real_labels=None, fake_labels=None):
+    """D's loss on packed real and fake inputs [B, ..., pack * C]."""
+    real_logits, real_aux, new_collections = d_logits(d_params, d_collections, real, real_labels)
+    fake_logits, fake_aux, _ = d_logits(d_params, d_collections, fake, fake_labels)
+    return loss.d_loss(real_logits, fake_logits), (new_collections, real_logits, fake_logits, real_aux, fake_aux)
+
+  def generator_inputs(key):
+    return latents(jax.random.split(key)[0]), fake_labels_for(key)
+
+  def generator_forward(state, key):
+    """(z, fake labels, fakes, G's vjp with respect to its parameters, G's updated collections) of the critic
+    step with `key`, for config.reuse_fakes and config.simultaneous_updates."""
+    z, fake_labels = generator_inputs(key)
+    g = state.nets["g"]
+    fake, g_vjp, g_collections = jax.vjp(
+        lambda g_params: generate_train({"params": g_params, **g.collections}, z, fake_labels), g.params,
+        has_aux=True)
+    return z, fake_labels, fake, g_vjp, g_collections
+
+  def d_update(state, real, real_labels, key, d_step, generated=None):
+    """`generated`: (z, fake labels, fakes) of generator_forward where G's update reuses them."""
+    reg_key = jax.random.split(key)[1]
+    if generated is None:
+      z, fake_labels = generator_inputs(key)
+      # G runs in train mode (batch statistics) as in the G update; its statistics are updated there only.
+      fake, _ = generate_train(state.variables("g"), z, fake_labels)
+    else:
+      z, fake_labels, fake = generated
+    # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
+    # interpolation and one input-gradient norm per pack.
+    real, fake = pack(real, config.pack), pack(jax.lax.stop_gradient(fake), config.pack)
+    d = state.nets["d"]
+
+    def d_loss_fn(d_params):
+      adversarial, (collections, real_logits, fake_logits, real_aux, fake_aux) = d_adversarial_loss(
+          d_params, d.collections, real, fake, real_labels, fake_labels)
+      d_real_fn = lambda x: d_logits(d_params, d.collections, x, real_labels)[0]
+      d_fake_fn = lambda x: d_logits(d_params, d.collections, x, fake_labels)[0]
+      terms = regularizer_terms(config.regularizer, d_real_fn, real, fake, reg_key, d_step, d_fake_fn)
+      aux = {}
+      if models.aux == "classes":  # AC-GAN: D classifies reals and fakes (Odena et al. 2017, Eq. 3).
+        aux["aux"] = (auxiliary_loss(models, real_aux, real_labels, None) +
+                      auxiliary_loss(models, fake_aux, fake_labels, None))
+        aux["real_class_accuracy"] = jnp.mean(jnp.argmax(real_aux, -1) == real_labels)
+      elif models.aux == "info":  # InfoGAN: Q (on D's body) recovers the codes of the fakes.
+        aux["aux"] = auxiliary_loss(models, fake_aux, None, z)
+      total = adversarial + sum(terms.values()) + config.aux_weight * aux.get("aux", 0.0)
+      return total, (collections, real_logits, fake_logits, adversarial, terms, aux)
+
+    grads, (collections, real_logits, fake_logits, adversarial, terms, aux) = jax.grad(
+        d_loss_fn, has_aux=True)(d.params)
+    state = apply_gradients(state, "d", grads, txs["d"], collections=collections)
+    if config.regularizer.weight_clip:
+      state = state.replace_net("d", params=regularizers.clip_weights(state.nets["d"].params,
+                                                                      config.regularizer.weight_clip))
+    metrics = {
+        "d_loss": adversarial,
+        "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),  # Mean D(x); 0.5 at equilibrium.
+        "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),  # Mean D(G(z)); 0.5 at equilibrium.
+        "d_grad_norm": optax.global_norm(grads),
+        **{f"d_reg_{name}": value for name, value in terms.items()},
+        **{f"d_{name}": value for name, value in aux.items()},
+    }
+    return state, metrics
+
+  def d_main(state, batch, key, carry):
+    """num_critic_steps D updates; with reuse_fakes or simultaneous_updates the last one also runs G's forward
+    pass for G's update (carry['forward']), and with simultaneous_updates the state before them is carried."""
+    n = config.num_critic_steps
+    d_keys = jax.random.split(key, n)
+    d_steps = state.step * n + jnp.arange(n)
+    # A Python loop, not lax.scan: XLA's CPU backend runs convolutions inside a while loop several times slower
+    # (dcgan28's step: 1.4 s in a scan of length 1, 0.22 s without), and num_critic_steps is small.
+    d_metrics, forward, before = [], None, state
+    for i in range(n):
+      labels = batch["label"][i] if models.num_classes else None
+      if (config.reuse_fakes or config.simultaneous_updates) and i == n - 1:
+        forward = generator_forward(state, d_keys[i])
+      generated = forward[:3] if forward is not None else None
+      state, metrics = d_update(state, batch["x"][i], labels, d_keys[i], d_steps[i], generated)
+      d_metrics.append(metrics)
+    d_metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics)  # Mean over the critic steps.
+    return state, d_metrics, {**carry, "forward": forward, "critic": before if config.simultaneous_updates else None}
+
+  def unrolled_d_params(state, g_params, reals, key):
+    """Unrolled GAN (Metz et al. 2017, Eq. 5-7): D's parameters after k more adversarial updates against
+    G(g_params), differentiable with respect to g_params. k = 0 gives D's current parameters."""
+    d = state.nets["d"]
+    d_params, d_opt_state = d.params, d.opt_state
+    for i in range(config.unrolled_steps):
+      z = latents(jax.random.fold_in(key, i))
+      fake, _ = generate_train({"params": g_params, **state.nets["g"].collections}, z)
+      real = reals[i % reals.shape[0]]
+      grads = jax.grad(lambda p: d_adversarial_loss(p, d.collections, pack(real, config.pack),
+                                                    pack(fake, config.pack))[0])(d_params)
+      updates, d_opt_state = unroll_tx.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+    return d_params
+
+  def g_objective(critic, d_params, fake, z, fake_labels):
+    """G's loss on its fakes against D(d_params): (total, (adversarial part, auxiliary terms))."""
+    # D's collections are unchanged by G's update.
+    fake_logits, fake_aux, _ = d_logits(d_params, critic.nets["d"].collections, pack(fake, config.pack),
+                                        fake_labels)
+    adversarial = loss.g_loss(fake_logits)
+    if not models.aux:
+      return adversarial, (adversarial, {})
+    # AC-GAN: G also makes its fakes classifiable as their labels; InfoGAN: G makes its codes recoverable.
+    aux = auxiliary_loss(models, fake_aux, fake_labels, z)
+    return adversarial + config.aux_weight * aux, (adversarial, {"g_aux": aux})
+
+  def g_main(state, batch, key, carry):
+    """One G update, against the updated D (Goodfellow et al. 2014, Algorithm 1) or, with simultaneous_updates
+    (as ALI's and PacGAN's code train), against D before its update (carry['critic']). With carry['forward']
+    (reuse_fakes, simultaneous_updates) G's loss is differentiated with respect to those fakes and pulled back
+    through their forward pass."""
+    critic = state if carry.get("critic") is None else carry["critic"]
+    g = state.nets["g"]
+    if carry.get("forward") is not None:
+      z, fake_labels, fake, g_vjp, g_collections = carry["forward"]
+      fake_grads, (g_loss, aux) = jax.grad(g_objective, argnums=2, has_aux=True)(
+          critic, critic.nets["d"].params, fake, z, fake_labels)
+      grads, = g_vjp(fake_grads)
+    else:
+      z_key, unroll_key = jax.random.split(key)
+      z = latents(z_key)
+      fake_labels = fake_labels_for(key)
+
+      def g_loss_fn(g_params):
+        fake, g_collections = generate_train({"params": g_params, **g.collections}, z, fake_labels)
+        d_params = unrolled_d_params(state, g_params, batch["x"], unroll_key)
+        total, (adversarial, aux) = g_objective(state, d_params, fake, z, fake_labels)
+        return total, (g_collections, adversarial, aux)
+
+      grads, (g_collections, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(g.params)
+    state = apply_gradients(state, "g", grads, txs["g"], collections=g_collections)
+    return state, {"g_loss": g_loss, "g_grad_norm": optax.global_norm(grads), **aux}, carry
+
+  return [objectives.Phase("d_main", ("d",), d_main), objectives.Phase("g_main", ("g",), g_main)]
