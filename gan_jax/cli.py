@@ -3,6 +3,7 @@ input as one `gan_jax: error:` line, user errors without a traceback unless --ve
 """
 import contextlib
 import logging as py_logging
+import re
 
 from absl import flags, logging
 
@@ -17,10 +18,26 @@ def parse_flags(argv):
     errors.exit_with(e)
   except errors.UserError as e:  # Raised by a config file's get_config(arg).
     errors.exit_with(e)
-  except (AttributeError, KeyError, TypeError, ValueError) as e:  # ml_collections on a bad --config.x=v.
+  except (AttributeError, KeyError) as e:  # ml_collections on --config.<a key the config does not have>=v.
+    errors.exit_with(unknown_key_message(e, argv))
+  except (TypeError, ValueError) as e:  # ml_collections on a value of the wrong type.
     overrides = " ".join(a for a in argv if a.startswith("--config."))
-    errors.exit_with(f"bad config override in {overrides or 'the command line'}: {e} is not a config key, or "
-                     "the value has the wrong type (the experiment file and gan_jax/config.py list the keys)")
+    errors.exit_with(f"bad config override in {overrides or 'the command line'}: {errors.first_line(e)} (the "
+                     "experiment file and gan_jax/config.py list the keys and their types)")
+
+
+def unknown_key_message(error, argv) -> str:
+  """`unknown config key 'los'; did you mean 'loss'?` from ml_collections' KeyError/AttributeError, whose text is
+  the key and, when it finds one, a suggestion on the next line."""
+  text = str(error.args[0]) if error.args else str(error)
+  key = (re.findall(r"[\w.]+", text) or ["?"])[0]
+  suggestion = re.search(r'Did you mean "([^"]+)"', text)
+  flags_given = [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]
+  path = next((f for f in flags_given if key in f.split(".")), key)  # The full dotted path the user typed.
+  message = f"unknown config key {path!r}"
+  if suggestion:
+    message += f"; did you mean {'.'.join(path.split('.')[:-1] + [suggestion.group(1)])!r}?"
+  return message + " (the experiment file and gan_jax/config.py list the keys)"
 
 
 def check_command_line(argv, **required) -> None:

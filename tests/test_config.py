@@ -132,6 +132,20 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, args, message):
   assert not (tmp_path / "w" / "checkpoints").exists()
 
 
+def test_an_unknown_override_key_is_one_clean_line_with_a_suggestion():
+  from gan_jax import cli  # pylint: disable=g-import-not-at-top
+  config = config_lib.base_config()
+  for access, argv, expected in [
+      (lambda: config.los, ["--config.los=hinge"], "unknown config key 'los'; did you mean 'loss'?"),
+      (lambda: config.optimizer.g.lerning_rate, ["--config.optimizer.g.lerning_rate=1"],
+       "unknown config key 'optimizer.g.lerning_rate'; did you mean 'optimizer.g.learning_rate'?"),
+      (lambda: config.model.widht, ["--config.model.widht=3"], "unknown config key 'model.widht' (")]:
+    with pytest.raises((AttributeError, KeyError)) as info:
+      access()
+    message = cli.unknown_key_message(info.value, ["main.py", *argv])
+    assert message.startswith(expected) and "\n" not in message and "\\" not in message
+
+
 def test_sample_cli_on_a_missing_workdir(tmp_path):
   result = _cli(f"--workdir={tmp_path}", "--out=x.npz", module="gan_jax.sample")
   assert result.returncode == 2 and "gan_jax: error: " in result.stderr and "config.json not found" in result.stderr

@@ -114,27 +114,33 @@ def test_divergence_stops_before_checkpointing(data_dir, tmp_path):
   assert not (tmp_path / "checkpoints" / "3").exists()
 
 
-def test_samples_are_deterministic(data_dir, tmp_path):
-  train.train_and_evaluate(_digits(data_dir), str(tmp_path))
-  a = sample.sample(str(tmp_path), 6, seed=1)[0]
-  b = sample.sample(str(tmp_path), 6, seed=1, batch_size=4)[0]
-  c = sample.sample(str(tmp_path), 3, seed=1)[0]
-  d = sample.sample(str(tmp_path), 6, seed=2)[0]
+@pytest.fixture(scope="module")
+def digits_run(data_dir, tmp_path_factory):
+  """The default experiment's tiny run, trained once for the sampling tests that only read it."""
+  workdir = str(tmp_path_factory.mktemp("digits_run"))
+  train.train_and_evaluate(_digits(data_dir), workdir)
+  return workdir
+
+
+def test_samples_are_deterministic(digits_run):
+  a = sample.sample(digits_run, 6, seed=1)[0]
+  b = sample.sample(digits_run, 6, seed=1, batch_size=4)[0]
+  c = sample.sample(digits_run, 3, seed=1)[0]
+  d = sample.sample(digits_run, 6, seed=2)[0]
   assert a.shape == (6, 16, 16, 1) and a.dtype == np.uint8
   np.testing.assert_array_equal(a, b)
   np.testing.assert_array_equal(a[:3], c)
   assert not np.array_equal(a, d)
 
 
-def test_sample_cli_writes_npz_and_grid(data_dir, tmp_path):
-  train.train_and_evaluate(_digits(data_dir), str(tmp_path))
+def test_sample_cli_writes_npz_and_grid(digits_run, tmp_path):
   out, grid = tmp_path / "s.npz", tmp_path / "s.png"
-  result = subprocess.run([sys.executable, "-m", "gan_jax.sample", f"--workdir={tmp_path}", "--num=5",
+  result = subprocess.run([sys.executable, "-m", "gan_jax.sample", f"--workdir={digits_run}", "--num=5",
                            f"--out={out}", f"--grid={grid}", "--seed=3"], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
-  np.testing.assert_array_equal(np.load(out)["images"], sample.sample(str(tmp_path), 5, seed=3)[0])
-  assert grid.stat().st_size > 0
+  np.testing.assert_array_equal(np.load(out)["images"], sample.sample(digits_run, 5, seed=3)[0])
+  assert grid.stat().st_size > 0 and set(np.load(out)) == {"images"}  # Unconditional: no labels written.
 
 
 def test_sample_cli_writes_points_for_2d_models(data_dir, tmp_path):
