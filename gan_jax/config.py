@@ -3,7 +3,7 @@
 Every experiment file starts from `base_config()` and changes what it needs; `validate` rejects unknown keys
 and names (model, loss, dataset, optimizer) before anything is built or compiled.
 """
-import importlib
+import importlib.util
 import json
 import os
 

@@ -47,7 +47,10 @@ def _last_step(workdir):
 def watch(args):
   command = [sys.executable, "-m", "gan_jax.main", "--config=experiments/dcgan_digits.py",
              f"--workdir={args.workdir}", f"--config.total_steps={args.steps}"]
-  child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  os.makedirs(args.workdir, exist_ok=True)
+  log_path = os.path.join(args.workdir, "soak_console.log")  # A file: a pipe nobody reads would fill and block it.
+  with open(log_path, "w") as log:
+    child = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
   rows, started = [], time.time()
   while child.poll() is None:
     try:
@@ -57,9 +60,9 @@ def watch(args):
     except (FileNotFoundError, ProcessLookupError):  # It ended between poll() and the reads.
       break
     time.sleep(args.every)
-  stderr = child.stderr.read()
   if child.returncode != 0:
-    raise SystemExit(f"soak: the training run failed (exit {child.returncode}): {stderr[-2000:]}")
+    with open(log_path) as f:
+      raise SystemExit(f"soak: the training run failed (exit {child.returncode}): {f.read()[-2000:]}")
   return rows
 
 
@@ -109,7 +112,7 @@ def main():
   parser.add_argument("--max_growth_mb", type=float, default=50.0)
   parser.add_argument("--out", default=None, help="path prefix of the .csv and .png (default: <workdir>/soak)")
   args = parser.parse_args()
-  if os.path.exists(os.path.join(args.workdir, "checkpoints")):
+  if os.path.exists(os.path.join(args.workdir, "checkpoints")):  # A fresh run: memory from step 0.
     raise SystemExit(f"soak: {args.workdir} holds a run already; give a new --workdir")
   out = args.out or os.path.join(args.workdir, "soak")
   rows = watch(args)
