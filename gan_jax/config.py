@@ -207,17 +207,15 @@ def validate(config):
     raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
   _choose("loss", config.loss, losses.names())
   _choose("model_name", config.model_name, models.names())
-  gan = models.check_kwargs(config.model_name, config.model.to_dict())
-  if (gan.num_classes or gan.aux) and (config.pack > 1 or config.unrolled_steps):
-    raise UserError("PacGAN packing and unrolled GAN are not implemented for class-conditional or InfoGAN "
-                    "models: config.pack must be 1 and config.unrolled_steps 0")
+  built = models.check_kwargs(config.model_name, config.model.to_dict())
   if not config.aux_weight >= 0.0:
     raise UserError(f"config.aux_weight must be >= 0, got {config.aux_weight!r}")
   _choose("dataset", config.data.name, data.names())
-  metrics.check(config)
   _choose("config.objective", config.objective, objectives.names())
   objectives.check_kwargs(config.objective, config.objective_kwargs.to_dict())
-  objective = objectives.make(config, gan)
+  objective = objectives.make(config, built)
+  objective.check()
+  metrics.check(config, objective.target_kinds)
   given, needed = sorted(config.optimizer), sorted(objective.networks)
   if given != needed:
     raise UserError(f"config.optimizer has entries for {', '.join(given) or 'no network'} but objective "

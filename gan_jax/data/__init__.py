@@ -1,8 +1,8 @@
 """The one data entry point: `get_dataset(sources, ...)`, tf.data pipelines over TFDS datasets by name.
 
-Offline builders defined in this package (`digits`, `ring8`, `grid25`) register with TFDS on import and are prepared
+Offline builders defined in this package (`digits`, `digits_m`, `ring8`, `grid25`) register with TFDS on import and are prepared
 locally on first use.
 """
-from gan_jax.data import digits, mixtures  # noqa: F401  (registers the builders)
+from gan_jax.data import digits, digits_m, mixtures  # noqa: F401  (registers the builders)
 from gan_jax.data.pipeline import (OFFLINE_BUILDERS, Source, check, get_dataset, load_builder, load_examples,  # noqa: F401
                                    names, source, stream_seed)

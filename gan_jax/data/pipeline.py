@@ -20,7 +20,7 @@ from gan_jax.errors import UserError, first_line
 
 tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for JAX.
 
-OFFLINE_BUILDERS = ("digits", "ring8", "grid25")  # Prepared locally from data shipped inside installed packages.
+OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25")  # Prepared locally from data shipped inside installed packages.
 
 
 def names():

@@ -33,17 +33,29 @@ _IMAGE_EVALUATORS = {
     "inception_score": lambda real, fake: dict(zip(("is", "is_std"), scores.inception_score(fake[1]))),
     "class_coverage": lambda real, fake: scores.class_coverage(fake[1]),
 }
-# name -> f(fake class probabilities [N, K], conditions [N]): a class-conditional model's requested labels, or
-# InfoGAN's categorical codes (the objective's evaluation_targets).
-_CONDITIONAL_EVALUATORS = {"class_accuracy": scores.class_accuracy, "code_purity": scores.code_purity}
+# name -> (the target it needs, f(fake class probabilities [N, K], that target [N])). The objective's
+# evaluation_targets provide them: "labels" (a class-conditional model's requested labels, or the source labels of
+# translated images) or "codes" (InfoGAN's categorical codes).
+_CONDITIONAL_EVALUATORS = {"class_accuracy": ("labels", scores.class_accuracy),
+                           "code_purity": ("codes", scores.code_purity)}
+# name -> f(samples, "targets" [N, ...]): samples against the images they should equal (paired translation).
+_PAIRED_EVALUATORS = {"reconstruction": scores.reconstruction_errors}
 
 
 def names():
-  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CONDITIONAL_EVALUATORS)
+  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CONDITIONAL_EVALUATORS) + tuple(
+      _PAIRED_EVALUATORS)
 
 
-def check(config) -> None:
-  """Rejects unknown evaluators, and evaluators that do not fit the data or lack an extractor."""
+_NEEDS = {"labels": "a class-conditional model (config.model.num_classes > 0) or translated images with source "
+                    "labels",
+          "codes": "an InfoGAN model with a categorical code (config.model.info_categorical)",
+          "targets": "paired translation (pix2pix), whose outputs have true targets"}
+
+
+def check(config, target_kinds=()) -> None:
+  """Rejects unknown evaluators, and evaluators that do not fit the data, lack an extractor, or need targets the
+  objective does not provide (`target_kinds`: what its evaluation_targets hold: labels, codes, targets)."""
   from gan_jax.data.mixtures import MIXTURES  # pylint: disable=g-import-not-at-top
   for name in config.evals:
     if name not in names():
@@ -51,11 +63,11 @@ def check(config) -> None:
     if name == "mode_coverage" and config.data.name not in MIXTURES:
       raise UserError(f"mode_coverage needs a Gaussian-mixture dataset ({', '.join(MIXTURES)}), "
                       f"not {config.data.name!r}")
-    if name == "class_accuracy" and not config.model.get("num_classes"):
-      raise UserError("class_accuracy needs a class-conditional model (config.model.num_classes > 0)")
-    if name == "code_purity" and not config.model.get("info_categorical"):
-      raise UserError("code_purity needs an InfoGAN model with a categorical code (config.model.info_categorical)")
-    if name not in _VECTOR_EVALUATORS and not config.eval_features:
+    needed = _CONDITIONAL_EVALUATORS[name][0] if name in _CONDITIONAL_EVALUATORS else (
+        "targets" if name in _PAIRED_EVALUATORS else None)
+    if needed and needed not in target_kinds:
+      raise UserError(f"{name} needs {_NEEDS[needed]}")
+    if name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS and not config.eval_features:
       raise UserError(f"evaluator {name!r} needs config.eval_features, e.g. 'classifier:digits' or "
                       "'inception:/path/to/pt_inception-2015-12-05-6726825d.pth'")
   if config.eval_features:
@@ -82,14 +94,15 @@ def extractor(spec):
   return _extractors[spec]
 
 
-def evaluate(config, samples, conditions=None, reference_source=None) -> dict:
-  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G, for
-  class_accuracy / code_purity the label or categorical code [N] each was generated with, and for the image
-  metrics the data.Source of the real images they are compared with (its one feature)."""
+def evaluate(config, samples, targets=None, reference_source=None) -> dict:
+  """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G;
+  `targets` the objective's evaluation_targets ({"labels"}: the class each sample was generated for or
+  translated from; {"codes"}: InfoGAN's categorical codes; {"targets"}: the images paired samples should equal);
+  for the image metrics, the data.Source of the real images they are compared with (its one feature)."""
   from gan_jax import images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
-  results = {}
-  image_evals = [name for name in config.evals if name not in _VECTOR_EVALUATORS]
+  results, targets = {}, targets or {}
+  image_evals = [name for name in config.evals if name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS]
   if image_evals:
     features = extractor(config.eval_features)
     fake = features.features_and_probs(images.to_uint8(samples))
@@ -99,7 +112,10 @@ def evaluate(config, samples, conditions=None, reference_source=None) -> dict:
     if name in _IMAGE_EVALUATORS:
       values = _IMAGE_EVALUATORS[name](real, fake)
     elif name in _CONDITIONAL_EVALUATORS:
-      values = _CONDITIONAL_EVALUATORS[name](fake[1], conditions)
+      needed, fn = _CONDITIONAL_EVALUATORS[name]
+      values = fn(fake[1], targets[needed])
+    elif name in _PAIRED_EVALUATORS:
+      values = _PAIRED_EVALUATORS[name](samples, targets["targets"])
     else:
       values = _VECTOR_EVALUATORS[name](config, samples)
     results.update({f"{name}/{k}": v for k, v in values.items()})

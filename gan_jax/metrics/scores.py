@@ -161,3 +161,18 @@ def code_purity(probs, codes):
     agree += int(counts.max())
   return {"purity": agree / len(codes), "classes_matched": len(set(majority.values())),
           **{f"code_{c}_class": k for c, k in majority.items()}}
+
+
+def reconstruction_errors(samples, targets) -> dict:
+  """Paired translation against the true targets (pix2pix, Isola et al. 2017, and the image-quality measures its
+  successors report): mean absolute error and PSNR on [0, 255] pixels, and SSIM (Wang et al. 2004, Eq. 13; a
+  7x7 uniform window, K1 0.01, K2 0.03, as scikit-image's default), each the mean over images (SSIM also over
+  channels). samples and targets: float [N, H, W, C] in [-1, 1]."""
+  from skimage.metrics import structural_similarity  # pylint: disable=g-import-not-at-top
+  x = (np.clip(np.asarray(samples, np.float64), -1, 1) + 1.0) * 127.5
+  y = (np.clip(np.asarray(targets, np.float64), -1, 1) + 1.0) * 127.5
+  mse = np.mean(np.square(x - y), axis=(1, 2, 3))
+  psnr = 10.0 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
+  ssim = [np.mean([structural_similarity(a[..., c], b[..., c], data_range=255.0) for c in range(a.shape[-1])])
+          for a, b in zip(x, y)]
+  return {"mae": float(np.mean(np.abs(x - y))), "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}

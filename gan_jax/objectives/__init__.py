@@ -84,8 +84,15 @@ class Objective:
   def reference_source(self):
     raise NotImplementedError
 
-  def evaluation_targets(self, conditions):
-    return None
+  target_kinds: tuple = ()    # What evaluation_targets holds: "labels", "codes", "targets" (metrics.check).
+
+  def evaluation_targets(self, conditions) -> dict:
+    """{kind: array [N, ...]} the conditional and paired evaluators compare samples with (see target_kinds)."""
+    return {}
+
+  def check(self) -> None:
+    """Raises UserError for a combination of config values the objective cannot train (each value alone was
+    checked by config.validate)."""
 
 
 def names():

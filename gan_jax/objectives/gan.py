@@ -167,14 +167,24 @@ class GAN(objectives.Objective):
                                         None if labels is None else labels[i:i + batch_size])), np.float32)
         for i in range(0, z.shape[0], batch_size)])
 
-  def evaluation_targets(self, conditions):
+  @property
+  def target_kinds(self) -> tuple:
+    return ("labels",) if self.models.num_classes else (("codes",) if self.models.info_categorical else ())
+
+  def evaluation_targets(self, conditions) -> dict:
     """What the conditional evaluators compare the samples' predicted classes with: the requested labels of a
-    class-conditional model, or InfoGAN's categorical codes (None otherwise)."""
+    class-conditional model, or InfoGAN's categorical codes."""
     if self.models.num_classes:
-      return conditions["labels"]
+      return {"labels": conditions["labels"]}
     if self.models.info_categorical:
-      return np.asarray(models_lib.categorical_codes(self.models, conditions["z"]))
-    return None
+      return {"codes": np.asarray(models_lib.categorical_codes(self.models, conditions["z"]))}
+    return {}
+
+  def check(self) -> None:
+    """The plain GAN's combinations that do not exist (after each key was checked on its own)."""
+    if (self.models.num_classes or self.models.aux) and (self.config.pack > 1 or self.config.unrolled_steps):
+      raise UserError("PacGAN packing and unrolled GAN are not implemented for class-conditional or InfoGAN "
+                      "models: config.pack must be 1 and config.unrolled_steps 0")
 
   def reference_source(self):
     """The real images the image metrics compare samples with: config.data's, preprocessed as for training."""
