@@ -2,6 +2,8 @@
 
   python scripts/train_classifier.py --dataset=digits --resolution=16 --out=gan_jax/metrics/weights/digits.npz
   python scripts/train_classifier.py --dataset=mnist --resolution=28 --out=classifiers/mnist.npz [--data_dir=DIR]
+  python scripts/train_classifier.py --dataset=digits_m --resolution=32 --channels=3 \
+      --out=gan_jax/metrics/weights/digits_m.npz
 
 Images go through the training pipeline's preprocessing (crop, resize to --resolution, [-1, 1]). Held out:
 the `test` split when the dataset has one, else the last 20% of `train`. Deterministic on CPU for a seed; the
@@ -20,6 +22,8 @@ _DATASET = flags.DEFINE_string("dataset", "digits", "A labelled TFDS image datas
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir.")
 _RESOLUTION = flags.DEFINE_integer("resolution", 16, "Input resolution of the classifier.")
 _CHANNELS = flags.DEFINE_integer("channels", 1, "Input channels of the classifier.")
+_FEATURE = flags.DEFINE_string("feature", "image", "The dataset's image feature to classify (digits_m: `image` is "
+                               "domain B, digits-M; `digit` domain A, grey digits).")
 _STEPS = flags.DEFINE_integer("steps", 3000, "Training steps (batch 64).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation and batches.")
 _OUT = flags.DEFINE_string("out", None, "Output .npz path.")
@@ -38,7 +42,7 @@ def main(argv):
 
     def load(split):
       source = data.Source(name=_DATASET.value, split=split, data_dir=_DATA_DIR.value,
-                           features=(("x", "image", shape), ("label", "label", ())))
+                           features=(("x", _FEATURE.value, shape), ("label", "label", ())))
       examples = data.load_examples(source)
       return examples["x"], examples["label"]
 
@@ -46,7 +50,7 @@ def main(argv):
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     params = classifier.train(x_train, y_train, num_classes=num_classes, seed=_SEED.value, steps=_STEPS.value)
     test_accuracy = classifier.accuracy(params, x_test, y_test, num_classes=num_classes)
-    meta = dict(dataset=_DATASET.value, train_split=train_split, test_split=test_split,
+    meta = dict(dataset=_DATASET.value, feature=_FEATURE.value, train_split=train_split, test_split=test_split,
                 resolution=_RESOLUTION.value, channels=_CHANNELS.value, num_classes=num_classes, feature_dim=128,
                 steps=_STEPS.value, seed=_SEED.value, test_accuracy=round(test_accuracy, 4))
     classifier.save(_OUT.value, params, meta)

@@ -20,7 +20,7 @@ from gan_jax.errors import UserError, first_line
 
 tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for JAX.
 
-OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25")  # Prepared locally from data shipped inside installed packages.
+OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25", "edges2fashion")  # Prepared locally from data shipped inside installed packages.
 
 
 def names():
@@ -28,6 +28,10 @@ def names():
 
 
 def _how_to_provide(name):
+  if name in ("mnist", "fashion_mnist"):
+    return (f"run once with network access (TFDS downloads and prepares it), or prepare it from a copy of its four "
+            f"original .gz files: python scripts/prepare_dataset.py --name={name} --from=DIR --data_dir=D, then "
+            f"pass --config.data.data_dir=D")
   return (f"run once with network access (TFDS downloads and prepares it), or pass "
           f"--config.data.data_dir=DIR holding a prepared copy (tfds build {name} --data_dir=DIR elsewhere), "
           f"or follow the manual download steps at https://www.tensorflow.org/datasets/catalog/{name}")
@@ -46,6 +50,8 @@ def load_builder(name, data_dir=None, download=True):
                     f"and config.data.download is False: {_how_to_provide(name)}")
   try:
     builder.download_and_prepare()
+  except UserError:  # An offline builder's own message (e.g. edges2fashion without fashion_mnist).
+    raise
   except Exception as e:  # Network, manual-download and disk errors all end here.
     if _is_prepared(builder):  # Another process (multi-host, shared data_dir) prepared it first.
       return tfds.builder(name, data_dir=data_dir)
