@@ -159,8 +159,11 @@ class GAN(objectives.Objective):
     return conditions
 
   def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
-    """float32 numpy [N, *data_shape]: the EMA generator in eval mode, `batch_size` samples at a time."""
-    apply = jax.jit(lambda variables, z, labels: generate(self.models, variables, z, False, labels)[0])
+    """float32 numpy [N, *data_shape]: the EMA generator in eval mode, `batch_size` samples at a time (compiled
+    once per objective and batch shape, not at every evaluation)."""
+    if not hasattr(self, "_generate_jit"):
+      self._generate_jit = jax.jit(lambda variables, z, labels: generate(self.models, variables, z, False, labels)[0])
+    apply = self._generate_jit
     z, labels = conditions["z"], conditions.get("labels")
     return np.concatenate([
         np.asarray(jax.device_get(apply(ema["g"], z[i:i + batch_size],
