@@ -8,23 +8,26 @@ that (small splits are decoded once and kept in memory instead), so one process 
 processes with two each train on the same batches. A run resumed at step s rebuilds the stream and skips to
 where it stood: whole epochs cost nothing and the rest of one epoch is skipped before decoding.
 """
-import dataclasses
 import os
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from gan_jax.data import digits, digits_m, edges2fashion, mixtures  # noqa: F401  (registers the builders)
+from gan_jax.data.sources import Source, stream_seed
 from gan_jax.errors import UserError, first_line
 
 tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for JAX.
 
-OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25", "edges2fashion")  # Prepared locally from data shipped inside installed packages.
+# Prepared locally from data shipped inside installed packages.
+OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25")
+DERIVED_BUILDERS = ("edges2fashion",)  # Prepared locally from a standard dataset that must be prepared first.
 
 
 def names():
-  return tuple(sorted(set(tfds.list_builders(with_community_datasets=False)) | set(OFFLINE_BUILDERS)))
+  return tuple(sorted(set(tfds.list_builders(with_community_datasets=False)) | set(OFFLINE_BUILDERS) |
+                      set(DERIVED_BUILDERS)))
 
 
 def _how_to_provide(name):
@@ -45,7 +48,7 @@ def load_builder(name, data_dir=None, download=True):
     raise UserError(f"cannot load dataset {name!r}: {first_line(e)}") from None
   if _is_prepared(builder):
     return builder
-  if name not in OFFLINE_BUILDERS and not download:
+  if name not in OFFLINE_BUILDERS + DERIVED_BUILDERS and not download:
     raise UserError(f"dataset {name!r} is not prepared in {os.path.dirname(os.path.dirname(builder.data_dir))} "
                     f"and config.data.download is False: {_how_to_provide(name)}")
   try:
@@ -88,33 +91,6 @@ def _preprocess_image(image_feature, resolution, channels):
     return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)   # [res, res, channels] in [-1, 1]
 
   return preprocess
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-  """A TFDS split and the features an objective reads from it, by role: `features` is ((role, feature name,
-  shape), ...), where shape is the sample's (images are cropped and resized to it, vectors must have it) or ()
-  for an integer scalar such as a class label. Several roles of one Source come from the same examples (paired
-  data: an input image and its target); several Sources are independent streams (unpaired data)."""
-  name: str
-  features: tuple
-  split: str = "train"
-  data_dir: Optional[str] = None
-  download: bool = True
-  shuffle_buffer: int = 10_000
-  cache_mb: float = 1024   # Splits whose decoded samples fit in this many MiB are decoded once and kept in memory.
-
-  def shape(self, role):
-    return dict((r, shape) for r, _, shape in self.features)[role]
-
-
-def source(data_config, **features) -> Source:
-  """The Source of `config.data` with `features` given as role=(feature name, shape): the one place that turns
-  config.data into a data source."""
-  return Source(name=data_config.name, split=data_config.split, data_dir=data_config.data_dir,
-                download=data_config.download, shuffle_buffer=data_config.shuffle_buffer,
-                cache_mb=data_config.cache_mb,
-                features=tuple((role, feature, tuple(shape)) for role, (feature, shape) in features.items()))
 
 
 def _preprocess(spec, feature, shape):
@@ -188,11 +164,6 @@ def check(src: Source, *, global_batch_size, num_classes=0):
     raise UserError(f"split {src.split!r} of {src.name!r} has {epoch_size} examples, fewer than the global batch "
                     f"size {global_batch_size}")
   return epoch_size, raw, preprocess
-
-
-def stream_seed(seed: int, index: int) -> int:
-  """The seed of the index-th of several independent sources (the first's is the run's seed)."""
-  return seed + 7919 * index
 
 
 def get_dataset(sources, *, batch_size, num_stacked=1, steps_per_call=1, seed=0, start_step=0, process_index=0,
