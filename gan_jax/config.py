@@ -210,7 +210,7 @@ def validate(config):
   built = models.check_kwargs(config.model_name, config.model.to_dict())
   if not config.aux_weight >= 0.0:
     raise UserError(f"config.aux_weight must be >= 0, got {config.aux_weight!r}")
-  _choose("dataset", config.data.name, data.names())
+  _choose("dataset", config.data.name.split("/")[0].split(":")[0], data.names())  # A builder, maybe with a config.
   _choose("config.objective", config.objective, objectives.names())
   objectives.check_kwargs(config.objective, config.objective_kwargs.to_dict())
   objective = objectives.make(config, built)

@@ -37,16 +37,21 @@ def test_blend_is_the_absolute_difference_of_patch_and_digit():
 
 
 def test_splits_hold_the_scaled_sklearn_digits_and_their_labels_in_order(builder):
-  assert builder.info.splits["train"].num_examples == 1500
-  assert builder.info.splits["test"].num_examples == 297
+  assert builder.info.splits["train"].num_examples == 1500 * 10
+  assert builder.info.splits["test"].num_examples == 297 * 4
   digits = load_digits()
   small = np.round(digits.images * 255 / 16).astype(np.uint8)
   scaled = np.stack([np.asarray(Image.fromarray(d).resize((32, 32), Image.Resampling.BILINEAR)) for d in small])
-  for split, rows in (("train", slice(0, 1500)), ("test", slice(1500, 1797))):
+  for split, rows, blends in (("train", slice(0, 1500), 10), ("test", slice(1500, 1797), 4)):
     served = _served(builder, split)
     assert served["digit"].shape[1:] == (32, 32, 1) and served["image"].shape[1:] == (32, 32, 3)
-    np.testing.assert_array_equal(served["label"], digits.target[rows])
-    np.testing.assert_array_equal(served["digit"][..., 0], scaled[rows])
+    np.testing.assert_array_equal(served["label"], np.repeat(digits.target[rows], blends))
+    np.testing.assert_array_equal(served["digit"][..., 0], np.repeat(scaled[rows], blends, axis=0))
+    first = served["image"][:blends]  # One digit's blends: the same strokes in different patches.
+    assert len({im.tobytes() for im in first}) == blends
+  # The halves of train that unpaired training takes hold disjoint digits.
+  train = digits_m.make_examples("train")
+  assert not set(train["index"][:7500]) & set(train["index"][7500:])
   assert scaled.min() == 0 and scaled.max() == 255  # Bilinear upscaling keeps the blank background and full strokes.
 
 

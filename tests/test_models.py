@@ -22,6 +22,14 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
   assert using, f"model {name!r} has no experiment config in experiments/"
   config = config_lib.load_experiment(using[0], "runlocal")
   gan = models.make(name, config.model.to_dict())
+  if not hasattr(gan, "generator"):  # Translation networks: A images -> B images, PatchGAN logit maps on B.
+    a = jnp.zeros((3, *gan.shape_a))
+    g_vars = gan.g_ab.init(jax.random.PRNGKey(1), a, train=False)
+    fake = gan.g_ab.apply(g_vars, a, train=False)
+    assert fake.shape == (3, *gan.shape_b) and np.all(np.isfinite(fake))
+    d_vars = gan.d_b.init(jax.random.PRNGKey(2), fake, train=False)
+    assert gan.d_b.apply(d_vars, fake, train=False).shape[0] == 3
+    return
   labels = {"labels": jnp.arange(3, dtype=jnp.int32) % gan.num_classes} if gan.num_classes else {}
   z = models.sample_latents(gan, jax.random.PRNGKey(0), 3)
   g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False, **labels)

@@ -26,7 +26,7 @@ from typing import Callable
 
 from gan_jax.errors import UserError
 
-_MODULES = ("gan",)
+_MODULES = ("gan", "pix2pix", "cyclegan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,10 @@ class Objective:
 
   def picture(self, ema: dict, grid_conditions: dict, eval_conditions: dict):
     raise NotImplementedError
+
+  def real_picture(self, num_grid: int, num_points: int):
+    """Real data shown as picture() shows samples (samples/real.png), or None."""
+    return None
 
   def reference_source(self):
     raise NotImplementedError

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import data, images, losses, models as models_lib, objectives, optimizers, regularizers, state as state_lib
+from gan_jax import data, losses, models as models_lib, objectives, optimizers, regularizers, state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.models import GANModels
 from gan_jax.steps import apply_gradients
@@ -200,9 +200,18 @@ class GAN(objectives.Objective):
   def picture(self, ema: dict, grid_conditions: dict, eval_conditions: dict) -> np.ndarray:
     """A sample grid of the fixed grid latents, or for vectors (the 2D benchmark) a scatter plot of the samples
     of the evaluation latents: uint8 [H, W, C]."""
+    from gan_jax import images  # pylint: disable=g-import-not-at-top  (PIL, matplotlib: only to draw)
     if self.models.makes_images:
       return images.grid(images.to_uint8(self.generate(ema, grid_conditions)))
     return images.scatter(self.generate(ema, eval_conditions))
+
+  def real_picture(self, num_grid: int, num_points: int) -> np.ndarray:
+    """The first real images as a grid, or the real points (as many as evaluations sample) as a scatter plot."""
+    from gan_jax import images  # pylint: disable=g-import-not-at-top  (PIL, matplotlib: only to draw)
+    source = self.reference_source()
+    if self.models.makes_images:
+      return images.grid(images.to_uint8(data.load_examples(source, num=num_grid)["x"]))
+    return images.scatter(data.load_examples(source, num=num_points)["x"])
 
   # --- The training step.
 
