@@ -74,12 +74,17 @@ def check(config, target_kinds=()) -> None:
     kind, _, where = config.eval_features.partition(":")
     if kind not in ("classifier", "inception") or not where:
       raise UserError(f"config.eval_features {config.eval_features!r} is not 'classifier:<name or file>' or "
-                      "'inception:<weights file>'")
-    from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
-    path = classifier.resolve_path(where) if kind == "classifier" else where
+                      "'inception:<weights file>[:pytorch_fid|legacy_tensorflow|clean]'")
+    from gan_jax.metrics import classifier, inception  # pylint: disable=g-import-not-at-top
+    path = classifier.resolve_path(where) if kind == "classifier" else inception.parse_spec(where)[0]
     if not os.path.isfile(path):
       raise UserError(f"config.eval_features {config.eval_features!r}: no file {path}" + (
           f" (bundled classifiers: {', '.join(classifier.bundled_names())})" if kind == "classifier" else ""))
+    needs_classes = [n for n in config.evals
+                     if n in ("inception_score", "class_coverage") or n in _CONDITIONAL_EVALUATORS]
+    if needs_classes and kind == "inception" and not extractor(config.eval_features).has_logits:
+      raise UserError(f"{needs_classes[0]} needs class probabilities, but the Inception file {path} has no classifier "
+                      "layer (the TorchScript FID network stops at the pool features): drop it from config.evals")
 
 
 _extractors = {}
@@ -119,4 +124,36 @@ def evaluate(config, samples, targets=None, reference_source=None) -> dict:
     else:
       values = _VECTOR_EVALUATORS[name](config, samples)
     results.update({f"{name}/{k}": v for k, v in values.items()})
+  return results
+
+
+def real_floor(config, reference_source) -> dict:
+  """{name/metric: value} of config.evals' image metrics between two halves of the real reference examples (the
+  first half as if generated): the scores real data itself gets under this extractor, at half the reference's
+  size, which a generator can approach but not beat. Cached as JSON beside the reference features."""
+  import json  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, images  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
+  names = [name for name in config.evals if name in _IMAGE_EVALUATORS]
+  if not names:
+    return {}
+  features = extractor(config.eval_features)
+  path = reference.cache_path(config, features, reference_source).replace(".npz", "_floor.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      cached = json.load(f)
+    if all(any(k.startswith(name + "/") for k in cached) for name in names):
+      return {k: v for k, v in cached.items() if k.split("/")[0] in names}
+  (role, _, _), = reference_source.features
+  real = data.load_examples(reference_source, num=config.eval_ref_num)[role]
+  half = len(real) // 2
+  first, second = (features.features_and_probs(images.to_uint8(part)) for part in (real[:half], real[half:2 * half]))
+  results = {}
+  for name in names:
+    results.update({f"{name}/{k}": float(v) for k, v in _IMAGE_EVALUATORS[name](second, first).items()})
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  temporary = f"{path}.{os.getpid()}.tmp"
+  with open(temporary, "w") as f:
+    json.dump(results, f)
+  os.replace(temporary, path)
   return results
