@@ -3,6 +3,7 @@ input as one `gan_jax: error:` line, user errors without a traceback unless --ve
 """
 import contextlib
 import logging as py_logging
+import os
 import re
 
 from absl import flags, logging
@@ -48,7 +49,7 @@ def check_command_line(argv, **required) -> None:
   missing = [f"--{name}" for name, value in required.items() if not value]
   if missing:
     errors.exit_with(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
-  quiet_libraries()
+  quiet_libraries(verbose="verbose" in flags.FLAGS and flags.FLAGS["verbose"].value)
 
 
 def load_config(config_flag):
@@ -65,10 +66,17 @@ def load_config(config_flag):
   return config
 
 
-def quiet_libraries():
-  """Keeps orbax's INFO chatter out of the console; its warnings still show."""
-  logging.get_absl_handler().addFilter(
-      lambda record: record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname)
+def quiet_libraries(verbose: bool = False):
+  """The console a researcher wants: gan_jax's own lines with the time of day, and every library's warnings;
+  the libraries' INFO lines (TensorFlow's, TFDS's, JAX's backends, orbax's, clu's metric echo) and TensorFlow's C++
+  log only with --verbose, which also brings back absl's full prefix."""
+  if verbose:
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported (the commands import it late).
+  handler = logging.get_absl_handler()
+  handler.setFormatter(py_logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+  own = os.sep + "gan_jax" + os.sep
+  handler.addFilter(lambda record: record.levelno >= py_logging.WARNING or own in record.pathname)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ def run():
   num = flags.DEFINE_integer("num", None, "Generated samples; default: the run's config.eval_num_samples.")
   evals = flags.DEFINE_list("evals", None, "Evaluators; default: the run's config.evals.")
   features = flags.DEFINE_string("features", None, "Extractor; default: the run's config.eval_features.")
-  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
     cli.check_command_line(argv, workdir=workdir.value)

@@ -268,7 +268,7 @@ def main_cli():
   thresholds = flags.DEFINE_list("thresholds", ["2", "1", "0.5", "0.25"], "truncation thresholds.")
   restarts = flags.DEFINE_integer("restarts", 4, "invert: random starts per image.")
   learning_rate = flags.DEFINE_float("learning_rate", 0.05, "invert: Adam's learning rate.")
-  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
     if len(argv) != 2 or argv[1] not in COMMANDS:

@@ -18,7 +18,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
                                           "experiments/dcgan_digits.py or experiments/dcgan_digits.py:runlocal.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, checkpoints, logs and samples.")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Join a multi-process run whose cluster JAX detects "
                                  "(SLURM, Open MPI, Cloud TPU); implied by --coordinator_address.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0, for "

@@ -108,7 +108,7 @@ def run():
   seed = flags.DEFINE_integer("seed", None, "Seed of the latents; default: the run's config.seed.")
   grid = flags.DEFINE_string("grid", None, "Optional PNG path for a grid (images) or scatter plot (points).")
   batch_size = flags.DEFINE_integer("batch_size", 256, "Samples generated per call.")
-  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
   labels = flags.DEFINE_string("labels", None, "Class-conditional models: a class id, a comma-separated list "
                                "(cycled through), 'all' (balanced; the default), or a .npy/.txt file of ids.")
   inputs = flags.DEFINE_string("inputs", None, "Generators that take an input image: a .npy/.npz array "

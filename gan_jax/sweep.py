@@ -169,7 +169,7 @@ def run():
   num_seeds = flags.DEFINE_integer("seeds", 3, "Seeds per grid cell: config.seed + 0, ..., + N-1.")
   grid = flags.DEFINE_multi_string("grid", [], "key=v1,v2,...: a config key and the values to sweep.")
   vmap = flags.DEFINE_bool("vmap", True, "Train a cell's seeds together, vmapped on one device.")
-  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+  verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
     cli.check_command_line(argv, workdir=workdir.value)

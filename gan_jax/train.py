@@ -7,12 +7,12 @@ import os
 import time
 
 from absl import logging
-from clu import metric_writers, periodic_actions
+from clu import metric_writers
 import jax
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import data, images, metrics, models, objectives, optimizers, preemption, sharding, steps
+from gan_jax import console, data, images, metrics, models, objectives, optimizers, preemption, sharding, steps
 from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import UserError
@@ -199,7 +199,18 @@ def _train(config, objective, workdir, started):
     if bad:
       raise Diverged(*bad)
     scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in fetched[0][1]}
+    progress.log(step, scalars)
     writer.write_scalars(step, scalars)
+    if progress.rate:  # Training only: samples, evaluations and checkpoints set aside.
+      writer.write_scalars(step, {"steps_per_sec": progress.rate})
+
+  def write_real_grid():
+    """samples/real.png once: real data shown as the samples are, to compare them at a glance."""
+    path = os.path.join(workdir, "samples", "real.png")
+    if is_chief and not os.path.exists(path):
+      picture = objective.real_picture(max(config.num_grid_samples, 1), config.eval_num_samples)
+      if picture is not None:
+        images.save_png(picture, path, scale=objective.picture_scale)
 
   def write_samples(step):
     picture = objective.picture(state.ema, grid_conditions, eval_conditions)
@@ -210,9 +221,11 @@ def _train(config, objective, workdir, started):
   def run_evals(step):
     results = evaluate(config, objective, state.ema)
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    console.evaluation(step, results, config.eval_num_samples)
     if is_chief:
       workdir_lib.append_eval_record(workdir, step, results, **eval_record_fields(config, "train"),
                                      wall_s=round(wall_s(), 1))
+    last_evaluation.update(results)
     return results
 
   def roll_back(diverged: Diverged):
@@ -243,19 +256,17 @@ def _train(config, objective, workdir, started):
     return state
   logging.info("Training %s (objective %s) from step %d to %d on %d device(s).", config.model_name,
                config.objective, step, config.total_steps, jax.device_count())
+  last_evaluation = {}
+  write_real_grid()
   try:  # The checkpointer is closed however the loop ends: a save in flight is finished, never lost.
     train_iter, train_step = start(state)
-    new_progress = lambda: periodic_actions.ReportProgress(  # clu's report; it wants consecutive steps.
-        num_train_steps=config.total_steps, writer=writer, every_steps=config.log_every, every_secs=None)
-    progress = new_progress()
+    progress = console.Progress(step, config.total_steps)
     with preemption.StopRequests() as stop:
       while step < config.total_steps:
         with jax.profiler.StepTraceAnnotation("train", step_num=step + steps_per_call):
           state, step_metrics = train_step(state, next(train_iter))
         step += steps_per_call
         pending_metrics.append((step, step_metrics))
-        for done in range(step - steps_per_call + 1, step + 1):
-          progress(done)  # clu's progress report wants every step.
         last, stopping = step == config.total_steps, stop.stop_requested(step // steps_per_call)
         try:
           if last or stopping or step % config.log_every == 0 or step % config.checkpoint_every == 0:
@@ -265,14 +276,15 @@ def _train(config, objective, workdir, started):
           state = roll_back(diverged)
           step = int(state.step)
           train_iter, train_step = start(state)
-          progress = new_progress()
+          progress = console.Progress(step, config.total_steps)
           continue
-        if last or step % config.sample_every == 0:
-          write_samples(step)
-        if config.evals and (last or step % config.eval_every == 0):
-          run_evals(step)
-        if last or stopping or step % config.checkpoint_every == 0:
-          checkpointer.save(state, {**meta, "wall_s": wall_s()})
+        with progress.paused():  # Not training: kept out of the throughput and the ETA.
+          if last or step % config.sample_every == 0:
+            write_samples(step)
+          if config.evals and (last or step % config.eval_every == 0):
+            run_evals(step)
+          if last or stopping or step % config.checkpoint_every == 0:
+            checkpointer.save(state, {**meta, "wall_s": wall_s()})
         if stopping and not last:
           logging.warning("Stopped by %s at step %d with a checkpoint in %s; run the same command to resume.",
                           stop.received, step, checkpointer.directory)
@@ -280,4 +292,7 @@ def _train(config, objective, workdir, started):
   finally:
     checkpointer.close()
   writer.flush()
+  if is_chief and step == config.total_steps:
+    floor = metrics.real_floor(config, objective.reference_source()) if last_evaluation else {}
+    console.summary(workdir, step, wall_s(), progress.rate, last_evaluation, floor)
   return state

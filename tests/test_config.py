@@ -39,7 +39,8 @@ def _digits():
 @pytest.mark.parametrize("key,value,message", [
     ("loss", "hinge_typo", r"unknown loss 'hinge_typo'; allowed: hinge, lsgan, minimax, non_saturating, wasserstein"),
     ("model_name", "nomodel", rf"unknown model_name 'nomodel'; allowed: {', '.join(sorted(models.names()))}"),
-    ("objective", "noobjective", rf"unknown config.objective 'noobjective'; allowed: {', '.join(objectives.names())}"),
+    ("objective", "noobjective",
+     rf"unknown config.objective 'noobjective'; allowed: {', '.join(sorted(objectives.names()))}"),
     ("optimizer.g.lr_schedule", "cosine", r"unknown optimizer.g.lr_schedule 'cosine'; allowed: constant, linear_decay"),
     ("data.name", "nosuchset", r"unknown dataset 'nosuchset'; allowed: .*digits.*mnist"),
     ("optimizer.g.name", "adamw_typo", r"unknown optimizer.g.name 'adamw_typo'; allowed: adam, rmsprop, sgd"),
