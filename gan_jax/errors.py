@@ -16,7 +16,8 @@ EXIT_CODE = 2
 def first_line(e: BaseException, limit: int = 300) -> str:
   """The first line of an exception's message (its type's name when empty), at most `limit` characters: what
   a one-line error quotes of a library's multi-line exception."""
-  return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+  line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+  return line if len(line) <= limit else line[:limit - 3].rstrip() + "..."
 
 
 def exit_with(message) -> None:

@@ -1,7 +1,8 @@
 """Command line: `python -m gan_jax.main --config=experiments/X.py[:arg] --workdir=DIR [--config.key=value]`.
 
 Parses flags, joins the other processes of a multi-host run (jax.distributed), then calls
-`train.train_and_evaluate`. User errors print one line and exit 2.
+`train.train_and_evaluate`. User errors print one line and exit 2. `--list_experiments` prints the experiment
+configs and `--config_help` every config key with its default and meaning.
 
 Multi-host: run the same command in every process with `--distributed` where JAX finds the cluster itself
 (SLURM, Open MPI, Cloud TPU), or with `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`
@@ -48,7 +49,45 @@ def initialize_distributed() -> None:
     errors.exit_with(f"cannot join the distributed run: {errors.first_line(e)}")
 
 
+_LIST_EXPERIMENTS = flags.DEFINE_bool("list_experiments", False, "Print every experiment config with the first line "
+                                      "of its docstring, and exit.")
+_CONFIG_HELP = flags.DEFINE_bool("config_help", False, "Print every config key with its default and meaning "
+                                 "(gan_jax/config.py), and exit.")
+
+
+def list_experiments() -> str:
+  """'experiments/<name>.py  <first docstring line>' for every experiment config, sorted."""
+  import ast  # pylint: disable=g-import-not-at-top
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  lines = []
+  for path in sorted(glob.glob(os.path.join(root, "experiments", "*.py"))):
+    with open(path) as f:
+      doc = ast.get_docstring(ast.parse(f.read())) or ""
+    lines.append(f"experiments/{os.path.basename(path):28s} {' '.join(doc.split(chr(10) + chr(10))[0].split())}")
+  return "\n".join(lines)
+
+
+def config_help() -> str:
+  """'key = default  # meaning' for every key of base_config, the meaning from the comment beside it in config.py."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  import re  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  comments = {}
+  for line in inspect.getsource(config_lib.base_config).splitlines():
+    match = re.match(r"\s*c\.([\w.]+)\s*=.*?#\s*(.*)$", line)
+    if match:
+      comments[match.group(1)] = match.group(2)
+  flat = config_lib.flatten(config_lib.base_config())
+  return "\n".join(f"{key} = {value!r}" + (f"  # {comments[key]}" if key in comments else "")
+                   for key, value in flat.items())
+
+
 def main(argv):
+  if _LIST_EXPERIMENTS.value or _CONFIG_HELP.value:
+    print(list_experiments() if _LIST_EXPERIMENTS.value else config_help())
+    return
   cli.check_command_line(argv, workdir=_WORKDIR.value)
   config = cli.load_config(_CONFIG)
   initialize_distributed()

@@ -132,10 +132,11 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
 
   One process trains in a workdir at a time: a second one gets a UserError naming the first (workdir.Lock).
   """
-  # --- Config and workdir: reject a bad config before anything is built or compiled; take the workdir's lock
-  # before writing anything in it.
+  # --- Config, data and workdir: reject a bad config or unavailable data before anything is written or compiled;
+  # take the workdir's lock before writing anything in it.
   objective = config_lib.validate(config)
   started = time.perf_counter()
+  objective.check_sources(objective.batch_layout(config.batch_size)[0])
   _create_workdir(workdir)
   if jax.process_index() != 0:  # The processes of one multi-process run share the workdir; process 0 locks it.
     return _train(config, objective, workdir, started)
@@ -147,13 +148,12 @@ def _train(config, objective, workdir, started):
   """train_and_evaluate's body, in the workdir's lock; `started` is time.perf_counter() at the call."""
   _prepare_workdir(config, workdir)
 
-  # --- Mesh and input check: the batch is split over every device of every process; the state is replicated.
+  # --- Mesh: the batch is split over every device of every process; the state is replicated.
   mesh = sharding.make_mesh()
   local_batch_size = sharding.check_batch_size(config.batch_size)
   steps_per_call = config.steps_per_call
   # [num_stacked, B, ...], or [steps_per_call, num_stacked, B, ...]: the batch axis is sharded.
   input_sharding = sharding.batch_sharding(mesh, batch_axis=1 if steps_per_call == 1 else 2)
-  objective.check_sources(objective.batch_layout(config.batch_size)[0])  # Before compiling anything.
 
   # --- State: fresh from config.seed, or restored with step, RNG, networks, EMA, extra; `meta` carries the
   # rollbacks so far, their learning-rate scale and the run's wall-clock.

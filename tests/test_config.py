@@ -147,6 +147,16 @@ def test_an_unknown_override_key_is_one_clean_line_with_a_suggestion():
     assert message.startswith(expected) and "\n" not in message and "\\" not in message
 
 
+def test_help_lists_the_experiments_and_the_config_keys():
+  from gan_jax import main  # pylint: disable=g-import-not-at-top
+  listing = main.list_experiments().splitlines()
+  assert len(listing) == len(EXPERIMENTS) and all(line.startswith("experiments/") for line in listing)
+  assert any(line.startswith("experiments/dcgan_digits.py") and "default experiment" in line for line in listing)
+  keys = main.config_help()
+  assert "batch_size = 64  # Global batch, split over all devices of all processes." in keys.splitlines()
+  assert all(f"{key} = " in keys for key in config_lib.flatten(config_lib.base_config()))
+
+
 def test_sample_cli_on_a_missing_workdir(tmp_path):
   result = _cli(f"--workdir={tmp_path}", "--out=x.npz", module="gan_jax.sample")
   assert result.returncode == 2 and "gan_jax: error: " in result.stderr and "config.json not found" in result.stderr

@@ -1,4 +1,7 @@
 """The data entry point: the offline `digits` builder, the TFDS pipeline (mocked mnist/cifar10), exact resume."""
+import os
+import time
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -127,6 +130,41 @@ def test_unprepared_dataset_without_download_is_a_one_line_user_error(tmp_path):
   with pytest.raises(UserError, match=r"dataset 'mnist' is not prepared .*data_dir") as info:
     _get(name="mnist", data_dir=str(tmp_path), download=False, shape=(28, 28, 1), batch_size=8)
   assert "\n" not in str(info.value)
+
+
+def test_without_network_a_missing_dataset_fails_at_once_and_leaves_nothing(tmp_path, monkeypatch):
+  # TFDS's own retries take minutes offline; one short connection attempt decides instead, before any workdir or
+  # download folder is written.
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from conftest import REPO, tiny_config  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(pipeline, "network_reachable", lambda: False)
+  data_dir, workdir = tmp_path / "tfds", tmp_path / "run"
+  started = time.perf_counter()
+  with pytest.raises(UserError, match=r"dataset 'mnist' is not prepared in .* cannot reach the network to download "
+                                      r"it: .*prepare_dataset.py --name=mnist") as info:
+    train.train_and_evaluate(tiny_config(os.path.join(REPO, "experiments", "dcgan_mnist.py"), str(data_dir)),
+                             str(workdir))
+  assert time.perf_counter() - started < 30 and "\n" not in str(info.value)
+  assert not workdir.exists()
+  assert not data_dir.exists() or not [p for p in data_dir.rglob("*") if p.is_file()]
+
+
+def test_a_failed_preparation_removes_what_it_left(tmp_path, monkeypatch):
+  from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(pipeline, "network_reachable", lambda: True)
+
+  def partial_then_fail(self, *args, **kwargs):  # As a download cut off by the network.
+    os.makedirs(os.path.join(self.data_dir + ".incomplete"), exist_ok=True)
+    os.makedirs(tmp_path / "downloads", exist_ok=True)
+    (tmp_path / "downloads" / "train-images.gz.tmp").write_bytes(b"partial")
+    raise ConnectionError("connection reset by peer")
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", partial_then_fail)
+  (tmp_path / "kept.txt").write_text("there before")
+  with pytest.raises(UserError, match=r"could not be prepared \(connection reset by peer\)"):
+    data.load_builder("mnist", data_dir=str(tmp_path))
+  assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept.txt"]
 
 
 def test_unknown_dataset_is_a_user_error():
