@@ -25,6 +25,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(glob.glob(os.path.join(REPO, "experiments", "*.py")))
 
 
+@pytest.fixture(autouse=True)
+def network_for_mocked_datasets(monkeypatch):
+  """Tests read standard datasets through tfds.testing.mock_data, which replaces their download; the pipeline's
+  probe of the network (which this machine lacks) is told it is there. A test about the probe patches it back."""
+  from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(pipeline, "network_reachable", lambda: True)
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
   """A fresh TFDS data_dir; `digits` is prepared into it on first use (from scikit-learn, offline)."""
