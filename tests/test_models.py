@@ -24,11 +24,11 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
   gan = models.make(name, config.model.to_dict())
   if not hasattr(gan, "generator"):  # Translation networks: A images -> B images, PatchGAN logit maps on B.
     a = jnp.zeros((3, *gan.shape_a))
-    g_vars = gan.g_ab.init(jax.random.PRNGKey(1), a, train=False)
-    fake = gan.g_ab.apply(g_vars, a, train=False)
+    g_vars = jax.jit(lambda x: gan.g_ab.init(jax.random.PRNGKey(1), x, train=False))(a)
+    fake = jax.jit(lambda v, x: gan.g_ab.apply(v, x, train=False))(g_vars, a)
     assert fake.shape == (3, *gan.shape_b) and np.all(np.isfinite(fake))
-    d_vars = gan.d_b.init(jax.random.PRNGKey(2), fake, train=False)
-    assert gan.d_b.apply(d_vars, fake, train=False).shape[0] == 3
+    d_vars = jax.jit(lambda x: gan.d_b.init(jax.random.PRNGKey(2), x, train=False))(fake)
+    assert jax.jit(lambda v, x: gan.d_b.apply(v, x, train=False))(d_vars, fake).shape[0] == 3
     return
   labels = {"labels": jnp.arange(3, dtype=jnp.int32) % gan.num_classes} if gan.num_classes else {}
   z = models.sample_latents(gan, jax.random.PRNGKey(0), 3)
