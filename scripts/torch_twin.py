@@ -1,52 +1,91 @@
-"""The benchmark's dcgan28 model and training step in PyTorch: the baseline scripts/benchmark.py is compared with.
+"""The benchmark's DCGAN models and training step in PyTorch: the baseline scripts/benchmark.py is compared with.
 
   pip install torch==2.13.0      # CPU build from the local wheel; never a runtime dependency of gan_jax
-  python scripts/torch_twin.py [--batch=64] [--steps=20] [--windows=5] [--reuse_fakes]
+  python scripts/torch_twin.py [--model=dcgan28[,dcgan64]] [--batch=64] [--steps=20] [--windows=5] [--warmup=3]
+                               [--reuse_fakes] [--device=cpu|cuda|auto] [--dtype=float32[,bfloat16]]
 
-Same networks, initialisation scale, loss, optimizer and step as gan_jax's (steps.make_train_step): a D update on
-a real batch and G(z1) with z1 fresh, then a G update through D on G(z2) with z2 fresh, Adam 2e-4 (0.5, 0.999),
-non-saturating loss, BatchNorm momentum 0.1 (Flax's 0.9), then an EMA of G's parameters and buffers.
+Same networks, initialisation scale, loss, optimizer and step as gan_jax's (models/dcgan.py, steps.make_train_step):
+a D update on a real batch and G(z1) with z1 fresh, then a G update through D on G(z2) with z2 fresh, Adam 2e-4
+(0.5, 0.999), non-saturating loss, BatchNorm momentum 0.1 (Flax's 0.9), then an EMA of G's parameters and buffers.
 With --reuse_fakes, the loop of PyTorch's DCGAN example (and gan_jax's config.reuse_fakes): one G(z) serves
-the D update (detached) and the G update.
-Prints one JSON line like benchmark.py's.
+the D update (detached) and the G update. Models as benchmark.py's: dcgan28 (28x28x1, D without BatchNorm) and
+dcgan64 (the paper's 64x64x3: G 4x4x1024 -> 64x64x3, D 128 -> 1024 with BatchNorm).
+
+On a GPU (--device=cuda) every window ends with torch.cuda.synchronize(), and float32 matrix products may use
+TF32 as convolutions do by default (torch.backends.cuda.matmul.allow_tf32), which is what XLA's default precision
+does on NVIDIA GPUs since Ampere; --dtype=bfloat16 runs the forward passes and losses under torch.autocast, as
+gan_jax's config.model.dtype computes in bf16 with float32 parameters.
+Prints one JSON line per model and dtype like benchmark.py's (check "torch_twin:<model>:<dtype>[:reuse_fakes]"; with
+several, a run that fails prints a "failed" line, exit status 1, and the others go on).
 """
 import argparse
+import importlib.metadata
 import json
 import os
+import sys
 import time
+import traceback
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+# name -> (resolution, channels, G width, D width, D BatchNorm): benchmark.py's models of the same names.
+MODELS = {"dcgan28": (28, 1, 64, 64, False), "dcgan64": (64, 3, 128, 128, True)}
+LATENT_DIM = 100
+
+
+def layout(resolution):
+  """(base, stride-2 layers), as models/dcgan.py's layout."""
+  for base in (4, 7):
+    size, layers = resolution, 0
+    while size > base and size % 2 == 0:
+      size, layers = size // 2, layers + 1
+    if size == base and layers >= 1:
+      return base, layers
+  raise ValueError(f"DCGAN cannot produce resolution {resolution}")
+
 
 class Generator(nn.Module):
-  def __init__(self, latent_dim=100):
+  """z -> base x base x (width * 2**(layers - 1)) -> ... -> resolution x resolution x channels, tanh."""
+
+  def __init__(self, resolution=28, channels=1, width=64, latent_dim=LATENT_DIM):
     super().__init__()
-    self.fc = nn.Linear(latent_dim, 7 * 7 * 128, bias=False)
-    self.bn0 = nn.BatchNorm2d(128)  # As gan_jax's DCGAN: BatchNorm over channels after the reshape.
-    self.up1 = nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False)
-    self.bn1 = nn.BatchNorm2d(64)
-    self.up2 = nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1)
+    self.base, num_up = layout(resolution)
+    self.features = width * 2 ** (num_up - 1)
+    self.fc = nn.Linear(latent_dim, self.base * self.base * self.features, bias=False)
+    self.bn0 = nn.BatchNorm2d(self.features)  # As gan_jax's DCGAN: BatchNorm over channels after the reshape.
+    blocks, features = [], self.features
+    for _ in range(num_up - 1):
+      blocks += [nn.ConvTranspose2d(features, features // 2, 4, stride=2, padding=1, bias=False),
+                 nn.BatchNorm2d(features // 2), nn.ReLU()]
+      features //= 2
+    self.blocks = nn.Sequential(*blocks)
+    self.out = nn.ConvTranspose2d(features, channels, 4, stride=2, padding=1)
 
   def forward(self, z):
-    x = F.relu(self.bn0(self.fc(z).view(-1, 128, 7, 7)))
-    x = F.relu(self.bn1(self.up1(x)))
-    return torch.tanh(self.up2(x))
+    x = F.relu(self.bn0(self.fc(z).view(-1, self.features, self.base, self.base)))
+    return torch.tanh(self.out(self.blocks(x)))
 
 
 class Discriminator(nn.Module):
-  def __init__(self):
+  """Stride-2 convolutions width -> width * 2**(layers - 1), LeakyReLU 0.2, BatchNorm on all but the first (when
+  `batch_norm`; else biases), a linear logit."""
+
+  def __init__(self, resolution=28, channels=1, width=64, batch_norm=False):
     super().__init__()
-    self.conv1 = nn.Conv2d(1, 64, 4, stride=2, padding=1)
-    self.conv2 = nn.Conv2d(64, 128, 4, stride=2, padding=1)
-    self.fc = nn.Linear(7 * 7 * 128, 1)
+    base, num_down = layout(resolution)
+    layers, features = [nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)], width
+    for _ in range(num_down - 1):
+      layers.append(nn.Conv2d(features, features * 2, 4, stride=2, padding=1, bias=not batch_norm))
+      features *= 2
+      layers += ([nn.BatchNorm2d(features)] if batch_norm else []) + [nn.LeakyReLU(0.2)]
+    self.body = nn.Sequential(*layers)
+    self.fc = nn.Linear(base * base * features, 1)
 
   def forward(self, x):
-    x = F.leaky_relu(self.conv1(x), 0.2)
-    x = F.leaky_relu(self.conv2(x), 0.2)
-    return self.fc(x.flatten(1))[:, 0]
+    return self.fc(self.body(x).flatten(1))[:, 0]
 
 
 def _init(module):  # Radford et al. 2016: N(0, 0.02) weights; BatchNorm scale N(1, 0.02).
@@ -60,30 +99,48 @@ def _init(module):  # Radford et al. 2016: N(0, 0.02) weights; BatchNorm scale N
       nn.init.zeros_(m.bias)
 
 
-def make_step(batch=64, reuse_fakes=False):
-  """The training step as a closure over fresh networks, optimizers and a fixed real batch."""
+def resolve_device(name):
+  """torch.device of --device: "auto" is cuda where torch sees a GPU, else cpu."""
+  if name == "auto":
+    name = "cuda" if torch.cuda.is_available() else "cpu"
+  if name == "cuda" and not torch.cuda.is_available():
+    raise ValueError(f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)")
+  return torch.device(name)
+
+
+def make_step(batch=64, reuse_fakes=False, model="dcgan28", device="cpu", dtype="float32"):
+  """The training step as a closure over fresh networks, optimizers and a fixed real batch on `device`."""
+  device = torch.device(device)
+  resolution, channels, g_width, d_width, d_batch_norm = MODELS[model]
+  if device.type == "cuda":
+    torch.backends.cuda.matmul.allow_tf32 = True  # As XLA's default precision (convolutions: cuDNN's default).
   torch.manual_seed(0)
-  g, d = Generator(), Discriminator()
+  g = Generator(resolution, channels, g_width).to(device)
+  d = Discriminator(resolution, channels, d_width, d_batch_norm).to(device)
   _init(g), _init(d)
   ema = {k: v.detach().clone() for k, v in g.state_dict().items()}
   g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
   d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  real = torch.rand(batch, 1, 28, 28) * 2 - 1
-  ones, zeros = torch.ones(batch), torch.zeros(batch)
+  real = torch.rand(batch, channels, resolution, resolution, device=device) * 2 - 1
+  ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
+  autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+  latents = lambda: torch.randn(batch, LATENT_DIM, device=device)
 
   def step():
-    if reuse_fakes:
-      fake = g(torch.randn(batch, 100))
-    else:
-      with torch.no_grad():
-        fake = g(torch.randn(batch, 100))
-    d_loss = (F.binary_cross_entropy_with_logits(d(real), ones)
-              + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros))
+    with autocast():
+      if reuse_fakes:
+        fake = g(latents())
+      else:
+        with torch.no_grad():
+          fake = g(latents())
+      d_loss = (F.binary_cross_entropy_with_logits(d(real).float(), ones)
+                + F.binary_cross_entropy_with_logits(d(fake.detach()).float(), zeros))
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    g_fake = fake if reuse_fakes else g(torch.randn(batch, 100))
-    g_loss = F.binary_cross_entropy_with_logits(d(g_fake), ones)
+    with autocast():
+      g_fake = fake if reuse_fakes else g(latents())
+      g_loss = F.binary_cross_entropy_with_logits(d(g_fake).float(), ones)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
@@ -93,33 +150,105 @@ def make_step(batch=64, reuse_fakes=False):
           ema[k].mul_(0.999).add_(v, alpha=0.001)
     return d_loss, g_loss
 
+  step.device = device
   return step
 
 
+def _synchronize(step):
+  if getattr(step, "device", torch.device("cpu")).type == "cuda":
+    torch.cuda.synchronize(step.device)
+
+
 def time_window(step, steps):
-  """Seconds per step over one window of `steps` steps."""
+  """Seconds per step over one window of `steps` steps (the GPU's queue drained at both ends)."""
+  _synchronize(step)
   start = time.perf_counter()
   for _ in range(steps):
     step()
+  _synchronize(step)
   return (time.perf_counter() - start) / steps
+
+
+def device_kind(device):
+  return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def installed_version(name):
+  """A package's installed version without importing it (the JAX beside this torch, for the GPU check's table)."""
+  try:
+    return importlib.metadata.version(name)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def usage_error(message):
+  print(f"gan_jax: error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def check_name(model, dtype, reuse_fakes):
+  return f"torch_twin:{model}:{dtype}" + (":reuse_fakes" if reuse_fakes else "")
+
+
+def twin_line(model, dtype, device, args):
+  """One model's JSON line: its step timed over args.windows windows of args.steps steps after a warm-up."""
+  step = make_step(args.batch, args.reuse_fakes, model, device, dtype)
+  time_window(step, args.warmup)
+  times = [time_window(step, args.steps) for _ in range(args.windows)]
+  seconds = float(np.median(times))
+  return {"check": check_name(model, dtype, args.reuse_fakes), "status": "ok",
+          "framework": f"torch {torch.__version__}", "model": model, "batch": args.batch,
+          "reuse_fakes": args.reuse_fakes, "dtype": dtype, "steps": args.steps, "windows": args.windows,
+          "ms_per_step": round(seconds * 1e3, 3), "ms_range": [round(min(times) * 1e3, 3), round(max(times) * 1e3, 3)],
+          "images_per_s": round(args.batch / seconds, 1), "threads": torch.get_num_threads(),
+          "tf32": device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32, **device_fields(device)}
+
+
+def device_fields(device):
+  return {"device_kind": device_kind(device), "platform": device.type, "torch": torch.__version__,
+          "jax": installed_version("jax"), "device": f"{device.type}:{device_kind(device)}, {os.cpu_count()} CPUs"}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="dcgan28", help=f"One or several (comma-separated) of {', '.join(MODELS)}.")
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--warmup", type=int, default=3, help="Steps run before the windows.")
   parser.add_argument("--reuse_fakes", action="store_true")
+  parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda where available).")
+  parser.add_argument("--dtype", default="float32", help="float32 and/or bfloat16 (autocast), comma-separated.")
   args = parser.parse_args()
-  step = make_step(args.batch, args.reuse_fakes)
-  for _ in range(3):
-    step()
-  seconds = float(np.median([time_window(step, args.steps) for _ in range(args.windows)]))
-  print(json.dumps({"framework": f"torch {torch.__version__}", "model": "dcgan28", "batch": args.batch,
-                    "reuse_fakes": args.reuse_fakes,
-                    "ms_per_step": round(seconds * 1e3, 2), "images_per_s": round(args.batch / seconds, 1),
-                    "threads": torch.get_num_threads(), "device": f"cpu, {os.cpu_count()} CPUs"}))
+  models, dtypes = args.model.split(","), args.dtype.split(",")
+  for flag, values, allowed in (("model", models, tuple(MODELS)), ("device", [args.device], ("cpu", "cuda", "auto")),
+                                ("dtype", dtypes, ("float32", "bfloat16"))):
+    for value in values:
+      if value not in allowed:
+        usage_error(f"unknown --{flag} {value!r}; allowed: {', '.join(allowed)}")
+  for flag in ("batch", "steps", "windows", "warmup"):
+    if getattr(args, flag) < 1:
+      usage_error(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+  try:
+    device = resolve_device(args.device)
+  except ValueError as e:
+    usage_error(f"--device=cuda: {e}")
+  runs = [(model, dtype) for dtype in dtypes for model in models]
+  failed = 0
+  for model, dtype in runs:
+    if len(runs) == 1:
+      line = twin_line(model, dtype, device, args)
+    else:
+      try:
+        line = twin_line(model, dtype, device, args)
+      except Exception as e:  # pylint: disable=broad-except  (one run's failure is its line; the others go on)
+        traceback.print_exc()
+        failed += 1
+        line = {"check": check_name(model, dtype, args.reuse_fakes), "status": "failed", "model": model, "dtype": dtype,
+                "error": f"{type(e).__name__}: {e}"[:500], **device_fields(device)}
+    print(json.dumps(line), flush=True)
+  return 1 if failed else 0
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())
