@@ -208,6 +208,26 @@ def test_sampling_by_label(tiny_runs, tmp_path):
     sample.sample(workdir, 5, inputs=np.zeros((5, 16, 16, 1), np.float32))
 
 
+def test_export_writes_a_labelled_dataset_other_pipelines_read(tiny_runs, tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from gan_jax import export  # pylint: disable=g-import-not-at-top
+  workdir = tiny_runs["cgan_digits"]
+  path = export.export(workdir, 20, str(tmp_path / "tfds"), labels="all", name="cgan_synthetic")
+  examples = list(tfds.as_numpy(tfds.builder_from_directory(path).as_dataset(split="train")))
+  images, conditions = sample.sample(workdir, 20)  # The same samples as gan_jax.sample with these arguments.
+  np.testing.assert_array_equal(np.stack([e["image"] for e in examples]), images)
+  assert [int(e["label"]) for e in examples] == list(range(10)) * 2 == conditions["labels"].tolist()
+  record = json.loads((tmp_path / "tfds" / "cgan_synthetic.json").read_text())
+  assert record["step"] == 2 and record["num"] == 20 and record["config"]["model_name"] == "dcgan"
+  npz = export.export(workdir, 6, str(tmp_path / "npz"), labels="3", fmt="npz", seed=5)
+  with np.load(npz) as f:
+    assert f["images"].shape == (6, 16, 16, 1) and f["labels"].tolist() == [3] * 6
+    np.testing.assert_array_equal(f["images"], sample.sample(workdir, 6, seed=5, labels=np.full(6, 3))[0])
+  unconditional = export.export(tiny_runs["infogan_digits"], 4, str(tmp_path / "u"), fmt="npz")
+  with np.load(unconditional) as f:
+    assert set(f) == {"images"}  # No labels to give.
+
+
 def test_latent_commands_on_tiny_runs(tiny_runs):
   run = latent.Run(tiny_runs["cgan_digits"])
   key = jax.random.PRNGKey(0)
