@@ -73,6 +73,15 @@ def test_spec_names_the_input_mode(tmp_path):
   assert inception.parse_spec("/no/such/file:clean") == ("/no/such/file", "clean")  # check() reports it missing.
 
 
+def test_conv_geometry_survives_a_cached_trace():
+  # CI ran this module after another test had traced init_params: jax reused that trace, no module ran, and the
+  # geometry checked against a real file came back empty.
+  jax.eval_shape(inception.init_params)
+  geometry = inception._conv_geometry()
+  assert len(geometry) == 94 and geometry["Conv2d_1a_3x3"] == (2, (0, 0))
+  assert inception._conv_geometry() == geometry
+
+
 @needs_weights
 def test_real_torchscript_file_maps_onto_every_parameter():
   module = inception.read_torchscript(TORCHSCRIPT)

@@ -454,8 +454,10 @@ def _conv_geometry():
       geometry[".".join(context.module.path)] = (context.module.stride, tuple(context.module.padding))
     return next_fun(*args, **kwargs)
 
-  with nn.intercept_methods(record):
-    jax.eval_shape(init_params)
+  with nn.intercept_methods(record):   # A fresh function: a trace jax cached from an earlier call runs no modules.
+    jax.eval_shape(lambda: FIDInceptionV3().init(jax.random.PRNGKey(0), jnp.zeros((1, 299, 299, 3))))
+  if not geometry:
+    raise AssertionError("no BasicConv2d was traced")
   return geometry
 
 
