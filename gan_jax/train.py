@@ -135,8 +135,8 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
   # --- Config, data and workdir: reject a bad config or unavailable data before anything is written or compiled;
   # take the workdir's lock before writing anything in it.
   objective = config_lib.validate(config)
-  started = time.perf_counter()
   objective.check_sources(objective.batch_layout(config.batch_size)[0])
+  started = time.perf_counter()  # The run's wall-clock counts from here: preparing a dataset is not training.
   _create_workdir(workdir)
   if jax.process_index() != 0:  # The processes of one multi-process run share the workdir; process 0 locks it.
     return _train(config, objective, workdir, started)
@@ -244,6 +244,8 @@ def _train(config, objective, workdir, started):
     logging.warning("Training diverged at step %d (%s is %s): rollback %d of %d to step %d with a new RNG and "
                     "learning rates times %g.", bad_step, name, value, meta["rollbacks"], config.max_rollbacks,
                     int(good.step), meta["lr_scale"])
+    if is_chief:  # The steps after the good one are trained again: what was logged of them is set aside.
+      workdir_lib.set_aside_records_after(workdir, int(good.step))
     writer.write_scalars(int(good.step), {"rollbacks": meta["rollbacks"], "lr_scale": meta["lr_scale"]})
     return good.replace(rng=jax.device_put(rng, sharding.replicated(mesh)))
 

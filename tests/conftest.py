@@ -30,7 +30,7 @@ def network_for_mocked_datasets(monkeypatch):
   """Tests read standard datasets through tfds.testing.mock_data, which replaces their download; the pipeline's
   probe of the network (which this machine lacks) is told it is there. A test about the probe patches it back."""
   from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(pipeline, "network_reachable", lambda: True)
+  monkeypatch.setattr(pipeline, "network_reachable", lambda root=None: True)
 
 
 @pytest.fixture(scope="session")

@@ -138,7 +138,7 @@ def test_without_network_a_missing_dataset_fails_at_once_and_leaves_nothing(tmp_
   from gan_jax import train  # pylint: disable=g-import-not-at-top
   from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   from conftest import REPO, tiny_config  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(pipeline, "network_reachable", lambda: False)
+  monkeypatch.setattr(pipeline, "network_reachable", lambda root=None: False)
   data_dir, workdir = tmp_path / "tfds", tmp_path / "run"
   started = time.perf_counter()
   with pytest.raises(UserError, match=r"dataset 'mnist' is not prepared in .* cannot reach the network to download "
@@ -152,19 +152,23 @@ def test_without_network_a_missing_dataset_fails_at_once_and_leaves_nothing(tmp_
 
 def test_a_failed_preparation_removes_what_it_left(tmp_path, monkeypatch):
   from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(pipeline, "network_reachable", lambda: True)
+  monkeypatch.setattr(pipeline, "network_reachable", lambda root=None: True)
 
-  def partial_then_fail(self, *args, **kwargs):  # As a download cut off by the network.
-    os.makedirs(os.path.join(self.data_dir + ".incomplete"), exist_ok=True)
-    os.makedirs(tmp_path / "downloads", exist_ok=True)
-    (tmp_path / "downloads" / "train-images.gz.tmp").write_bytes(b"partial")
+  def partial_then_fail(self, *args, **kwargs):  # As a download cut off by the network, after a dependency was
+    # prepared (edges2fashion prepares fashion_mnist first): the dependency is kept, the partial files are not.
+    os.makedirs(os.path.join(os.path.dirname(self.data_dir), "incomplete.AB12CD_3.0.1"))
+    os.makedirs(tmp_path / "downloads" / "extracted")
+    (tmp_path / "downloads" / "extracted" / "train-images.gz.tmp").write_bytes(b"partial")
+    os.makedirs(tmp_path / "fashion_mnist" / "3.0.1")
+    (tmp_path / "fashion_mnist" / "3.0.1" / "dataset_info.json").write_text("{}")
     raise ConnectionError("connection reset by peer")
 
   monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", partial_then_fail)
   (tmp_path / "kept.txt").write_text("there before")
   with pytest.raises(UserError, match=r"could not be prepared \(connection reset by peer\)"):
     data.load_builder("mnist", data_dir=str(tmp_path))
-  assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept.txt"]
+  assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+      "fashion_mnist", "fashion_mnist/3.0.1", "fashion_mnist/3.0.1/dataset_info.json", "kept.txt"]
 
 
 def test_unknown_dataset_is_a_user_error():

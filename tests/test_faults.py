@@ -377,6 +377,26 @@ def test_divergence_rolls_back_with_a_lower_learning_rate(data_dir, tmp_path):
     train.train_and_evaluate(_ring(data_dir, **{**overrides, "rollback_lr_factor": 1.0}), str(tmp_path / "b"))
 
 
+def test_a_rollback_sets_aside_what_was_logged_after_the_good_checkpoint(data_dir, tmp_path, monkeypatch):
+  # Logged to step 3, checkpointed at 2, diverged at 4: training goes back to 2, so step 3's line is set aside and
+  # each step appears once.
+  real, seen = train.first_non_finite, []
+
+  def diverges_once_at_4(pending):
+    if not seen and any(step >= 4 for step, _ in pending):
+      seen.append(True)
+      return 4, "d_loss", float("nan")
+    return real(pending)
+
+  monkeypatch.setattr(train, "first_non_finite", diverges_once_at_4)
+  overrides = {"total_steps": 5, "checkpoint_every": 2, "on_divergence": "rollback", "max_rollbacks": 1}
+  train.train_and_evaluate(_ring(data_dir, **overrides), str(tmp_path))
+  assert [r["step"] for r in _logged_steps(tmp_path)] == [1, 2, 3, 4, 5]
+  with open(tmp_path / "metrics.set_aside.jsonl") as f:
+    aside = [json.loads(line) for line in f]
+  assert {a["resumed_from_step"] for a in aside} == {2} and {json.loads(a["line"])["step"] for a in aside} == {3}
+
+
 def test_first_non_finite_names_the_step_and_quantity():
   pending = [(2, {"d_loss": np.float32(1.0), "g_loss": np.float32(2.0)}),
              (6, {"d_loss": np.array([1.0, 1.0, np.inf, np.nan], np.float32),

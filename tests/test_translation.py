@@ -80,16 +80,21 @@ class _Sum(nn.Module):
     return self.param("w", lambda key: jnp.array(0.25)) * jnp.sum(x, axis=-1)
 
 
-def test_cyclegan_losses_against_hand_computed_values(data_dir, monkeypatch):
+def _toy_cyclegan_step(data_dir, pool_size):
+  """(objective, txs, state after one step, metrics) of CycleGAN with G = x * 0.5, D = 0.25 * 3 * value."""
   config = tiny_config(os.path.join(REPO, "experiments", "cyclegan_digits_m.py"), data_dir)
   toy = models.make("translation", config.model.to_dict())
   toy = type(toy)(g_ab=_Scale(3), g_ba=_Scale(3), d_a=_Sum(), d_b=_Sum(), shape_a=(2, 2, 3), shape_b=(2, 2, 3))
-  objective = cyclegan.make(config, toy)
+  objective = cyclegan.make(config, toy, pool_size=pool_size)
   txs = train.build(config, objective=objective)[1]
   state = objective.init(0, txs)
-  a = jnp.full((1, 1, 2, 2, 3), 0.8)
-  b = jnp.full((1, 1, 2, 2, 3), -0.4)
-  _, metrics = jax.jit(steps.make_train_step(objective, txs))(state, {"a": a, "b": b})
+  assert ("pool_a" in state.extra) == (pool_size > 0)   # Orbax cannot save arrays of size 0: no pools then.
+  batch = {"a": jnp.full((1, 1, 2, 2, 3), 0.8), "b": jnp.full((1, 1, 2, 2, 3), -0.4)}
+  return (objective, txs, *jax.jit(steps.make_train_step(objective, txs))(state, batch))
+
+
+def test_cyclegan_losses_against_hand_computed_values(data_dir):
+  metrics = _toy_cyclegan_step(data_dir, pool_size=50)[-1]
   # G_ab = G_ba = x * 0.5: fake_b = 0.4, fake_a = -0.2, rec_a = 0.2, rec_b = -0.1, idt_a = G_ab(b) = -0.2,
   # idt_b = G_ba(a) = 0.4. Cycle |0.2 - 0.8| + |-0.1 + 0.4| = 0.9; identity |-0.2 + 0.4| + |0.4 - 0.8| = 0.6.
   np.testing.assert_allclose(float(metrics["g_cycle"]), 0.9, rtol=1e-6)
@@ -100,6 +105,22 @@ def test_cyclegan_losses_against_hand_computed_values(data_dir, monkeypatch):
   # D(fake)^2] with the fakes of the generators before their update.
   np.testing.assert_allclose(float(metrics["d_b_loss"]), 0.5 * ((0.25 * 3 * -0.4 - 1) ** 2 + 0.3 ** 2), rtol=1e-5)
   np.testing.assert_allclose(float(metrics["d_a_loss"]), 0.5 * ((0.25 * 3 * 0.8 - 1) ** 2 + 0.15 ** 2), rtol=1e-5)
+
+
+def test_cyclegan_without_a_pool_trains_saves_and_restores(data_dir, tmp_path):
+  # pool_size 0 (the paper's ablation without history): D sees the newest fakes, which on the first step is what
+  # a pool shows too; the state, without pool arrays, saves and restores.
+  with_pool = _toy_cyclegan_step(data_dir, pool_size=50)[-1]
+  objective, txs, state, metrics = _toy_cyclegan_step(data_dir, pool_size=0)
+  for name in ("d_a_loss", "d_b_loss", "g_loss", "g_cycle"):
+    np.testing.assert_allclose(float(metrics[name]), float(with_pool[name]), rtol=1e-6)
+  from gan_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  saver = checkpoint.Checkpointer(str(tmp_path))
+  saver.save(state)
+  saver.wait()
+  restored = checkpoint.Checkpointer(str(tmp_path), read_only=True).restore(objective.init(1, txs))[0]
+  for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_cyclegan_needs_equal_shapes_for_identity_and_rejects_plain_gan_keys(data_dir):

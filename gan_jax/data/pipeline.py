@@ -48,37 +48,52 @@ def load_builder(name, data_dir=None, download=True):
     raise UserError(f"cannot load dataset {name!r}: {first_line(e)}") from None
   if _is_prepared(builder):
     return builder
-  local = name in OFFLINE_BUILDERS + DERIVED_BUILDERS
-  root = os.path.dirname(os.path.dirname(builder.data_dir))  # The data_dir: <root>/<name>/<version>.
-  if not local and not download:
-    raise UserError(f"dataset {name!r} is not prepared in {root} and config.data.download is False: "
-                    f"{_how_to_provide(name)}")
-  if not local and not network_reachable():
-    raise UserError(f"dataset {name!r} is not prepared in {root} and this machine cannot reach the network to "
-                    f"download it: {_how_to_provide(name)}")
-  before = _entries(root)
+  root = _data_dir_root(builder, name)
+  if name in DERIVED_BUILDERS:  # It may download the dataset it is derived from: the same rules apply to that.
+    builder = tfds.builder(name, data_dir=data_dir, download_fashion_mnist=download and network_reachable(root))
+  elif name not in OFFLINE_BUILDERS:
+    if not download:
+      raise UserError(f"dataset {name!r} is not prepared in {root} and config.data.download is False: "
+                      f"{_how_to_provide(name)}")
+    if not network_reachable(root):
+      raise UserError(f"dataset {name!r} is not prepared in {root} and this machine cannot reach the network to "
+                      f"download it: {_how_to_provide(name)}")
+  downloads_before = _files(os.path.join(root, "downloads"))
   try:
     builder.download_and_prepare()
   except UserError:  # An offline builder's own message (e.g. edges2fashion without fashion_mnist).
-    _remove_new(root, before)
+    _remove_partial(builder, root, downloads_before)
     raise
   except Exception as e:  # Network, manual-download and disk errors all end here.
     if _is_prepared(builder):  # Another process (multi-host, shared data_dir) prepared it first.
       return tfds.builder(name, data_dir=data_dir)
-    _remove_new(root, before)
+    _remove_partial(builder, root, downloads_before)
     raise UserError(f"dataset {name!r} is not available offline and could not be prepared ({first_line(e, 160)}): "
                     f"{_how_to_provide(name)}") from None
   return builder
+
+
+def _data_dir_root(builder, name):
+  """The data_dir a builder lives in: its data_dir is <root>/<name, maybe with a /config>/<version>."""
+  root = builder.data_dir
+  for _ in range(len(name.split("/")) + 1):
+    root = os.path.dirname(root)
+  return root
 
 
 # Where TFDS downloads from first (its GCS mirror); a dataset's own hosts are tried after it.
 PROBE_HOST, PROBE_TIMEOUT_S = ("storage.googleapis.com", 443), 3.0
 
 
-def network_reachable() -> bool:
-  """One short connection attempt to TFDS's download mirror: without it, TFDS retries for minutes (3.5 min seen
-  for mnist) before it gives up."""
+def network_reachable(root=None) -> bool:
+  """Whether a download can be tried: one short connection attempt to TFDS's download mirror (without it, TFDS
+  retries for minutes, 3.5 min seen for mnist, before it gives up). Assumed reachable behind a proxy (which TFDS's
+  requests honour and a plain socket does not) and when <root>/downloads already holds files (TFDS may prepare
+  from them without the network)."""
   import socket  # pylint: disable=g-import-not-at-top
+  import urllib.request  # pylint: disable=g-import-not-at-top
+  if urllib.request.getproxies() or (root and _files(os.path.join(root, "downloads"))):
+    return True
   try:
     socket.create_connection(PROBE_HOST, timeout=PROBE_TIMEOUT_S).close()
     return True
@@ -86,22 +101,29 @@ def network_reachable() -> bool:
     return False
 
 
-def _entries(root):
-  """Every path under the data_dir's download and dataset folders (to remove what a failed preparation left)."""
-  found = set()
-  for top, dirs, files in os.walk(root) if os.path.isdir(root) else ():
-    found.update(os.path.join(top, name) for name in dirs + files)
-  return found
+def _files(directory):
+  """The files under `directory` (none when it does not exist)."""
+  return {os.path.join(top, f) for top, _, files in os.walk(directory) for f in files}
 
 
-def _remove_new(root, before) -> None:
-  """Removes what appeared under `root` since `before` (partial downloads, incomplete dataset folders)."""
+def _remove_partial(builder, root, downloads_before) -> None:
+  """What a failed preparation of `builder` left: its own unprepared version folder and TFDS's `incomplete.*`
+  folders beside it, and the files that appeared under <root>/downloads since it began (partial downloads).
+  Prepared datasets are never touched (a dependency prepared along the way stays)."""
   import shutil  # pylint: disable=g-import-not-at-top
-  for path in sorted(_entries(root) - before, key=len):
-    if os.path.isdir(path):
-      shutil.rmtree(path, ignore_errors=True)
-    elif os.path.exists(path):
-      os.remove(path)
+  parent = os.path.dirname(builder.data_dir)
+  if os.path.isdir(parent):
+    for entry in os.listdir(parent):
+      path = os.path.join(parent, entry)
+      if os.path.isdir(path) and not os.path.exists(os.path.join(path, "dataset_info.json")) and (
+          entry.startswith("incomplete") or path == builder.data_dir):
+        shutil.rmtree(path, ignore_errors=True)
+  for path in _files(os.path.join(root, "downloads")) - downloads_before:
+    os.remove(path)
+  for directory in (parent, os.path.join(root, "downloads")):  # Left empty by the above: gone too.
+    for top, _, _ in sorted(os.walk(directory), key=lambda entry: -len(entry[0])):
+      if not os.listdir(top):
+        os.rmdir(top)
 
 
 def _is_prepared(builder):

@@ -128,8 +128,12 @@ class CycleGAN(objectives.Objective):
     if self.adversarial:
       nets["d_a"] = state_lib.network(m.d_a.init(keys[2], a, train=False), txs["d_a"])
       nets["d_b"] = state_lib.network(m.d_b.init(keys[3], b, train=False), txs["d_b"])
-    extra = {"pool_a": jnp.zeros((self.pool_size, *m.shape_a), jnp.float32), "pool_a_filled": jnp.zeros((), jnp.int32),
-             "pool_b": jnp.zeros((self.pool_size, *m.shape_b), jnp.float32), "pool_b_filled": jnp.zeros((), jnp.int32)}
+    extra = {}
+    if self.pool_size:  # (Orbax cannot save arrays of size 0: no pools at all without them.)
+      extra = {"pool_a": jnp.zeros((self.pool_size, *m.shape_a), jnp.float32),
+               "pool_a_filled": jnp.zeros((), jnp.int32),
+               "pool_b": jnp.zeros((self.pool_size, *m.shape_b), jnp.float32),
+               "pool_b_filled": jnp.zeros((), jnp.int32)}
     return state_lib.new_state(keys[4], nets, sampled=self.sampled, extra=extra)
 
   def conditions(self, key, num: int, inputs=None) -> dict:
@@ -208,8 +212,10 @@ class CycleGAN(objectives.Objective):
       """D_a and D_b, each on its domain's real images and on pooled fakes."""
       metrics, extra = {}, dict(state.extra)
       for domain, key_d in zip(("a", "b"), jax.random.split(key)):
-        shown, extra[f"pool_{domain}"], extra[f"pool_{domain}_filled"] = pool_query(
-            extra[f"pool_{domain}"], extra[f"pool_{domain}_filled"], carry[f"fake_{domain}"], key_d)
+        shown = carry[f"fake_{domain}"]
+        if self.pool_size:
+          shown, extra[f"pool_{domain}"], extra[f"pool_{domain}_filled"] = pool_query(
+              extra[f"pool_{domain}"], extra[f"pool_{domain}_filled"], shown, key_d)
         name, module = f"d_{domain}", (m.d_a if domain == "a" else m.d_b)
         d = state.nets[name]
         real = batch[domain][0]
