@@ -35,11 +35,14 @@ def ema_update(ema, new, decay):
 
 
 def _lazily(phase, state, batch, key, carry):
-  """`phase` on the steps whose index is a multiple of phase.every; zeros for its metrics on the others."""
-  run = lambda state, carry: phase.run(state, batch, key, carry)
-  _, metric_shapes, _ = jax.eval_shape(run, state, carry)
-  skip = lambda state, carry: (state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes), carry)
-  return jax.lax.cond(state.step % phase.every == 0, run, skip, state, carry)
+  """`phase` on the steps whose index is a multiple of phase.every; on the others its metrics are zeros (logged
+  as such: a lazy phase's metrics are meaningful on its own steps only). A lazy phase reads the carry, but what it
+  adds is not passed on: the phases after it cannot rely on a phase that may not have run."""
+  run = lambda state: phase.run(state, batch, key, carry)[:2]
+  _, metric_shapes = jax.eval_shape(run, state)
+  skip = lambda state: (state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes))
+  state, metrics = jax.lax.cond(state.step % phase.every == 0, run, skip, state)
+  return state, metrics, carry
 
 
 def make_train_step(objective, txs, batch_sharding=None):

@@ -227,3 +227,32 @@ def test_penalties_see_packed_inputs(data_dir):
   fake = gan_objective.pack(jax.random.normal(jax.random.PRNGKey(1), (8, 2)), 2)
   terms = gan_objective.regularizer_terms(reg, lambda x: x @ w, real, fake, jax.random.PRNGKey(2), jnp.int32(0))
   np.testing.assert_allclose(terms["gradient_penalty"], (np.linalg.norm(w) - 1.0) ** 2, rtol=1e-5)
+
+
+def test_a_lazy_phase_runs_every_kth_step_and_keeps_the_carry_of_the_others():
+  # objectives.Phase(every=k), as StyleGAN2-ADA's Greg and Dreg: its update and metrics on steps 0, k, 2k...,
+  # zeros for its metrics on the others; what it adds to the carry never reaches the phases after it.
+  import types  # pylint: disable=g-import-not-at-top
+  from gan_jax import objectives, state as state_lib  # pylint: disable=g-import-not-at-top
+
+  def eager(state, batch, key, carry):
+    return state, {"seen": jnp.float32(len(carry))}, {**carry, "eager": batch}
+
+  def lazy(state, batch, key, carry):
+    count = state.extra["count"] + carry["eager"]
+    return state.replace(extra={"count": count}), {"count": count}, {**carry, "lazy": count}
+
+  def last(state, batch, key, carry):
+    return state, {"carried": jnp.float32(len(carry))}, carry
+
+  phases = [objectives.Phase("eager", (), eager), objectives.Phase("lazy", (), lazy, every=3),
+            objectives.Phase("last", (), last)]
+  toy = types.SimpleNamespace(phases=lambda txs, sharding: phases, config=types.SimpleNamespace(ema_decay=0.0))
+  step = jax.jit(steps.make_train_step(toy, {}))
+  state = state_lib.new_state(jax.random.PRNGKey(0), {}, extra={"count": jnp.float32(0)})
+  counts = []
+  for _ in range(7):
+    state, metrics = step(state, jnp.float32(1))
+    counts.append(float(metrics["count"]))
+    assert float(metrics["seen"]) == 0 and float(metrics["carried"]) == 1   # Only "eager" reaches "last".
+  assert counts == [1, 0, 0, 2, 0, 0, 3] and float(state.extra["count"]) == 3 and int(state.step) == 7

@@ -35,7 +35,8 @@ class Phase:
   training/loss.py and training_loop.py): `run(state, batch, key, carry) -> (state, metrics, carry)` updates the
   networks named in `updates` (steps.apply_gradients), reading the batch and `carry`, what earlier phases of the
   step passed on. With `every` = k > 1 it runs on the steps whose index is a multiple of k (lazy
-  regularisation, Karras et al. 2020, Sec. 3.1); its metrics are then those of its last run (zeros before)."""
+  regularisation, Karras et al. 2020, Sec. 3.1); on the other steps its metrics are zeros, and what it adds to the
+  carry is never passed on (steps._lazily)."""
   name: str
   updates: tuple
   run: Callable
