@@ -14,11 +14,13 @@ with their arguments.
 - edges2fashion: pix2pix's edges2shoes/edges2handbags protocol on Fashion-MNIST's shoes and bags, 32x32 grey
   (needs fashion_mnist: TFDS download, or scripts/prepare_dataset.py from its original files).
 - horse2zebra: TFDS cycle_gan/horse2zebra (trainA/trainB/testA/testB) at the paper's size: 256x256, ResNet
-  generators with 9 blocks, width 64, batch 1, 200 epochs of the 1,067 horses with the learning rates decaying
-  linearly over the second 100. For a GPU with network; no evaluator runs by default (pass an Inception extractor
+  generators with 9 blocks, width 64, batch 1, 200 epochs of 1,334 steps (the official unaligned dataset's length
+  is the larger domain's: 1,334 zebras; 1,067 horses) with the learning rates decaying linearly over the second
+  100. For a GPU with network; no evaluator runs by default (pass an Inception extractor
   and evals=fid for FID).
 
-At 32x32 (digits_m, edges2fashion), sized for a 2-core CPU: pix2pix a U-Net G (5 downsamplings: a 1x1 bottleneck)
+At 32x32 (digits_m, edges2fashion), sized for a 2-core CPU: pix2pix a U-Net G (5 downsamplings: a 1x1 bottleneck;
+at that depth the official UnetGenerator has no dropout block, num_downs - 5 = 0, so G has no noise at all)
 and a PatchGAN D with 2 layers (receptive field 34, about the image, as 70 is at 256 where the paper found it best);
 CycleGAN ResNet generators with 3 residual blocks (the paper: 6 at 128, 9 at 256) and 2-layer PatchGANs on each
 domain, instance norm; widths 32 (the papers: 64); batch 16 (the papers: 1). Every network: Adam 2e-4 (0.5, 0.999)
@@ -39,12 +41,15 @@ _VARIANTS = {
     "cyclegan": {"full": {}, "gan": {"lambda_cycle": 0.0, "lambda_identity": 0.0},
                  "cycle": {"adversarial": False}, "gan_cycle": {"lambda_identity": 0.0}},
 }
-# data -> (TFDS name, A feature, B feature, channels A for pix2pix / CycleGAN, channels B, label feature, splits).
+# data -> (TFDS name, A feature, B feature, channels A for pix2pix / CycleGAN, channels B, label feature, and
+# CycleGAN objective_kwargs of its own: horse2zebra's splits, and mirroring, on for photos as the official default
+# is, off for digits, which mirrored are not digits).
 _DATA = {
     "digits_m": dict(name="digits_m", a="digit", b="image", channels_a=(1, 3), channels_b=3, label="label"),
     "edges2fashion": dict(name="edges2fashion", a="edges", b="image", channels_a=(1, 1), channels_b=1, label="label"),
     "horse2zebra": dict(name="cycle_gan/horse2zebra", a="image", b="image", channels_a=(3, 3), channels_b=3, label="",
-                        splits=dict(split_a="trainA", split_b="trainB", eval_split_a="testA", eval_split_b="testB")),
+                        cyclegan_kwargs=dict(split_a="trainA", split_b="trainB", eval_split_a="testA",
+                                             eval_split_b="testB", flip=True)),
 }
 
 
@@ -62,7 +67,7 @@ def get_config(arg=None):
   config = config_lib.base_config()
   config.objective = arg.method
   features = {"input_feature": spec["a"], "target_feature": spec["b"]} if pix2pix else {
-      "feature_a": spec["a"], "feature_b": spec["b"], **spec.get("splits", {})}
+      "feature_a": spec["a"], "feature_b": spec["b"], **spec.get("cyclegan_kwargs", {})}
   config.objective_kwargs = {**features, "label_feature": spec["label"], **variants[variant]}
   config.data.name = spec["name"]
   resolution = 256 if paper_size else 32
@@ -73,7 +78,7 @@ def get_config(arg=None):
                        norm="batch" if pix2pix else "instance", dropout=pix2pix)
   config.loss = "non_saturating" if pix2pix else "lsgan"
   config.batch_size = 1 if paper_size else 16
-  config.total_steps = arg.steps or (200 * 1067 if paper_size else (3000 if pix2pix else 6000))
+  config.total_steps = arg.steps or (200 * 1334 if paper_size else (3000 if pix2pix else 6000))
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999)
   if not pix2pix:  # Constant for the first half, then linearly to 0 (Zhu et al. 2017, Sec. 4).
     adam.update(lr_schedule="linear_decay", decay_begin=config.total_steps // 2, decay_end=config.total_steps)

@@ -64,15 +64,16 @@ def evaluation(step: int, results: dict, num_samples: int) -> None:
   logging.info("eval at step %d (%d samples): %s", step, num_samples, headline(results))
 
 
-def summary(workdir: str, step: int, seconds: float, rate, results, floor) -> None:
-  """The closing lines: where the run is, its last evaluation next to real data's own scores (the floor a
-  generator can reach under the same extractor and sample count), and what to run next."""
+def summary(workdir: str, step: int, seconds: float, rate, results, real_vs_real) -> None:
+  """The closing lines: where the run is, its last evaluation next to real data's own scores under the same
+  extractor (metrics.real_vs_real: two halves of the reference, a comparison, not a bound), and what to run
+  next."""
   lines = [f"Done: step {step} in {_duration(seconds)}" + (f" ({rate:.1f} training steps/s)." if rate else ".") +
            f" Workdir: {workdir}"]
   if results:
     lines.append(f"  last evaluation: {headline(results)}")
-    if floor:
-      lines.append(f"  real vs real:    {headline(floor)}  (two halves of the real data, same extractor)")
+    if real_vs_real:
+      lines.append(f"  real vs real:    {headline(real_vs_real)}  (two halves of the real data, same extractor)")
   lines += [f"  samples:  python -m gan_jax.sample --workdir={workdir} --num=64 --out=samples.npz --grid=samples.png",
             f"  evaluate: python -m gan_jax.evaluate --workdir={workdir}",
             f"  curves:   tensorboard --logdir {workdir}"]

@@ -51,7 +51,8 @@ def train_seeds_vmapped(config, seeds):
   """(stacked final states, [eval results per seed]): the seeds trained together as one vmapped program."""
   from gan_jax import config as config_lib, steps, train  # pylint: disable=g-import-not-at-top
   objective, txs = train.build(config, objective=config_lib.validate(config))
-  states = jax.jit(jax.vmap(lambda seed: objective.init(seed, txs)))(jnp.asarray(seeds, jnp.int32))
+  seed_array = jnp.asarray(seeds, jnp.int32)
+  states = train.compile_once(jax.vmap(lambda seed: objective.init(seed, txs)), None, seed_array)(seed_array)
   iterators = [train.dataset(config, objective, batch_size=config.batch_size, seed=seed) for seed in seeds]
   train_step = jax.jit(jax.vmap(steps.make_train_step(objective, txs)), donate_argnums=0)
   for step in range(1, config.total_steps + 1):

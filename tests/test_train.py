@@ -2,6 +2,7 @@
 sampling."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,7 +42,8 @@ _LOGGED = {"gan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_nor
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS, ids=os.path.basename)
-def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path):
+def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplog):
+  caplog.set_level("INFO")
   config = tiny_config(experiment, data_dir)
   if config.data.name in data.OFFLINE_BUILDERS:
     state = train.train_and_evaluate(config, str(tmp_path))
@@ -70,8 +72,13 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path):
     assert [e["step"] for e in evals] == [1, 2]
     if "mode_coverage" in config.evals:  # The 2D benchmark.
       assert 0 <= evals[-1]["mode_coverage/modes_covered"] <= 25
-    else:  # Image metrics, named with their extractor.
+    else:  # Image metrics, named with their extractor, and the closing summary with real data's own scores.
       assert evals[-1]["fid/fid"] > 0 and evals[-1]["features"].startswith("classifier-")
+      summary, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Done: step 2")]
+      last = re.search(r"last evaluation: [^\n]*\bfid ([0-9.e+-]+)", summary)
+      real = re.search(r"real vs real: [^\n]*\bfid ([0-9.e+-]+)[^\n]*\(two halves", summary)
+      assert last and real, summary
+      assert float(last.group(1)) == pytest.approx(evals[-1]["fid/fid"], rel=1e-3) and float(real.group(1)) >= 0
 
 
 def _digits(data_dir, **overrides):

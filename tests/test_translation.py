@@ -49,16 +49,32 @@ def test_a_pool_of_size_zero_shows_the_new_fakes():
 
 
 def test_random_jitter_crops_input_and_target_at_the_same_place():
-  # The target is a linear function of the input, so bilinear resizing and the same crop keep the relation.
-  x = jax.random.uniform(jax.random.PRNGKey(0), (4, 8, 8, 1), minval=-1, maxval=1)
-  y = jnp.concatenate([2 * x, -x, 0.5 * x], axis=-1)
+  # The target is a linear function of the input and nothing reaches the clip at |1|, so resizing and the same
+  # crop keep the relation.
+  x = jax.random.uniform(jax.random.PRNGKey(0), (4, 8, 8, 1), minval=-0.5, maxval=0.5)
+  y = jnp.concatenate([x, -x, 0.5 * x], axis=-1)
   for flip in (False, True):
     jx, jy = _translation.random_jitter(jax.random.PRNGKey(3), (x, y), _translation.load_size(8), flip)
     assert jx.shape == x.shape and jy.shape == y.shape
-    np.testing.assert_allclose(jy, jnp.concatenate([2 * jx, -jx, 0.5 * jx], axis=-1), atol=1e-6)
+    np.testing.assert_allclose(jy, jnp.concatenate([jx, -jx, 0.5 * jx], axis=-1), atol=1e-6)
   assert _translation.load_size(256) == 286 and _translation.load_size(32) == 36
   crops = [np.asarray(_translation.random_jitter(jax.random.PRNGKey(k), (x,), 9, False)[0]) for k in range(4)]
   assert not all(np.array_equal(crops[0], c) for c in crops[1:])  # Offsets are drawn.
+
+
+def test_random_jitter_resizes_as_pil_bicubic_and_clips():
+  # The official get_transform resizes with PIL's BICUBIC: a crop at offset (0, 0) of a 32 -> 36 resize is PIL's.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  image = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (32, 32), minval=-1, maxval=1))
+  pil = np.asarray(Image.fromarray(image, mode="F").resize((36, 36), Image.BICUBIC))
+  assert pil.max() > 1 or pil.min() < -1   # Bicubic overshoots; PIL's uint8 images clip, so do we.
+  found = None
+  for k in range(64):
+    crop = np.asarray(_translation.random_jitter(jax.random.PRNGKey(k), (image[None, :, :, None],), 36, False)[0])
+    if np.allclose(crop[0, :, :, 0], np.clip(pil[:32, :32], -1, 1), atol=1e-4):
+      found = k
+      break
+  assert found is not None
 
 
 class _Scale(nn.Module):
@@ -165,7 +181,7 @@ def test_pix2pix_samples_translate_given_inputs_and_write_them_beside(data_dir, 
   assert written["images"].shape == (3, 32, 32, 3) and written["images"].dtype == np.uint8
   np.testing.assert_allclose(written["inputs"], inputs / 127.5 - 1.0, atol=1e-6)
   again = sample.sample(workdir, 3, inputs=inputs.astype(np.float32) / 127.5 - 1.0)[0]
-  np.testing.assert_array_equal(again, written["images"])  # Test-time dropout is fixed per image: reproducible.
+  np.testing.assert_array_equal(again, written["images"])  # The CLI's samples are the library's.
   with pytest.raises(UserError, match=r"--inputs: images of shape \(32, 32, 3\), but this run's generator takes "
                                       r"\(32, 32, 1\)"):
     sample.sample(workdir, 2, inputs=np.zeros((2, 32, 32, 3), np.float32))

@@ -156,6 +156,26 @@ def test_unet_dropout_and_batch_statistics_at_test_time():
   assert float(jnp.max(jnp.abs(deterministic - sample_a))) > 1e-3
 
 
+def test_pix2pix_test_batches_are_groups_of_the_training_batch_size():
+  # generate_in_batches(group=g): each run of g consecutive inputs normalised by its own statistics with dropout
+  # key fold_in(key, group index), whatever batch_size chunks the inputs; the last group may be smaller.
+  from gan_jax.objectives import _translation  # pylint: disable=g-import-not-at-top
+  model = translation.UNetGenerator(out_channels=3, num_downs=6, width=2)   # One dropout level (4).
+  x = jax.random.normal(jax.random.PRNGKey(0), (7, 64, 64, 3))
+  variables = _init(model, x[:1])
+  key = jax.random.PRNGKey(5)
+  chunked, whole = (_translation.generate_in_batches(model, variables, x, True, key, batch_size=b, group=3)
+                    for b in (4, 256))                                       # Chunks of 3 + 3 + 1; of 6 + 1.
+  np.testing.assert_allclose(chunked, whole, atol=1e-6)
+  alone = jax.jit(lambda x, g: model.apply(variables, x, train=False, stochastic=True,
+                                           rngs={"dropout": jax.random.fold_in(key, g)}))
+  np.testing.assert_allclose(whole[:3], alone(x[:3], 0), atol=1e-5)
+  np.testing.assert_allclose(whole[6:], alone(x[6:], 2), atol=1e-5)        # The last group: one image.
+  assert np.abs(whole[:1] - alone(x[:1], 0)).max() > 1e-3                  # The statistics are the group's.
+  other = _translation.generate_in_batches(model, variables, x, True, jax.random.PRNGKey(6), group=3)
+  assert np.abs(other - whole).max() > 1e-3                                # Dropout draws from the key.
+
+
 def test_unet_rejects_an_input_the_bottleneck_cannot_halve():
   model = translation.UNetGenerator(3, num_downs=6, width=1)
   with pytest.raises(UserError, match="divisible by 64"):

@@ -127,10 +127,11 @@ def evaluate(config, samples, targets=None, reference_source=None) -> dict:
   return results
 
 
-def real_floor(config, reference_source) -> dict:
+def real_vs_real(config, reference_source) -> dict:
   """{name/metric: value} of config.evals' image metrics between two halves of the real reference examples (the
-  first half as if generated): the scores real data itself gets under this extractor, at half the reference's
-  size, which a generator can approach but not beat. Cached as JSON beside the reference features."""
+  first half as if generated): what real data itself scores under this extractor, a point of comparison, not a
+  bound. Each half has half the reference's size, and FID's bias grows as samples shrink (Chong & Forsyth 2020),
+  so a generator scored on full-size sets can come out below it. Cached as JSON beside the reference features."""
   import json  # pylint: disable=g-import-not-at-top
   from gan_jax import data, images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
@@ -138,7 +139,7 @@ def real_floor(config, reference_source) -> dict:
   if not names:
     return {}
   features = extractor(config.eval_features)
-  path = reference.cache_path(config, features, reference_source).replace(".npz", "_floor.json")
+  path = reference.cache_path(config, features, reference_source).replace(".npz", "_real_vs_real.json")
   if os.path.exists(path):
     with open(path) as f:
       cached = json.load(f)

@@ -1,5 +1,5 @@
-"""What the image-to-image objectives (pix2pix.py, cyclegan.py) share: PatchGAN losses, pix2pix's random jitter,
-generators applied image by image, and the evaluation split's examples as sampling conditions.
+"""What the image-to-image objectives (pix2pix.py, cyclegan.py) share: PatchGAN losses, the random jitter,
+generators applied group by group at test time, and the evaluation split's examples as sampling conditions.
 """
 import functools
 
@@ -52,23 +52,24 @@ def apply_train(module, params, collections, *args, **kwargs):
   return out, dict(new)
 
 
-def random_jitter(key, pair, load_size: int, flip: bool):
-  """pix2pix's random jitter (Isola et al. 2017, Sec. 6.2: 256 -> 286 -> random crop 256; official
-  data/base_dataset.py get_transform): each image of `pair` [B, H, W, C_i] resized to load_size (bilinear) and
-  cropped back at a random offset per example, the same offset (and, with `flip`, the same mirroring) for every
-  image of the pair, so input and target stay aligned."""
-  first = pair[0]
+def random_jitter(key, images, load_size: int, flip: bool):
+  """pix2pix's and CycleGAN's random jitter (Isola et al. 2017, Sec. 6.2: 256 -> 286 -> random crop 256; the
+  official data/base_dataset.py get_transform, preprocess "resize_and_crop"): each image of `images` (a tuple of
+  [B, H, W, C_i]) resized to load_size, bicubic as PIL's Image.BICUBIC there and clipped to [-1, 1] as PIL's uint8
+  result is, then cropped back at a random offset per example, the same offset (and, with `flip`, the same
+  mirroring) for every image of the tuple, so a pair's input and target stay aligned."""
+  first = images[0]
   batch, size = first.shape[0], first.shape[1]
   offset_key, flip_key = jax.random.split(key)
   offsets = jax.random.randint(offset_key, (batch, 2), 0, load_size - size + 1)
   mirrored = jax.random.bernoulli(flip_key, 0.5, (batch,)) if flip else jnp.zeros((batch,), bool)
 
   def one(image, offset, mirror):  # [H, W, C] -> [H, W, C]
-    big = jax.image.resize(image, (load_size, load_size, image.shape[-1]), "bilinear")
+    big = jnp.clip(jax.image.resize(image, (load_size, load_size, image.shape[-1]), "bicubic"), -1.0, 1.0)
     crop = jax.lax.dynamic_slice(big, (offset[0], offset[1], 0), (size, size, image.shape[-1]))
     return jnp.where(mirror, crop[:, ::-1], crop)
 
-  return tuple(jax.vmap(one)(x, offsets, mirrored) for x in pair)
+  return tuple(jax.vmap(one)(x, offsets, mirrored) for x in images)
 
 
 def load_size(resolution: int) -> int:
@@ -76,33 +77,42 @@ def load_size(resolution: int) -> int:
   return int(round(resolution * 286 / 256))
 
 
-def apply_per_image(module, variables, x, train: bool, stochastic: bool, key):
-  """A generator on each image of x [N, ...] alone (batch 1, as the papers test): train-mode BatchNorm then uses
-  the image's own statistics, and the output does not depend on how images are batched. Image i's dropout key is
-  fold_in(key, i)."""
-  def one(image, index):
-    rngs = {"dropout": jax.random.fold_in(key, index)}
-    return module.apply(variables, image[None], train=train, stochastic=stochastic, rngs=rngs)[0]
-  return jax.vmap(one)(x, jnp.arange(x.shape[0]))
+def apply_in_groups(module, variables, x, group: int, stochastic: bool, key, first: int = 0):
+  """A generator in eval mode on each run of `group` consecutive images of x [N, ...] (N a multiple of group)
+  alone: with `stochastic` (pix2pix's test mode), train-mode BatchNorm on each group's own statistics, "the
+  statistics of the test batch" (Isola et al. 2017, Sec. 3.1; group 1 is their batch of one image), and dropout
+  with key fold_in(key, first + g) for group g."""
+  def one(images, index):
+    return module.apply(variables, images, train=False, stochastic=stochastic,
+                        rngs={"dropout": jax.random.fold_in(key, first + index)})
+  grouped = x.reshape(x.shape[0] // group, group, *x.shape[1:])
+  out = jax.vmap(one)(grouped, jnp.arange(grouped.shape[0]))
+  return out.reshape(x.shape[0], *out.shape[2:])
 
 
-def generate_in_batches(module, variables, x, stochastic: bool, key, batch_size: int = 256) -> np.ndarray:
-  """float32 numpy outputs of `module` in eval mode (stochastic: dropout and per-image BatchNorm statistics, as
-  pix2pix samples), image by image, `batch_size` at a time; image i's dropout key is fold_in(key, i) whatever the
-  batching."""
-  run = _per_image_jit(module, stochastic)
+def generate_in_batches(module, variables, x, stochastic: bool, key, batch_size: int = 256,
+                        group: int = 1) -> np.ndarray:
+  """float32 numpy outputs of `module` (apply_in_groups: each `group` of consecutive images alone, the last one
+  possibly smaller), about `batch_size` images at a time; the outputs do not depend on `batch_size`."""
+  chunk = max(group, batch_size // group * group)
   outputs = []
-  for start in range(0, x.shape[0], batch_size):
-    outputs.append(np.asarray(jax.device_get(run(variables, x[start:start + batch_size], key, start)), np.float32))
+  for start in range(0, x.shape[0], chunk):
+    part = x[start:start + chunk]
+    full = part.shape[0] // group * group
+    for begin, end, size in ((0, full, group), (full, part.shape[0], part.shape[0] - full)):
+      if end > begin:
+        run = _grouped_jit(module, stochastic, size)
+        out = run(variables, part[begin:end], key, (start + begin) // group)
+        outputs.append(np.asarray(jax.device_get(out), np.float32))
   return np.concatenate(outputs)
 
 
 @functools.lru_cache(maxsize=None)
-def _per_image_jit(module, stochastic: bool):
-  """The compiled per-image generator of generate_in_batches, one per (module, mode): compiled once per batch
+def _grouped_jit(module, stochastic: bool, group: int):
+  """The compiled apply_in_groups of generate_in_batches, one per (module, mode, group): compiled once per batch
   shape, not at every evaluation."""
-  return jax.jit(lambda variables, x, key, offset: apply_per_image(module, variables, x, False, stochastic,
-                                                                   jax.random.fold_in(key, offset)))
+  return jax.jit(lambda variables, x, key, first: apply_in_groups(module, variables, x, group, stochastic, key,
+                                                                  first))
 
 
 class EvaluationExamples:

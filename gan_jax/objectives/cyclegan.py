@@ -9,7 +9,8 @@ fixed, then one update of each discriminator on real images and on fakes drawn t
         + lambda_identity lambda_cycle (|G_ab(b) - b|_1 + |G_ba(a) - a|_1)                   (Sec. 5.2, 0.5)
   L_D_b = 0.5 [l(D_b(b), real) + l(D_b(pool_b(G_ab(a))), fake)], and L_D_a the same way     (Sec. 4)
 
-The pools keep 50 fakes per domain (Shrivastava et al. 2017): while filling, a fake is stored and shown to D;
+Each domain's real images get the official pipeline's random jitter (resize to 286/256 of the size, random crop
+back; mirroring with flip=True), drawn per image and per domain. The pools keep 50 fakes per domain (Shrivastava et al. 2017): while filling, a fake is stored and shown to D;
 then with probability 1/2 D sees a stored fake that the new one replaces, else the new fake. They are state
 arrays in `state.extra`, drawn with the step's key, so the step stays jitted and resume stays exact. Ablations
 (the paper's Table 4) by objective_kwargs: adversarial=False (cycle alone), lambda_cycle=0 (GAN alone),
@@ -33,12 +34,14 @@ from gan_jax.steps import apply_gradients
 def make(config, models, lambda_cycle: float = 10.0, lambda_identity: float = 0.5, adversarial: bool = True,
          pool_size: int = 50, feature_a: str = "digit", feature_b: str = "image", split_a: str = "train[:50%]",
          split_b: str = "train[50%:]", eval_split_a: str = "test", eval_split_b: str = "test",
-         label_feature: str = "label", direction: str = "ab"):
+         label_feature: str = "label", direction: str = "ab", jitter: bool = True, flip: bool = False):
   """The objective; its keyword arguments are config.objective_kwargs (see the module docstring). Domain A is
   `feature_a` of config.data's `split_a` (`eval_split_a` for evaluation), B likewise (TFDS's cycle_gan/* datasets:
   feature "image" of splits trainA, trainB, testA, testB). `direction`: what is sampled and evaluated, A -> B
   ("ab") or B -> A ("ba"); label_feature: the class label kept with the evaluation inputs for class_accuracy ("" when
-  the data has none)."""
+  the data has none). `jitter`, `flip`: the official data pipeline's random resize-and-crop and mirroring, drawn
+  for each image of each domain on its own (the domains are unpaired); flip is off by default, as digits mirrored
+  are not digits (the official default, on for photos: horse2zebra)."""
   for name, value in (("lambda_cycle", lambda_cycle), ("lambda_identity", lambda_identity)):
     if not value >= 0:
       raise UserError(f"config.objective_kwargs.{name} must be >= 0, got {value!r}")
@@ -54,7 +57,8 @@ def make(config, models, lambda_cycle: float = 10.0, lambda_identity: float = 0.
     raise UserError("CycleGAN without discriminators (adversarial=False) needs lambda_cycle > 0")
   return CycleGAN(config, models, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
                   adversarial=adversarial, pool_size=pool_size, features=(feature_a, feature_b, label_feature),
-                  splits=(split_a, split_b, eval_split_a, eval_split_b), direction=direction)
+                  splits=(split_a, split_b, eval_split_a, eval_split_b), direction=direction, jitter=jitter,
+                  flip=flip)
 
 
 def pool_query(pool, filled, fakes, key):
@@ -82,8 +86,9 @@ def pool_query(pool, filled, fakes, key):
 class CycleGAN(objectives.Objective):
 
   def __init__(self, config, models, *, lambda_cycle, lambda_identity, adversarial, pool_size, features, splits,
-               direction):
+               direction, jitter, flip):
     super().__init__(config, models)
+    self.jitter, self.flip = jitter, flip
     self.lambda_cycle, self.lambda_identity, self.adversarial = lambda_cycle, lambda_identity, adversarial
     self.pool_size, self.direction = pool_size, direction
     self.feature_a, self.feature_b, self.label_feature = features
@@ -177,7 +182,10 @@ class CycleGAN(objectives.Objective):
       """Both generators, one optimizer step each, with D_a and D_b fixed."""
       a, b = batch["a"][0], batch["b"][0]
       g_ab, g_ba = state.nets["g_ab"], state.nets["g_ba"]
-      keys = jax.random.split(key, 6)
+      keys = jax.random.split(key, 8)
+      if self.jitter:  # Each domain's images on their own: the streams are unpaired.
+        a, = _translation.random_jitter(keys[6], (a,), _translation.load_size(m.shape_a[0]), self.flip)
+        b, = _translation.random_jitter(keys[7], (b,), _translation.load_size(m.shape_b[0]), self.flip)
 
       def loss_fn(params):
         run_ab = lambda x, collections, k: _translation.apply_train(m.g_ab, params["g_ab"], collections, x,
@@ -206,7 +214,8 @@ class CycleGAN(objectives.Objective):
       for name in ("g_ab", "g_ba"):
         state = apply_gradients(state, name, grads[name], txs[name], collections=collections[name])
       metrics = {**terms, "g_grad_norm": optax.global_norm(grads)}
-      return state, metrics, {**carry, "fake_a": jax.lax.stop_gradient(fake_a), "fake_b": jax.lax.stop_gradient(fake_b)}
+      fakes = {"fake_a": jax.lax.stop_gradient(fake_a), "fake_b": jax.lax.stop_gradient(fake_b)}
+      return state, metrics, {**carry, **fakes, "real_a": a, "real_b": b}   # D sees the same jittered reals.
 
     def d_main(state, batch, key, carry):
       """D_a and D_b, each on its domain's real images and on pooled fakes."""
@@ -218,7 +227,7 @@ class CycleGAN(objectives.Objective):
               extra[f"pool_{domain}"], extra[f"pool_{domain}_filled"], shown, key_d)
         name, module = f"d_{domain}", (m.d_a if domain == "a" else m.d_b)
         d = state.nets[name]
-        real = batch[domain][0]
+        real = carry[f"real_{domain}"]
 
         def loss_fn(d_params, d=d, module=module, real=real, shown=shown):
           real_logits, collections = _translation.apply_train(module, d_params, d.collections, real)

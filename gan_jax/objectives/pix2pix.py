@@ -10,9 +10,12 @@ detached), its loss halved; then G's update against the updated D, through that 
 Variants of Table 1 by objective_kwargs: L1 alone (adversarial=False: no D), cGAN alone (lambda_l1=0), L1+GAN (a
 D that does not see x: conditional_d=False), L1+cGAN (the default). Input and target get the same random jitter
 (Sec. 6.2: resize to 286/256 of the size, random crop back; mirroring off by default: it breaks digits). At test
-time the paper keeps dropout and uses each image's own BatchNorm statistics (Sec. 3.1: "we apply dropout at test
-time, and we apply batch normalization using the statistics of the test batch" with batch size 1); test_mode
-"eval" uses the running statistics and no dropout instead.
+time the paper keeps dropout and normalises with the statistics of the test batch (Sec. 3.1: "we apply dropout at
+test time, and we apply batch normalization using the statistics of the test batch"; at its batch size 1, each
+image's own statistics): here groups of config.batch_size consecutive inputs, the size the generator was trained
+at (the last group may be smaller); test_mode "eval" uses the running statistics and no dropout instead. The
+learning rate is constant, as in the paper; the official code's default decays it linearly over a second half of
+training (--n_epochs_decay), which optimizer.<network>.lr_schedule "linear_decay" gives.
 """
 import dataclasses
 
@@ -90,7 +93,7 @@ class Pix2Pix(objectives.Objective):
   def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 0xD50)  # Test-time dropout, fixed per image.
     return _translation.generate_in_batches(self.models.g_ab, ema["g"], conditions["inputs"], self.stochastic,
-                                            key, batch_size)
+                                            key, batch_size, group=self.config.batch_size)
 
   def evaluation_targets(self, conditions) -> dict:
     return {kind: conditions[kind] for kind in self.target_kinds if kind in conditions}
