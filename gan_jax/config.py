@@ -234,8 +234,18 @@ def load_experiment(path, arg=None) -> ml_collections.ConfigDict:
 
 
 def save_json(config, workdir) -> None:
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=2, sort_keys=True))
+  """Writes config.json atomically (a temporary file, then a rename): the other processes of a multi-process
+  run, and any reader, see the previous file or the new one, never a half-written one; a full disk leaves the
+  previous one intact."""
+  path = os.path.join(workdir, "config.json")
+  temporary = f"{path}.{os.getpid()}.tmp"
+  try:
+    with open(temporary, "w") as f:
+      f.write(config.to_json(indent=2, sort_keys=True))
+    os.replace(temporary, path)
+  finally:
+    if os.path.exists(temporary):
+      os.remove(temporary)
 
 
 def load_json(workdir) -> ml_collections.ConfigDict:

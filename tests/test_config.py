@@ -160,3 +160,23 @@ def test_help_lists_the_experiments_and_the_config_keys():
 def test_sample_cli_on_a_missing_workdir(tmp_path):
   result = _cli(f"--workdir={tmp_path}", "--out=x.npz", module="gan_jax.sample")
   assert result.returncode == 2 and "gan_jax: error: " in result.stderr and "config.json not found" in result.stderr
+
+
+def test_config_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+  # The processes of a multi-process run read config.json while process 0 writes it (a resume once failed on a
+  # half-written file); a write that fails leaves the previous file as it was, and no temporary behind.
+  config = config_lib.base_config()
+  config_lib.save_json(config, str(tmp_path))
+  before = (tmp_path / "config.json").read_text()
+  changed = config_lib.base_config()
+  changed.seed = 7
+
+  def fail(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+  monkeypatch.setattr(config_lib.os, "replace", fail)
+  with pytest.raises(OSError):
+    config_lib.save_json(changed, str(tmp_path))
+  assert (tmp_path / "config.json").read_text() == before and os.listdir(tmp_path) == ["config.json"]
+  monkeypatch.undo()
+  config_lib.save_json(changed, str(tmp_path))
+  assert config_lib.load_json(str(tmp_path)).seed == 7 and os.listdir(tmp_path) == ["config.json"]
