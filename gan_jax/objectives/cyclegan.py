@@ -10,10 +10,11 @@ fixed, then one update of each discriminator on real images and on fakes drawn t
   L_D_b = 0.5 [l(D_b(b), real) + l(D_b(pool_b(G_ab(a))), fake)], and L_D_a the same way     (Sec. 4)
 
 Each domain's real images get the official pipeline's random jitter (resize to 286/256 of the size, random crop
-back; mirroring with flip=True), drawn per image and per domain. The pools keep 50 fakes per domain (Shrivastava et al. 2017): while filling, a fake is stored and shown to D;
-then with probability 1/2 D sees a stored fake that the new one replaces, else the new fake. They are state
-arrays in `state.extra`, drawn with the step's key, so the step stays jitted and resume stays exact. Ablations
-(the paper's Table 4) by objective_kwargs: adversarial=False (cycle alone), lambda_cycle=0 (GAN alone),
+back; mirroring with flip=True), drawn per image and per domain. The pools keep 50 fakes per domain (Shrivastava
+et al. 2017): while filling, a fake is stored and shown to D; then with probability 1/2 D sees a stored fake that
+the new one replaces, else the new fake. They are state arrays in `state.extra`, drawn with the step's key, so
+the step stays jitted and resume stays exact (pool_size=0: no pool, D sees the newest fakes). Ablations (the
+paper's Table 4) by objective_kwargs: adversarial=False (cycle alone), lambda_cycle=0 (GAN alone),
 lambda_identity=0. Identity needs A and B images of the same shape (give grey digits 3 channels to pair them with
 colour ones). Learning rates: constant for the first half of training, then linearly to 0 (optimizer.<network>
 lr_schedule "linear_decay"); Adam 2e-4 (0.5, 0.999); weights N(0, 0.02) (the model file).
