@@ -16,8 +16,7 @@ with their arguments.
 - horse2zebra: TFDS cycle_gan/horse2zebra (trainA/trainB/testA/testB) at the paper's size: 256x256, ResNet
   generators with 9 blocks, width 64, batch 1, 200 epochs of 1,334 steps (the official unaligned dataset's length
   is the larger domain's: 1,334 zebras; 1,067 horses) with the learning rates decaying linearly over the second
-  100. For a GPU with network; no evaluator runs by default (pass an Inception extractor
-  and evals=fid for FID).
+  100. For a GPU with network; no evaluator runs by default (pass an Inception extractor and evals=fid for FID).
 
 At 32x32 (digits_m, edges2fashion), sized for a 2-core CPU: pix2pix a U-Net G (5 downsamplings: a 1x1 bottleneck;
 at that depth the official UnetGenerator has no dropout block, num_downs - 5 = 0, so G has no noise at all)

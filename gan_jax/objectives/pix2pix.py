@@ -91,7 +91,7 @@ class Pix2Pix(objectives.Objective):
     return self.evaluation.pick(key, num)
 
   def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
-    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 0xD50)  # Test-time dropout, fixed per image.
+    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 0xD50)  # Test-time dropout, fixed per group.
     return _translation.generate_in_batches(self.models.g_ab, ema["g"], conditions["inputs"], self.stochastic,
                                             key, batch_size, group=self.config.batch_size)
 
