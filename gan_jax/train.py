@@ -19,12 +19,7 @@ from gan_jax.errors import UserError
 from gan_jax.state import TrainState
 
 
-def fixed_conditions(objective, seed: int, purpose: str, num: int) -> dict:
-  """The generator inputs (objective.conditions: latents, balanced labels, ...) a run draws for `purpose`
-  ("grid" or "eval") from its seed: the same at every evaluation, so metrics move only when the generator does.
-  Host numpy, the same on every process."""
-  stream = {"grid": 0x5A3, "eval": 0xE7A}[purpose]
-  return objective.conditions(jax.random.fold_in(jax.random.PRNGKey(seed), stream), num)
+fixed_conditions = objectives.fixed_conditions
 
 
 def evaluation_samples(objective, seed: int, num: int, ema: dict):

@@ -39,7 +39,6 @@ import numpy as np  # noqa: E402
 
 import benchmark  # noqa: E402  (scripts/benchmark.py: build and device_fields)
 
-_EVAL_STREAM = 0xE7A  # train.fixed_conditions' stream for evaluation latents (train.py needs clu: not imported).
 _DATA_STREAM = 0xDA7A
 
 
@@ -103,6 +102,7 @@ def summary(values):
 
 
 def run_experiment(name, args):
+  from gan_jax import objectives  # pylint: disable=g-import-not-at-top
   from gan_jax.data import mixture_points  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics.mode_coverage import mode_coverage  # pylint: disable=g-import-not-at-top
   config = load_config(name, args.steps)
@@ -115,7 +115,7 @@ def run_experiment(name, args):
   per_seed = []
   for i, seed in enumerate(seeds):
     ema = jax.tree.map(lambda x, i=i: x[i], states.ema)
-    conditions = objective.conditions(jax.random.fold_in(jax.random.PRNGKey(seed), _EVAL_STREAM), args.samples)
+    conditions = objectives.fixed_conditions(objective, seed, "eval", args.samples)
     scores = mode_coverage(objective.generate(ema, conditions), modes, sigma)
     per_seed.append({k: (round(v, 4) if math.isfinite(v) else None) for k, v in scores.items()})
   eval_s = time.perf_counter() - start
