@@ -233,15 +233,43 @@ def load_experiment(path, arg=None) -> ml_collections.ConfigDict:
   return module.get_config(arg)
 
 
+def not_applicable(config) -> list:
+  """Flat keys (flatten's) whose values this run does not use: the model's and the objective's (their
+  `not_applicable` hooks: an unconditional DCGAN's conditioning, a U-Net's num_blocks, pix2pix's plain-GAN keys),
+  the rollback settings when divergence stops the run, and the evaluation settings of a run without evals."""
+  from gan_jax import models, objectives  # pylint: disable=g-import-not-at-top
+  keys = {"model." + k for k in models.not_applicable(config.model_name, config.model.to_dict())}
+  keys |= set(objectives.not_applicable(config))
+  if config.on_divergence == "stop":
+    keys |= {"rollback_lr_factor", "max_rollbacks"}
+  if not config.evals:
+    keys |= {"eval_every", "eval_num_samples", "eval_features", "eval_ref_num", "eval_cache_dir"}
+  return sorted(keys)
+
+
+def as_run(config) -> dict:
+  """The config as a nested dict with the keys that do not apply to the run (not_applicable) set to None: what
+  config.json holds, so that no key looks as if it steered a run it did not."""
+  nested = json.loads(config.to_json())
+  for key in not_applicable(config):
+    *parents, last = key.split(".")
+    node = nested
+    for parent in parents:
+      node = node.get(parent, {})
+    if last in node:
+      node[last] = None
+  return nested
+
+
 def save_json(config, workdir) -> None:
-  """Writes config.json atomically (a temporary file, then a rename): the other processes of a multi-process
-  run, and any reader, see the previous file or the new one, never a half-written one; a full disk leaves the
-  previous one intact."""
+  """Writes config.json (as_run: keys that do not apply are null) atomically (a temporary file, then a rename):
+  the other processes of a multi-process run, and any reader, see the previous file or the new one, never a
+  half-written one; a full disk leaves the previous one intact."""
   path = os.path.join(workdir, "config.json")
   temporary = f"{path}.{os.getpid()}.tmp"
   try:
     with open(temporary, "w") as f:
-      f.write(config.to_json(indent=2, sort_keys=True))
+      f.write(json.dumps(as_run(config), indent=2, sort_keys=True))
     os.replace(temporary, path)
   finally:
     if os.path.exists(temporary):
@@ -264,7 +292,8 @@ def load_json(workdir) -> ml_collections.ConfigDict:
 def with_defaults(stored: dict) -> ml_collections.ConfigDict:
   """`stored` (a config as JSON) on top of base_config() and the model's own defaults, so that a workdir
   written before a key existed loads, samples and resumes as it ran (the new key at its default, which is
-  what the older code did). The optimizers and objective_kwargs are taken whole: their keys depend on the
+  what the older code did). A null (a key that did not apply to the run, as_run) keeps the default, so the
+  config builds as before. The optimizers and objective_kwargs are taken whole: their keys depend on the
   objective."""
   from gan_jax import models  # pylint: disable=g-import-not-at-top
   merged = base_config().to_dict()
@@ -276,10 +305,12 @@ def with_defaults(stored: dict) -> ml_collections.ConfigDict:
     for key, value in new.items():
       if isinstance(value, dict) and isinstance(base.get(key), dict) and prefix + key not in _TAKEN_WHOLE:
         update(base[key], value, prefix + key + ".")
+      elif value is None and base.get(key) is not None:
+        continue
       else:
         base[key] = value
 
-  merged.update(_BEFORE_THEIR_KEY)
+  merged.update({k: v for k, v in _BEFORE_THEIR_KEY.items() if k not in stored})  # Null: the key existed.
   update(merged, stored)
   return ml_collections.ConfigDict(merged)
 
@@ -293,8 +324,9 @@ _BEFORE_THEIR_KEY = {"pack_slot_statistics": False}
 
 
 def diff_for_resume(stored, current) -> list:
-  """Keys whose values differ between a workdir's stored config and the current one, except resumable ones."""
-  a, b = flatten(stored), flatten(current)
+  """Keys whose values differ between a workdir's stored config and the current one, except resumable ones and
+  those that apply to neither run (not_applicable)."""
+  a, b = flatten(as_run(stored)), flatten(as_run(current))
   return sorted(k for k in set(a) | set(b)
                 if k not in RESUMABLE_KEYS and _normalise(a.get(k)) != _normalise(b.get(k)))
 

@@ -180,3 +180,41 @@ def test_config_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
   monkeypatch.undo()
   config_lib.save_json(changed, str(tmp_path))
   assert config_lib.load_json(str(tmp_path)).seed == 7 and os.listdir(tmp_path) == ["config.json"]
+
+
+def test_config_json_shows_keys_that_do_not_apply_as_null(tmp_path):
+  # An unconditional run's config.json once showed d_conditioning "projection" next to num_classes 0. Keys the
+  # run does not use are null; loading restores their defaults, so the config builds and resumes as it ran,
+  # and a workdir written before (every key with a value) still resumes.
+  import json  # pylint: disable=g-import-not-at-top
+  cases = {"dcgan_digits.py": ("model.g_conditioning", "model.d_conditioning", "aux_weight", "pack_slot_statistics",
+                               "regularizer.lazy_every", "rollback_lr_factor", "max_rollbacks"),
+           "acgan_digits.py": ("pack_slot_statistics",),
+           "pacgan4_grid.py": ("aux_weight",),
+           "pix2pix_edges2fashion.py": ("model.num_blocks", "pack", "num_critic_steps", "regularizer.r1", "aux_weight")}
+  applies = {"acgan_digits.py": ("model.g_conditioning", "model.d_conditioning", "aux_weight"),
+             "pacgan4_grid.py": ("pack", "pack_slot_statistics"), "cyclegan_digits_m.py": ("model.num_blocks",),
+             "dcgan_digits.py": ("model.num_classes", "eval_features")}
+  for name in sorted(set(cases) | set(applies)):
+    config = config_lib.load_experiment(os.path.join(REPO, "experiments", name))
+    workdir = tmp_path / name
+    workdir.mkdir()
+    config_lib.save_json(config, str(workdir))
+    stored = config_lib.flatten(json.loads((workdir / "config.json").read_text()))
+    flat = config_lib.flatten(config)
+    assert all(stored[k] is None for k in cases.get(name, ())), name
+    assert all(stored[k] == flat[k] is not None for k in applies.get(name, ())), name
+    assert sum(v is None for v in stored.values()) == sum(v is None for v in flat.values()) + len(
+        config_lib.not_applicable(config)) - sum(flat.get(k) is None for k in config_lib.not_applicable(config))
+    loaded = config_lib.load_json(str(workdir))
+    assert config_lib.as_run(loaded) == config_lib.as_run(config)  # Every key that applies, as it ran.
+    assert config_lib.diff_for_resume(loaded, config) == []
+    config_lib.validate(loaded)
+    old_style = config_lib.with_defaults(json.loads(config.to_json()))  # As config.json was written before.
+    assert config_lib.diff_for_resume(old_style, config) == []
+  assert config_lib.not_applicable(config_lib.load_experiment(os.path.join(REPO, "experiments/gan_grid.py"),
+                                                              None)).count("eval_features") == 0
+  changed = config_lib.load_experiment(os.path.join(REPO, "experiments", "dcgan_digits.py"))
+  changed.model.num_classes = 10  # The conditioning keys now apply, and a resume must see the difference.
+  assert config_lib.diff_for_resume(config_lib.load_json(str(tmp_path / "dcgan_digits.py")), changed) == [
+      "model.d_conditioning", "model.g_conditioning", "model.num_classes"]

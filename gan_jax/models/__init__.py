@@ -96,5 +96,13 @@ def default_kwargs(name, **kwargs) -> dict:
   return {**defaults, **kwargs}
 
 
+def not_applicable(name, kwargs: dict) -> tuple:
+  """Keys of `kwargs` (config.model) that build nothing for these values, from the model module's optional
+  `not_applicable(kwargs) -> set`: e.g. the conditioning of an unconditional DCGAN. config.json shows them as
+  null (config.not_applicable)."""
+  hook = getattr(_module(name), "not_applicable", None)
+  return tuple(sorted(hook(kwargs) & set(kwargs))) if hook else ()
+
+
 def make(name, kwargs: dict) -> GANModels:
   return _module(name).make_models(**kwargs)

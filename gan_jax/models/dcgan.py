@@ -115,6 +115,11 @@ class Discriminator(nn.Module):
     return logits
 
 
+def not_applicable(kwargs) -> set:
+  """make_models keys that these kwargs do not use: an unconditional model's conditioning (models.not_applicable)."""
+  return set() if kwargs.get("num_classes") else {"g_conditioning", "d_conditioning"}
+
+
 def make_models(*, resolution: int, channels: int, latent_dim: int = 100, g_width: int = 64,
                 d_width: int = 64, d_norm: str = "batch", d_spectral_norm: bool = False,
                 dtype: str = "float32", num_classes: int = 0, g_conditioning: str = "concat",

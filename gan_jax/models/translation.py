@@ -297,6 +297,11 @@ def _positive_int(key, value, minimum=1):
     raise UserError(f"config.model.{key} must be an integer >= {minimum}, got {value!r}")
 
 
+def not_applicable(kwargs) -> set:
+  """make_models keys that these kwargs do not use: num_blocks of U-Nets (models.not_applicable)."""
+  return {"num_blocks"} if kwargs.get("generator", "unet") == "unet" else set()
+
+
 def make_models(*, resolution: int, channels_a: int, channels_b: int, generator: str = "unet",
                 g_width: int = 64, d_width: int = 64, d_layers: int = 3, num_blocks: int = 9,
                 norm: str = "batch", dropout: bool = True) -> TranslationModels:

@@ -117,6 +117,13 @@ def check_kwargs(name, kwargs: dict) -> None:
                     f"allowed: {', '.join(params) or 'none'}")
 
 
+def not_applicable(config) -> tuple:
+  """Flat config keys (config.flatten's) that objective config.objective does not use with these values, from
+  its module's optional `not_applicable(config) -> set`; config.json shows them as null (config.not_applicable)."""
+  hook = getattr(_module(config.objective), "not_applicable", None)
+  return tuple(sorted(hook(config))) if hook else ()
+
+
 def make(config, models) -> Objective:
   return _module(config.objective).make(config, models, **config.objective_kwargs.to_dict())
 

@@ -29,6 +29,12 @@ def check_plain_gan_keys(config, objective: str) -> None:
                       f"{default[key]!r}")
 
 
+def not_applicable(config) -> set:
+  """The plain-GAN keys, which check_plain_gan_keys holds at their defaults (objectives.not_applicable)."""
+  del config  # Whatever the values: the translation objectives read none of these keys.
+  return set(_PLAIN_GAN_KEYS) | {"pack_slot_statistics", "aux_weight", "regularizer.lazy_every"}
+
+
 def patch_losses(loss_name):
   """(d_loss(real_logits, fake_logits), g_loss(fake_logits)) over PatchGAN logit maps [B, h, w], as the authors'
   code computes them (junyanz/pytorch-CycleGAN-and-pix2pix, models/networks.py GANLoss, and the models' backward_D):

@@ -32,6 +32,9 @@ from gan_jax.objectives import _translation
 from gan_jax.steps import apply_gradients
 
 
+not_applicable = _translation.not_applicable
+
+
 def make(config, models, lambda_cycle: float = 10.0, lambda_identity: float = 0.5, adversarial: bool = True,
          pool_size: int = 50, feature_a: str = "digit", feature_b: str = "image", split_a: str = "train[:50%]",
          split_b: str = "train[50%:]", eval_split_a: str = "test", eval_split_b: str = "test",

@@ -22,6 +22,22 @@ def make(config, models: GANModels):
   return GAN(config, models)
 
 
+def not_applicable(config) -> set:
+  """Keys these values leave unused (objectives.not_applicable): the pack-slot statistics without packing, the
+  lazy interval without R1/R2, and aux_weight without an auxiliary head (AC-GAN, InfoGAN)."""
+  keys = set()
+  if config.pack == 1:
+    keys.add("pack_slot_statistics")
+  if not (config.regularizer.r1 or config.regularizer.r2):
+    keys.add("regularizer.lazy_every")
+  try:
+    if not models_lib.make(config.model_name, config.model.to_dict()).aux:
+      keys.add("aux_weight")
+  except (UserError, TypeError):  # A config that cannot build its models keeps the key (validate names why).
+    pass
+  return keys
+
+
 def _labels_kwarg(labels):
   return {} if labels is None else {"labels": labels}
 

@@ -30,6 +30,9 @@ from gan_jax.objectives import _translation
 from gan_jax.steps import apply_gradients
 
 
+not_applicable = _translation.not_applicable
+
+
 def make(config, models, lambda_l1: float = 100.0, adversarial: bool = True, conditional_d: bool = True,
          input_feature: str = "digit", target_feature: str = "image", label_feature: str = "label",
          eval_split: str = "test", jitter: bool = True, flip: bool = False, test_mode: str = "train"):
