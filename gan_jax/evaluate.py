@@ -1,4 +1,5 @@
-"""Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]`.
+"""Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]
+[--features=inception:FILE] [--ref_num=R]`.
 
 Runs the evaluators of the run's config (or --evals) on N samples of the EMA generator drawn from the same
 fixed latents as training's evaluations (`train.evaluation_samples`), prints the results
@@ -11,9 +12,10 @@ from absl import app, flags
 from gan_jax import cli, errors
 
 
-def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
+def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None) -> dict:
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
-  sample count, source "evaluate" and the extractor's name (`features`) for image metrics."""
+  sample count, source "evaluate" and the extractor's name (`features`) for image metrics. `ref_num` real
+  examples make the reference (default: the run's config.eval_ref_num)."""
   from gan_jax import config as config_lib, sharding, train  # pylint: disable=g-import-not-at-top
   from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
@@ -21,6 +23,10 @@ def evaluate(workdir: str, num=None, evals=None, features=None) -> dict:
     if num < 2:
       raise errors.UserError(f"--num must be at least 2, got {num}")
     config.eval_num_samples = num
+  if ref_num is not None:
+    if ref_num < 2:
+      raise errors.UserError(f"--ref_num must be at least 2, got {ref_num}")
+    config.eval_ref_num = ref_num
   if evals is not None:
     config.evals = tuple(evals)
   if features is not None:
@@ -43,13 +49,15 @@ def run():
   num = flags.DEFINE_integer("num", None, "Generated samples; default: the run's config.eval_num_samples.")
   evals = flags.DEFINE_list("evals", None, "Evaluators; default: the run's config.evals.")
   features = flags.DEFINE_string("features", None, "Extractor; default: the run's config.eval_features.")
+  ref_num = flags.DEFINE_integer("ref_num", None, "Real examples in the reference; default: the run's "
+                                 "config.eval_ref_num (all of the split when fewer).")
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
     cli.check_command_line(argv, workdir=workdir.value)
     with cli.user_errors_reported(verbose.value):
       try:
-        results = evaluate(workdir.value, num.value, evals.value, features.value)
+        results = evaluate(workdir.value, num.value, evals.value, features.value, ref_num.value)
       except OSError as e:
         # Writing eval.json or the reference cache (config.eval_cache_dir), or reading the dataset.
         raise errors.UserError(f"file error while evaluating {workdir.value}: {e}") from None

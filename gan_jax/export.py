@@ -22,6 +22,7 @@ def export(workdir: str, num: int, out: str, labels=None, seed=None, fmt: str = 
   """Writes `num` samples of the run in `workdir` to `out` (see the module docstring); returns the path written.
   `labels` is a `--labels` spec for class-conditional models ("all" or None: balanced)."""
   from gan_jax import sample  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   if fmt not in ("tfds", "npz"):
     raise UserError(f"--format {fmt!r} is not tfds or npz")
@@ -33,7 +34,7 @@ def export(workdir: str, num: int, out: str, labels=None, seed=None, fmt: str = 
   class_labels = conditions.get("labels")
   name = name or f"{os.path.basename(os.path.normpath(workdir))}_synthetic"
   record = {"workdir": os.path.abspath(workdir), "step": int(state.step), "seed": config.seed if seed is None else seed,
-            "num": int(num), "labels": labels or "all", "format": fmt, "config": json.loads(config.to_json())}
+            "num": int(num), "labels": labels or "all", "format": fmt, "config": config_lib.as_run(config)}
   os.makedirs(out, exist_ok=True)
   if fmt == "npz":
     path = os.path.join(out, f"{name}.npz")

@@ -105,6 +105,11 @@ def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path):
   assert lines[1]["wall_s"] >= lines[0]["wall_s"]
   assert {"fid/fid", "kid/kid", "precision_recall/recall", "density_coverage/coverage", "inception_score/is",
           "class_coverage/classes_covered"} <= set(lines[0])
+  smaller = evaluate.evaluate(workdir, num=60, evals=["fid"], ref_num=40)  # A reference of 40 real digits.
+  assert any(name.endswith("_40.npz") for name in os.listdir(tmp_path / "cache"))
+  assert smaller["fid/fid"] != record["fid/fid"]
+  with pytest.raises(UserError, match="--ref_num must be at least 2"):
+    evaluate.evaluate(workdir, ref_num=1)
   with pytest.raises(UserError, match="is .* the workdir of a training run"):  # The CLI prints it as one line.
     evaluate.evaluate(str(tmp_path / "nothing"))
 
