@@ -71,7 +71,7 @@ def test_mode_collapse_scores_worse_than_real_data(digits_features):
   assert bad["classes_covered"] == 1 and bad["recall"] < 0.05
 
 
-def test_reference_features_are_cached(digits_features, data_dir, tmp_path):
+def test_reference_features_are_cached(digits_features, data_dir, tmp_path, monkeypatch):
   config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, eval_ref_num=50,
                        eval_cache_dir=str(tmp_path))
   extractor, real, _ = digits_features
@@ -85,6 +85,16 @@ def test_reference_features_are_cached(digits_features, data_dir, tmp_path):
   second = reference.features(config, extractor, source)
   np.testing.assert_array_equal(first[0], second[0])
   assert os.stat(path).st_mtime == 0   # Read, not rewritten.
+  # Real vs real: the reference's two halves, scored from the cached features without running the extractor again.
+  config.evals = ("fid", "class_coverage")
+  calls, used = [], metrics.extractor(config.eval_features)
+  monkeypatch.setattr(used, "features_and_probs", lambda *a, **k: calls.append(1))
+  floor = metrics.real_vs_real(config, source)
+  halves = ((first[0][:25], first[1][:25]), (first[0][25:], first[1][25:]))
+  assert calls == [] and floor["fid/fid"] == pytest.approx(
+      metrics._IMAGE_EVALUATORS["fid"](halves[1], halves[0])["fid"])  # pylint: disable=protected-access
+  assert floor["class_coverage/classes_covered"] >= 8
+  assert os.path.exists(path.replace(".npz", "_real_vs_real.json"))
 
 
 def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path):

@@ -131,9 +131,10 @@ def real_vs_real(config, reference_source) -> dict:
   """{name/metric: value} of config.evals' image metrics between two halves of the real reference examples (the
   first half as if generated): what real data itself scores under this extractor, a point of comparison, not a
   bound. Each half has half the reference's size, and FID's bias grows as samples shrink (Chong & Forsyth 2020),
-  so a generator scored on full-size sets can come out below it. Cached as JSON beside the reference features."""
+  so a generator scored on full-size sets can come out below it. The halves' features are the reference's own
+  (reference.features, computed once: through Inception on a CPU they take most of an evaluation's time).
+  Cached as JSON beside the reference features."""
   import json  # pylint: disable=g-import-not-at-top
-  from gan_jax import data, images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   names = [name for name in config.evals if name in _IMAGE_EVALUATORS]
   if not names:
@@ -145,10 +146,9 @@ def real_vs_real(config, reference_source) -> dict:
       cached = json.load(f)
     if all(any(k.startswith(name + "/") for k in cached) for name in names):
       return {k: v for k, v in cached.items() if k.split("/")[0] in names}
-  (role, _, _), = reference_source.features
-  real = data.load_examples(reference_source, num=config.eval_ref_num)[role]
-  half = len(real) // 2
-  first, second = (features.features_and_probs(images.to_uint8(part)) for part in (real[:half], real[half:2 * half]))
+  real_features, real_probs = reference.features(config, features, reference_source)
+  half = len(real_features) // 2
+  first, second = ((real_features[part], real_probs[part]) for part in (slice(0, half), slice(half, 2 * half)))
   results = {}
   for name in names:
     results.update({f"{name}/{k}": float(v) for k, v in _IMAGE_EVALUATORS[name](second, first).items()})
