@@ -17,11 +17,11 @@ runlocal. The named files (cgan_digits.py, infogan_mnist.py, ...) are this confi
   codes U(-1, 1); Q shares D's body (FC 128 - BN - LeakyReLU - FC); lambda 1; Adam lr 2e-4 for D and 1e-3 for
   G, beta1 0.5. No labels are used in training.
 
-On digits each run is evaluated with the bundled digits classifier: class_accuracy (the fraction of samples
-classified as the class they were generated for, per class) or, for InfoGAN, code_purity, with FID and class
-coverage. MNIST needs TFDS's `mnist` (network, or --config.data.data_dir); its evaluations need a classifier
-trained with scripts/train_classifier.py --dataset=mnist, named by --config.eval_features=classifier:FILE.npz
-and --config.evals=class_accuracy,fid (or code_purity,fid).
+Each run is evaluated with the bundled classifier of its dataset (digits or mnist, trained by
+scripts/train_classifier.py): class_accuracy (the fraction of samples classified as the class they were generated
+for, per class) or, for InfoGAN, code_purity, with FID, KID, precision/recall and class coverage (2,000 samples
+on digits, 10,000 on MNIST). MNIST needs TFDS's `mnist` (network, --config.data.data_dir, or
+scripts/prepare_dataset.py from the original files).
 """
 from gan_jax import config as config_lib
 
@@ -61,11 +61,10 @@ def get_config(arg=None):
   config.sample_every = 500
   config.checkpoint_every = 1000
   config.num_grid_samples = 100  # A 10 x 10 grid: sample i asks for class i mod 10, so column c is class c.
-  if digits:
-    conditional_eval = "code_purity" if arg.variant == "infogan" else "class_accuracy"
-    config.evals = (conditional_eval, "fid", "class_coverage")
-    config.eval_features = "classifier:digits"
-    config.eval_num_samples = 2000
+  conditional_eval = "code_purity" if arg.variant == "infogan" else "class_accuracy"
+  config.evals = (conditional_eval, "fid", "kid", "precision_recall", "class_coverage")
+  config.eval_features = f"classifier:{arg.data}"  # Bundled: gan_jax/metrics/weights/{digits,mnist}.npz.
+  config.eval_num_samples = 2000 if digits else 10_000
   if arg.runlocal:
     config_lib.make_tiny(config)
   return config
