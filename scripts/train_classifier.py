@@ -1,7 +1,8 @@
 """Trains a domain classifier (gan_jax/metrics/classifier.py) on a labelled TFDS dataset and saves it as .npz.
 
   python scripts/train_classifier.py --dataset=digits --resolution=16 --out=gan_jax/metrics/weights/digits.npz
-  python scripts/train_classifier.py --dataset=mnist --resolution=28 --out=classifiers/mnist.npz [--data_dir=DIR]
+  python scripts/train_classifier.py --dataset=mnist --resolution=28 --steps=8000 \
+      --out=gan_jax/metrics/weights/mnist.npz [--data_dir=DIR]           # and --dataset=fashion_mnist
   python scripts/train_classifier.py --dataset=digits_m --resolution=32 --channels=3 \
       --out=gan_jax/metrics/weights/digits_m.npz
 
