@@ -7,7 +7,7 @@ as one JSON line and appends them to <workdir>/eval.json with the checkpoint's s
 """
 import json
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from gan_jax import cli, errors
 
@@ -16,7 +16,7 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None) ->
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
   sample count, source "evaluate" and the extractor's name (`features`) for image metrics. `ref_num` real
   examples make the reference (default: the run's config.eval_ref_num)."""
-  from gan_jax import config as config_lib, sharding, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib, console, metrics, sharding, train  # pylint: disable=g-import-not-at-top
   from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
   if num is not None:
@@ -40,7 +40,12 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None) ->
     raise errors.UserError(f"{workdir} holds no complete checkpoint to evaluate")
   step = int(state.step)
   results = train.evaluate(config, objective, state.ema)
-  return workdir_lib.append_eval_record(workdir, step, results, **train.eval_record_fields(config, "evaluate"))
+  record = workdir_lib.append_eval_record(workdir, step, results, **train.eval_record_fields(config, "evaluate"))
+  real = metrics.real_vs_real(config, objective.reference_source())  # From the reference just used: no new pass.
+  if real:
+    logging.info("Step %d: %s\nReal vs real: %s (two halves of the real reference, same extractor)", step,
+                 console.headline(results), console.headline(real))
+  return record
 
 
 def run():

@@ -3,6 +3,7 @@ Inception's weight reader (the port itself is checked against pytorch-fid by scr
 import json
 import os
 import pickle
+import re
 import zipfile
 
 import jax
@@ -97,7 +98,8 @@ def test_reference_features_are_cached(digits_features, data_dir, tmp_path, monk
   assert os.path.exists(path.replace(".npz", "_real_vs_real.json"))
 
 
-def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path):
+def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path, caplog):
+  caplog.set_level("INFO")
   config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir,
                        eval_cache_dir=str(tmp_path / "cache"))
   workdir = str(tmp_path / "run")
@@ -107,6 +109,8 @@ def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path):
   assert set(record) == {"step", "features", "num_samples", "source", "fid/fid", "class_coverage/classes_covered",
                          "class_coverage/reverse_kl", "class_coverage/max_class_fraction"}
   assert record["num_samples"] == 60 and record["source"] == "evaluate"
+  said, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Step 2: fid ")]
+  assert re.search(r"\nReal vs real: fid [0-9.]+, classes_covered 10 \(two halves", said), said
   with open(os.path.join(workdir, "eval.json")) as f:
     lines = [json.loads(line) for line in f]
   assert [line["step"] for line in lines] == [1, 2, 2] and lines[-1] == record
