@@ -236,14 +236,13 @@ def load_experiment(path, arg=None) -> ml_collections.ConfigDict:
 def not_applicable(config) -> list:
   """Flat keys (flatten's) whose values this run does not use: the model's and the objective's (their
   `not_applicable` hooks: an unconditional DCGAN's conditioning, a U-Net's num_blocks, pix2pix's plain-GAN keys),
-  the rollback settings when divergence stops the run, and the evaluation settings of a run without evals."""
+  and the rollback settings when divergence stops the run. (The evaluation settings stay, even without
+  config.evals: gan_jax.evaluate and gan_jax.latent read them later.)"""
   from gan_jax import models, objectives  # pylint: disable=g-import-not-at-top
   keys = {"model." + k for k in models.not_applicable(config.model_name, config.model.to_dict())}
   keys |= set(objectives.not_applicable(config))
   if config.on_divergence == "stop":
     keys |= {"rollback_lr_factor", "max_rollbacks"}
-  if not config.evals:
-    keys |= {"eval_every", "eval_num_samples", "eval_features", "eval_ref_num", "eval_cache_dir"}
   return sorted(keys)
 
 

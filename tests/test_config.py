@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -212,8 +213,24 @@ def test_config_json_shows_keys_that_do_not_apply_as_null(tmp_path):
     config_lib.validate(loaded)
     old_style = config_lib.with_defaults(json.loads(config.to_json()))  # As config.json was written before.
     assert config_lib.diff_for_resume(old_style, config) == []
-  assert config_lib.not_applicable(config_lib.load_experiment(os.path.join(REPO, "experiments/gan_grid.py"),
-                                                              None)).count("eval_features") == 0
+  # Values the run does not use, set away from their defaults: config.json nulls them, and the loaded config
+  # (their defaults back) validates and builds the same networks with the same parameter shapes.
+  config = config_lib.load_experiment(os.path.join(REPO, "experiments", "dcgan_digits.py"))
+  config.model.d_conditioning, config.regularizer.lazy_every, config.aux_weight = "acgan", 4, 3.0
+  config.evals, config.eval_features, config.eval_num_samples = (), "classifier:mnist", 123  # Kept: evaluate reads them.
+  workdir = tmp_path / "unused"
+  workdir.mkdir()
+  config_lib.save_json(config, str(workdir))
+  loaded = config_lib.load_json(str(workdir))
+  assert (loaded.model.d_conditioning, loaded.regularizer.lazy_every, loaded.aux_weight) == ("projection", 1, 1.0)
+  assert (loaded.eval_features, loaded.eval_num_samples) == ("classifier:mnist", 123)
+  assert config_lib.diff_for_resume(loaded, config) == []
+  shapes = []
+  for c in (config, loaded):
+    objective = config_lib.validate(c)
+    state = jax.eval_shape(lambda o=objective, c=c: o.init(0, optimizers.for_networks(c, o.networks)))
+    shapes.append((jax.tree_util.tree_structure(state), jax.tree_util.tree_leaves(state)))
+  assert shapes[0] == shapes[1]
   changed = config_lib.load_experiment(os.path.join(REPO, "experiments", "dcgan_digits.py"))
   changed.model.num_classes = 10  # The conditioning keys now apply, and a resume must see the difference.
   assert config_lib.diff_for_resume(config_lib.load_json(str(tmp_path / "dcgan_digits.py")), changed) == [

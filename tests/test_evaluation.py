@@ -110,7 +110,7 @@ def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path, caplog):
                          "class_coverage/reverse_kl", "class_coverage/max_class_fraction"}
   assert record["num_samples"] == 60 and record["source"] == "evaluate"
   said, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Step 2: fid ")]
-  assert re.search(r"\nReal vs real: fid [0-9.]+, classes_covered 10 \(two halves", said), said
+  assert re.search(r"\nReal vs real: fid [0-9.e+-]+, classes_covered 10 \(two halves", said), said
   with open(os.path.join(workdir, "eval.json")) as f:
     lines = [json.loads(line) for line in f]
   assert [line["step"] for line in lines] == [1, 2, 2] and lines[-1] == record
