@@ -100,6 +100,25 @@ def test_precision_recall_and_density_coverage():
   assert 0.7 < density < 1.3 and coverage > 0.8
 
 
+def test_manifold_metrics_in_blocks_equal_the_full_distance_matrix(monkeypatch):
+  # The distances are taken a block of rows at a time (50,000 reference features at once were 20 GB and the
+  # kernel killed a run); any block size gives the definition's numbers, computed here from whole matrices.
+  rng = np.random.default_rng(0)
+  real, fake = rng.standard_normal((70, 3)), 1.2 * rng.standard_normal((50, 3))
+  distances = lambda a, b: np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+  radii = lambda x, k: np.sort(distances(x, x), axis=1)[:, k]
+  precision = np.mean((distances(fake, real) <= radii(real, 3)[None]).any(axis=1))
+  recall = np.mean((distances(real, fake) <= radii(fake, 3)[None]).any(axis=1))
+  inside = distances(real, fake) < radii(real, 5)[:, None]
+  expected = ((precision, recall), (inside.sum() / (5 * len(fake)), inside.any(axis=1).mean()))
+  blocks = scores._distance_blocks  # pylint: disable=protected-access
+  for rows in (1, 7, 1000):
+    monkeypatch.setattr(scores, "_distance_blocks", lambda a, b, rows=rows: blocks(a, b, max_entries=rows * len(b)))
+    got = (scores.precision_recall(real, fake), scores.density_coverage(real, fake))
+    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-12)
+  assert 0.0 < precision < 1.0 and 0.0 < recall < 1.0 and 0.0 < inside.mean() < 1.0
+
+
 def test_class_coverage():
   even = np.eye(10)[np.arange(100) % 10]
   assert scores.class_coverage(even) == {"classes_covered": 10, "reverse_kl": 0.0, "max_class_fraction": 0.1}

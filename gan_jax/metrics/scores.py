@@ -81,21 +81,27 @@ def _safe_log(p):
   return np.log(np.where(p > 0, p, 1.0))  # 0 log 0 = 0.
 
 
-def _pairwise_distances(a, b, batch=2048):
-  """Euclidean distances [len(a), len(b)], in float64, a block of rows at a time."""
+def _distance_blocks(a, b, max_entries=1 << 23):
+  """(start row, Euclidean distances [rows, len(b)] float64) over blocks of a's rows, each of at most
+  `max_entries` distances (64 MiB): memory stays bounded however many features there are (50,000 reals at
+  once would be 20 GB)."""
   b_sq = np.sum(b * b, axis=1)
-  rows = []
-  for i in range(0, len(a), batch):
-    block = a[i:i + batch]
+  rows = max(1, max_entries // max(len(b), 1))
+  for i in range(0, len(a), rows):
+    block = a[i:i + rows]
     sq = np.sum(block * block, axis=1)[:, None] - 2.0 * block @ b.T + b_sq[None, :]
-    rows.append(np.sqrt(np.maximum(sq, 0.0)))
-  return np.concatenate(rows)
+    yield i, np.sqrt(np.maximum(sq, 0.0))
 
 
 def _knn_radii(features, k):
   """Distance of each point to its k-th nearest neighbour other than itself."""
-  distances = _pairwise_distances(features, features)
-  return np.partition(distances, k, axis=1)[:, k]  # Index 0 is the point itself (distance 0).
+  # Index 0 of each sorted row is the point itself (distance 0).
+  return np.concatenate([np.partition(d, k, axis=1)[:, k] for _, d in _distance_blocks(features, features)])
+
+
+def _within(a, b, b_radii):
+  """[len(a)] bool: whether each point of `a` lies in some ball around the points of `b` (radii `b_radii`)."""
+  return np.concatenate([np.any(d <= b_radii[None, :], axis=1) for _, d in _distance_blocks(a, b)])
 
 
 def precision_recall(real_features, fake_features, k=3):
@@ -104,9 +110,8 @@ def precision_recall(real_features, fake_features, k=3):
   fraction of fakes inside the real manifold, recall the fraction of reals inside the fake manifold."""
   real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
   real_radii, fake_radii = _knn_radii(real, k), _knn_radii(fake, k)
-  fake_to_real = _pairwise_distances(fake, real)                          # [N_fake, N_real]
-  precision = np.mean(np.any(fake_to_real <= real_radii[None, :], axis=1))
-  recall = np.mean(np.any(fake_to_real.T <= fake_radii[None, :], axis=1))
+  precision = np.mean(_within(fake, real, real_radii))
+  recall = np.mean(_within(real, fake, fake_radii))
   return float(precision), float(recall)
 
 
@@ -116,10 +121,12 @@ def density_coverage(real_features, fake_features, k=5):
   fake falls in, divided by k; coverage is the fraction of reals whose ball holds at least one fake."""
   real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
   real_radii = _knn_radii(real, k)
-  inside = _pairwise_distances(real, fake) < real_radii[:, None]          # [N_real, N_fake]
-  density = inside.sum() / (k * len(fake))
-  coverage = np.mean(inside.any(axis=1))
-  return float(density), float(coverage)
+  balls_hit, covered = 0, []
+  for i, d in _distance_blocks(real, fake):                               # [rows of real, N_fake]
+    inside = d < real_radii[i:i + len(d), None]
+    balls_hit += int(inside.sum())
+    covered.append(inside.any(axis=1))
+  return float(balls_hit / (k * len(fake))), float(np.mean(np.concatenate(covered)))
 
 
 def class_coverage(probs):
