@@ -1,4 +1,5 @@
 """Shared fixtures: a TFDS data_dir holding the offline `digits` dataset, and tiny configs of every experiment.
+Evaluation caches go to a temporary $XDG_CACHE_HOME.
 
 The session shares one persistent XLA compilation cache (a fresh temporary directory, also used by the
 subprocesses tests start): many tests train the same tiny configs, and each train_and_evaluate call would
@@ -16,6 +17,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
   os.environ.update(JAX_COMPILATION_CACHE_DIR=_XLA_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+
+# Reference features and real-vs-real scores cached by the tests (of mocked datasets among them) go to a
+# temporary cache, never the user's: a mocked `mnist` once left its features in ~/.cache/gan_jax under the name a
+# real MNIST reference of the same size would read.
+_CACHE_HOME = tempfile.mkdtemp(prefix="gan_jax_tests_cache_home_")
+atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
 
 import pytest  # noqa: E402
 

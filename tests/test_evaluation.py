@@ -128,6 +128,12 @@ def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path, caplog):
     evaluate.evaluate(str(tmp_path / "nothing"))
 
 
+def test_the_tests_leave_the_users_cache_alone():
+  # conftest points $XDG_CACHE_HOME at a temporary directory before gan_jax is imported.
+  assert reference.DEFAULT_CACHE_DIR == os.path.join(os.environ["XDG_CACHE_HOME"], "gan_jax", "reference")
+  assert not reference.DEFAULT_CACHE_DIR.startswith(os.path.join(os.path.expanduser("~"), ".cache"))
+
+
 def test_image_metrics_need_a_valid_extractor(data_dir):
   experiment = os.path.join(REPO, "experiments", "dcgan_digits.py")
   with pytest.raises(UserError, match="needs config.eval_features"):

@@ -10,7 +10,9 @@ import os
 import numpy as np
 from absl import logging
 
-DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "gan_jax", "reference")
+# $XDG_CACHE_HOME/gan_jax/reference (~/.cache/gan_jax/reference when unset), unless config.eval_cache_dir says.
+DEFAULT_CACHE_DIR = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                                 "gan_jax", "reference")
 
 
 def cache_path(config, extractor, source) -> str:
