@@ -96,7 +96,7 @@ def base_config() -> ml_collections.ConfigDict:
   # 'inception:<weights file>' (gan_jax/metrics). Scores are comparable only under the same extractor and counts.
   c.eval_features = ""
   c.eval_ref_num = 50_000        # Real examples of config.data.split in the reference (all, when fewer).
-  c.eval_cache_dir = config_dict.placeholder(str)  # Reference features; None: $XDG_CACHE_HOME/gan_jax/reference (~/.cache/...).
+  c.eval_cache_dir = config_dict.placeholder(str)  # None: $XDG_CACHE_HOME/gan_jax/reference (or ~/.cache/...).
   return c
 
 
