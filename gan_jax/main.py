@@ -90,6 +90,9 @@ def main(argv):
     return
   cli.check_command_line(argv, workdir=_WORKDIR.value)
   config = cli.load_config(_CONFIG)
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  with cli.user_errors_reported(_VERBOSE.value):
+    config_lib.validate(config)  # Before TensorFlow and the distributed runtime start: a bad value fails at once.
   initialize_distributed()
   from gan_jax import train  # pylint: disable=g-import-not-at-top  (heavy; after flags are checked)
   with cli.user_errors_reported(_VERBOSE.value):

@@ -63,12 +63,13 @@ def load_inputs(path, num: int) -> np.ndarray:
 def load_run(workdir: str):
   """(config, objective, state) of the newest intact checkpoint of the training run in `workdir` (its EMA
   networks are state.ema); UserError when there is none."""
-  from gan_jax import config as config_lib, sharding, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
   objective = config_lib.validate(config)
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise UserError(f"{workdir} has no checkpoints/ to sample from")
+  from gan_jax import sharding, train  # pylint: disable=g-import-not-at-top  (TensorFlow: after the checks)
   objective, state, checkpointer, _ = train.restore_or_init(config, workdir, sharding.make_mesh(), objective)
   checkpointer.close()
   if checkpointer.latest_step() is None:

@@ -17,7 +17,7 @@ from gan_jax.errors import UserError
 from gan_jax.metrics import scores
 from gan_jax.models import conditioning
 
-from conftest import REPO, tiny_config
+from conftest import REPO, init_state, tiny_config
 
 
 def _model(**kwargs):
@@ -110,7 +110,7 @@ def test_aux_weight_scales_the_auxiliary_head_in_both_losses(data_dir, experimen
   def one_step(weight):
     config = tiny_config(os.path.join(REPO, "experiments", f"{experiment}.py"), data_dir, aux_weight=weight)
     objective, txs = train.build(config)
-    state = objective.init(config.seed, txs)
+    state = init_state(objective, config.seed, txs)
     batch = {"x": jax.random.uniform(jax.random.PRNGKey(5), (1, 8, 16, 16, 1), minval=-1.0, maxval=1.0),
              "label": jnp.arange(8, dtype=jnp.int32)[None] % 10}
     return state, *jax.jit(steps.make_train_step(objective, txs))(state, batch)

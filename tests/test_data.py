@@ -171,6 +171,29 @@ def test_a_failed_preparation_removes_what_it_left(tmp_path, monkeypatch):
       "fashion_mnist", "fashion_mnist/3.0.1", "fashion_mnist/3.0.1/dataset_info.json", "kept.txt"]
 
 
+def test_a_dataset_being_prepared_by_another_process_is_waited_for_not_prepared_again(tmp_path, monkeypatch):
+  # Another preparer (here a thread holding the lock file's flock, as another process of a multi-process launch
+  # would) prepares digits; load_builder waits for it, finds the dataset prepared and does not prepare it again.
+  import fcntl  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  prepared_by_load_builder = []
+  real_prepare = tfds.core.DatasetBuilder.download_and_prepare
+  fd = os.open(tmp_path / ".digits.lock", os.O_RDWR | os.O_CREAT)
+  fcntl.flock(fd, fcntl.LOCK_EX)
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                      lambda self, *a, **k: prepared_by_load_builder.append(self.name) or real_prepare(self, *a, **k))
+  result = {}
+  waiter = threading.Thread(target=lambda: result.update(builder=data.load_builder("digits", str(tmp_path))))
+  waiter.start()
+  waiter.join(timeout=1.0)
+  assert waiter.is_alive() and not (tmp_path / "digits").exists()  # Waiting on the lock, writing nothing.
+  real_prepare(tfds.builder("digits", data_dir=str(tmp_path)))  # The other preparer's work.
+  os.close(fd)  # Releases its flock.
+  waiter.join(timeout=60)
+  assert not waiter.is_alive() and prepared_by_load_builder == []
+  assert result["builder"].info.splits["train"].num_examples == 1797
+
+
 def test_unknown_dataset_is_a_user_error():
   with pytest.raises(UserError, match="nosuchdataset"):
     data.load_builder("nosuchdataset")

@@ -8,6 +8,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from gan_jax import data
 from gan_jax.data import digits_m
 from gan_jax.errors import UserError
 
@@ -23,8 +24,8 @@ def _served(builder, split):
 
 
 @pytest.fixture(scope="module")
-def builder(tmp_path_factory):
-  return _prepare(tmp_path_factory.mktemp("digits_m"))
+def builder(data_dir):
+  return data.load_builder("digits_m", data_dir)  # The session's copy, which the translation tests train on.
 
 
 def test_blend_is_the_absolute_difference_of_patch_and_digit():

@@ -11,7 +11,7 @@ from gan_jax import config as config_lib, regularizers, steps, train
 from gan_jax.objectives import gan as gan_objective
 from gan_jax.errors import UserError
 
-from conftest import REPO, tiny_config
+from conftest import REPO, init_state, tiny_config
 
 W = jnp.array([0.6, -1.2, 2.0])  # A linear critic D(x) = w.x + b has input gradient w everywhere.
 
@@ -99,7 +99,7 @@ def test_per_slot_statistics_are_the_default_and_change_only_packed_steps(data_d
 def _one_step(config):
   objective, txs = train.build(config)
   real = jax.random.normal(jax.random.PRNGKey(7), (config.num_critic_steps, config.batch_size * config.pack, 2))
-  return jax.jit(steps.make_train_step(objective, txs))(objective.init(config.seed, txs), {"x": real})
+  return jax.jit(steps.make_train_step(objective, txs))(init_state(objective, config.seed, txs), {"x": real})
 
 
 def _g(state):

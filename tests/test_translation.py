@@ -14,7 +14,7 @@ from gan_jax import models, sample, steps, train
 from gan_jax.objectives import _translation, cyclegan
 from gan_jax.errors import UserError
 
-from conftest import REPO, tiny_config
+from conftest import REPO, init_state, tiny_config
 
 
 def test_image_pool_fills_then_swaps_half_the_time():
@@ -103,7 +103,7 @@ def _toy_cyclegan_step(data_dir, pool_size):
   toy = type(toy)(g_ab=_Scale(3), g_ba=_Scale(3), d_a=_Sum(), d_b=_Sum(), shape_a=(2, 2, 3), shape_b=(2, 2, 3))
   objective = cyclegan.make(config, toy, pool_size=pool_size)
   txs = train.build(config, objective=objective)[1]
-  state = objective.init(0, txs)
+  state = init_state(objective, 0, txs)
   assert ("pool_a" in state.extra) == (pool_size > 0)   # Orbax cannot save arrays of size 0: no pools then.
   batch = {"a": jnp.full((1, 1, 2, 2, 3), 0.8), "b": jnp.full((1, 1, 2, 2, 3), -0.4)}
   return (objective, txs, *jax.jit(steps.make_train_step(objective, txs))(state, batch))
@@ -134,7 +134,7 @@ def test_cyclegan_without_a_pool_trains_saves_and_restores(data_dir, tmp_path):
   saver = checkpoint.Checkpointer(str(tmp_path))
   saver.save(state)
   saver.wait()
-  restored = checkpoint.Checkpointer(str(tmp_path), read_only=True).restore(objective.init(1, txs))[0]
+  restored = checkpoint.Checkpointer(str(tmp_path), read_only=True).restore(init_state(objective, 1, txs))[0]
   for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 

@@ -8,6 +8,7 @@ that (small splits are decoded once and kept in memory instead), so one process 
 processes with two each train on the same batches. A run resumed at step s rebuilds the stream and skips to
 where it stood: whole epochs cost nothing and the rest of one epoch is skipped before decoding.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -58,6 +59,13 @@ def load_builder(name, data_dir=None, download=True):
     if not network_reachable(root):
       raise UserError(f"dataset {name!r} is not prepared in {root} and this machine cannot reach the network to "
                       f"download it: {_how_to_provide(name)}")
+  with _preparation_lock(root, name):
+    if _is_prepared(builder):  # Another process prepared it while this one waited.
+      return tfds.builder(name, data_dir=data_dir)
+    return _prepare(builder, name, data_dir, root)
+
+
+def _prepare(builder, name, data_dir, root):
   downloads_before = _files(os.path.join(root, "downloads"))
   try:
     builder.download_and_prepare()
@@ -71,6 +79,35 @@ def load_builder(name, data_dir=None, download=True):
     raise UserError(f"dataset {name!r} is not available offline and could not be prepared ({first_line(e, 160)}): "
                     f"{_how_to_provide(name)}") from None
   return builder
+
+
+@contextlib.contextmanager
+def _preparation_lock(root, name):
+  """One preparer of `name` in a local data_dir at a time: the processes of one multi-process run, or several runs
+  started together, would otherwise all prepare it, and TFDS's final rename fails for all but the first. A kernel
+  flock on <root>/.<name>.lock, released when its process ends however it ends; where it cannot be taken (a
+  remote or read-only data_dir), preparation goes on without it."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  fd, path = None, os.path.join(root, f".{name.replace('/', '_')}.lock")
+  if "://" not in root:
+    try:
+      os.makedirs(root, exist_ok=True)
+      fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+      if fd is not None:
+        os.close(fd)
+      fd = None
+  try:
+    yield
+  except BaseException:  # A failed preparation leaves nothing behind, its lock file included.
+    if fd is not None:
+      with contextlib.suppress(OSError):
+        os.remove(path)
+    raise
+  finally:
+    if fd is not None:
+      os.close(fd)  # Releases the flock.
 
 
 def _data_dir_root(builder, name):
