@@ -17,7 +17,7 @@ from gan_jax.errors import UserError
 from gan_jax.metrics import scores
 from gan_jax.models import conditioning
 
-from conftest import REPO, init_state, tiny_config
+from conftest import REPO, init_state, init_variables, tiny_config
 
 
 def _model(**kwargs):
@@ -36,10 +36,10 @@ def test_conditional_and_infogan_shapes(kwargs, aux_shape):
   z = models.sample_latents(gan, jax.random.PRNGKey(0), 5)
   assert z.shape == (5, gan.latent_dim) and gan.latent_dim == 6 + kwargs.get("info_categorical", 0) + kwargs.get(
       "info_continuous", 0)
-  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False, **labels)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False, **labels)
   x = gan.generator.apply(g_vars, z, train=False, **labels)
   assert x.shape == (5, 8, 8, 1)
-  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), x, train=False, **labels)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), x, train=False, **labels)
   out = gan.discriminator.apply(d_vars, x, train=False, **labels)
   if aux_shape is None:
     assert out.shape == (5,) and not gan.aux

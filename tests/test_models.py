@@ -7,7 +7,7 @@ import pytest
 from gan_jax import config as config_lib, models
 from gan_jax.errors import UserError
 
-from conftest import EXPERIMENTS
+from conftest import EXPERIMENTS, init_variables
 
 
 def _experiments_using(name):
@@ -24,18 +24,18 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
   gan = models.make(name, config.model.to_dict())
   if not hasattr(gan, "generator"):  # Translation networks: A images -> B images, PatchGAN logit maps on B.
     a = jnp.zeros((3, *gan.shape_a))
-    g_vars = jax.jit(lambda x: gan.g_ab.init(jax.random.PRNGKey(1), x, train=False))(a)
+    g_vars = init_variables(gan.g_ab, jax.random.PRNGKey(1), a, train=False)
     fake = jax.jit(lambda v, x: gan.g_ab.apply(v, x, train=False))(g_vars, a)
     assert fake.shape == (3, *gan.shape_b) and np.all(np.isfinite(fake))
-    d_vars = jax.jit(lambda x: gan.d_b.init(jax.random.PRNGKey(2), x, train=False))(fake)
+    d_vars = init_variables(gan.d_b, jax.random.PRNGKey(2), fake, train=False)
     assert jax.jit(lambda v, x: gan.d_b.apply(v, x, train=False))(d_vars, fake).shape[0] == 3
     return
   labels = {"labels": jnp.arange(3, dtype=jnp.int32) % gan.num_classes} if gan.num_classes else {}
   z = models.sample_latents(gan, jax.random.PRNGKey(0), 3)
-  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False, **labels)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False, **labels)
   fake = gan.generator.apply(g_vars, z, train=False, **labels)
   assert fake.shape == (3, *gan.data_shape) and np.all(np.isfinite(fake))
-  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), fake, train=False, **labels)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), fake, train=False, **labels)
   out = gan.discriminator.apply(d_vars, fake, train=False, **labels)
   assert (out[0] if gan.aux else out).shape == (3,)
 
@@ -46,17 +46,17 @@ def test_dcgan_shapes(resolution, channels, spectral_norm):
   gan = models.make("dcgan", dict(resolution=resolution, channels=channels, latent_dim=16, g_width=4, d_width=4,
                                   d_spectral_norm=spectral_norm))
   z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
-  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False)
   fake = gan.generator.apply(g_vars, z, train=False)
   assert fake.shape == (3, resolution, resolution, channels) == (3, *gan.data_shape)
   assert float(jnp.max(jnp.abs(fake))) <= 1.0  # tanh output
-  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), fake, train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), fake, train=False)
   assert gan.discriminator.apply(d_vars, fake, train=False).shape == (3,)
 
 
 def test_dcgan_layout_and_init():
   gan = models.make("dcgan", dict(resolution=64, channels=3, g_width=128, d_width=64))
-  g_vars = gan.generator.init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
   # The DCGAN paper's 64x64 generator: 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 -> 64x64x3.
   shapes = [v.shape for k, v in sorted(g_vars["params"].items()) if k.startswith("ConvTranspose")
             for v in [v["kernel"]]]
@@ -65,7 +65,7 @@ def test_dcgan_layout_and_init():
   kernel = np.asarray(g_vars["params"]["ConvTranspose_1"]["kernel"])
   np.testing.assert_allclose(kernel.std(), 0.02, rtol=0.02)  # N(0, 0.02), Radford et al. Sec. 4.
   assert abs(kernel.mean()) < 1e-3
-  d_vars = gan.discriminator.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
   assert "BatchNorm_0" in d_vars["batch_stats"] and "BatchNorm_0" not in str(d_vars["params"]["Conv_0"])
 
 
@@ -77,7 +77,7 @@ def test_impossible_resolution_is_a_user_error(resolution):
 
 def test_discriminator_without_norm_has_no_batch_stats():
   gan = models.make("dcgan", dict(resolution=28, channels=1, d_width=8, d_norm="none"))
-  d_vars = gan.discriminator.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)), train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)), train=False)
   assert set(d_vars) == {"params"}
 
 
@@ -85,14 +85,14 @@ def test_discriminator_without_norm_has_no_batch_stats():
 def test_mlp_shapes_and_pacgan_sizes(pack):
   gan = models.make("mlp", {})
   z = jax.random.normal(jax.random.PRNGKey(0), (5, 2))
-  g_vars = gan.generator.init(jax.random.PRNGKey(1), z, train=False)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False)
   points = gan.generator.apply(g_vars, z, train=False)
   assert points.shape == (5, 2) == (5, *gan.data_shape) and not gan.makes_images
   # PacGAN's G: 2 -> 400 -> 400 -> 400 -> 400 -> 2, no hidden biases; D: maxout 200 units x 5 pieces.
   kernels = [g_vars["params"][f"Dense_{i}"]["kernel"].shape for i in range(5)]
   assert kernels == [(2, 400), (400, 400), (400, 400), (400, 400), (400, 2)]
   assert "bias" not in g_vars["params"]["Dense_0"] and "bias" in g_vars["params"]["Dense_4"]
-  d_vars = gan.discriminator.init(jax.random.PRNGKey(2), jnp.zeros((5, 2 * pack)), train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), jnp.zeros((5, 2 * pack)), train=False)
   assert d_vars["params"]["Maxout_0"]["Dense_0"]["kernel"].shape == (2 * pack, 1000)
   assert gan.discriminator.apply(d_vars, jnp.ones((5, 2 * pack)), train=False).shape == (5,)
 
@@ -126,14 +126,14 @@ def test_dcgan_bfloat16_computes_in_bf16_with_float32_parameters():
   kwargs = dict(resolution=16, channels=1, latent_dim=16, g_width=8, d_width=8)
   f32, bf16 = models.make("dcgan", kwargs), models.make("dcgan", dict(kwargs, dtype="bfloat16"))
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 16))
-  g_vars = f32.generator.init(jax.random.PRNGKey(1), z, train=False)
-  assert jax.tree.structure(g_vars) == jax.tree.structure(bf16.generator.init(jax.random.PRNGKey(1), z, train=False))
-  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(bf16.generator.init(jax.random.PRNGKey(1), z,
-                                                                                        train=False)))
+  g_vars = init_variables(f32.generator, jax.random.PRNGKey(1), z, train=False)
+  bf16_vars = init_variables(bf16.generator, jax.random.PRNGKey(1), z, train=False)
+  assert jax.tree.structure(g_vars) == jax.tree.structure(bf16_vars)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(bf16_vars))
   fake32, fake16 = (gan.generator.apply(g_vars, z, train=False) for gan in (f32, bf16))
   assert fake16.dtype == jnp.float32                      # Outputs are handed on in float32.
   assert 0 < float(jnp.max(jnp.abs(fake16 - fake32))) < 0.05  # bf16 rounding: different, but close.
-  d_vars = f32.discriminator.init(jax.random.PRNGKey(2), fake32, train=False)
+  d_vars = init_variables(f32.discriminator, jax.random.PRNGKey(2), fake32, train=False)
   logits32, logits16 = (gan.discriminator.apply(d_vars, fake32, train=False) for gan in (f32, bf16))
   assert logits16.dtype == jnp.float32
   np.testing.assert_allclose(logits16, logits32, atol=0.05)
