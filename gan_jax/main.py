@@ -92,11 +92,11 @@ def main(argv):
   config = cli.load_config(_CONFIG)
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   with cli.user_errors_reported(_VERBOSE.value):
-    config_lib.validate(config)  # Before TensorFlow and the distributed runtime start: a bad value fails at once.
+    objective = config_lib.validate(config)  # Before TensorFlow and the distributed runtime: fails at once.
   initialize_distributed()
   from gan_jax import train  # pylint: disable=g-import-not-at-top  (heavy; after flags are checked)
   with cli.user_errors_reported(_VERBOSE.value):
-    train.train_and_evaluate(config, _WORKDIR.value)
+    train.train_and_evaluate(config, _WORKDIR.value, objective)
 
 
 def run():

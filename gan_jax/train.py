@@ -128,8 +128,9 @@ def dataset(config, objective, *, batch_size, seed, **kwargs):
                           seed=seed, **kwargs)
 
 
-def train_and_evaluate(config, workdir: str) -> TrainState:
+def train_and_evaluate(config, workdir: str, objective=None) -> TrainState:
   """Trains `config` in `workdir` until config.total_steps, resuming from its latest intact checkpoint.
+  `objective`, when given, is what config_lib.validate(config) returned (the command line validates first).
 
   SIGTERM or SIGINT stops it after the current step with a checkpoint (preemption.StopRequests). NaN or Inf
   in a loss, gradient or parameter stops it with a UserError before any checkpoint of that state, or with
@@ -140,7 +141,7 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
   """
   # --- Config, data and workdir: reject a bad config or unavailable data before anything is written or compiled;
   # take the workdir's lock before writing anything in it.
-  objective = config_lib.validate(config)
+  objective = config_lib.validate(config) if objective is None else objective
   objective.check_sources(objective.batch_layout(config.batch_size)[0])
   started = time.perf_counter()  # The run's wall-clock counts from here: preparing a dataset is not training.
   _create_workdir(workdir)
