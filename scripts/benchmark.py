@@ -18,7 +18,8 @@ Models: dcgan28 (the issue's reference DCGAN for 28x28x1: G 100 -> 7x7x128 -> 14
 -> 1 without BatchNorm, non-saturating loss, Adam 2e-4 (0.5, 0.999); scripts/torch_twin.py is the same model and
 step in PyTorch); dcgan64 (the paper's 64x64x3 DCGAN: G 4x4x1024 -> 64x64x3, D 128 -> 1024 with BatchNorm; also
 in torch_twin.py); digits (the default experiment); mlp2d (PacGAN's 2D benchmark: experiments/gan_ring.py, batch
-100); pix2pix32 and cyclegan32 (experiments/pix2pix_digits_m.py and cyclegan_digits_m.py, batch 16). Batches are
+100); pix2pix32 and cyclegan32 (experiments/pix2pix_digits_m.py and cyclegan_digits_m.py, batch 16; twins of the
+official PyTorch code in torch_twin.py). Batches are
 random, shaped by the objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]},
 pix2pix's {"input", "target"}, CycleGAN's {"a", "b"}. --dtype=bfloat16 applies to the DCGAN models
 (config.model.dtype); with several models or dtypes the runs a model cannot make print a "skipped" line, and a run
@@ -44,6 +45,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32")
+TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32")  # The models scripts/torch_twin.py has.
 DTYPES = ("float32", "bfloat16")
 _EXPERIMENTS = {"digits": "dcgan_digits.py", "mlp2d": "gan_ring.py", "pix2pix32": "pix2pix_digits_m.py",
                 "cyclegan32": "cyclegan_digits_m.py"}
@@ -202,8 +204,8 @@ def parse_args(argv=None):
   parser.add_argument("--matmul", action="store_true", help="Measure matmul GFLOP/s instead.")
   parser.add_argument("--matmul_size", type=int, default=2048, help="--matmul's square matrices' size.")
   parser.add_argument("--vs_torch", action="store_true",
-                      help="dcgan28, dcgan64: also time scripts/torch_twin.py's step in this process, window by window "
-                           "in alternation with ours, and report both and their ratio (needs torch).")
+                      help=f"{', '.join(TWINNED)}: also time scripts/torch_twin.py's step in this process, window "
+                           "by window in alternation with ours, and report both and their ratio (needs torch).")
   args = parser.parse_args(argv)
   args.models, args.dtypes = args.model.split(","), args.dtype.split(",")
   for name in args.models:
@@ -215,8 +217,8 @@ def parse_args(argv=None):
   for flag in ("batch", "steps", "windows", "warmup", "matmul_size"):
     if getattr(args, flag) is not None and getattr(args, flag) < 1:
       usage_error(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
-  if args.vs_torch and set(args.models) - {"dcgan28", "dcgan64"}:
-    usage_error("--vs_torch compares dcgan28 and dcgan64 only (scripts/torch_twin.py)")
+  if args.vs_torch and set(args.models) - set(TWINNED):
+    usage_error(f"--vs_torch compares {', '.join(TWINNED)} only (scripts/torch_twin.py)")
   return args
 
 

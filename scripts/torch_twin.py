@@ -1,8 +1,9 @@
-"""The benchmark's DCGAN models and training step in PyTorch: the baseline scripts/benchmark.py is compared with.
+"""The benchmark's models and training steps in PyTorch: the baseline scripts/benchmark.py is compared with.
 
   pip install torch==2.13.0      # CPU build from the local wheel; never a runtime dependency of gan_jax
-  python scripts/torch_twin.py [--model=dcgan28[,dcgan64]] [--batch=64] [--steps=20] [--windows=5] [--warmup=3]
-                               [--reuse_fakes] [--device=cpu|cuda|auto] [--dtype=float32[,bfloat16]]
+  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32]] [--batch=64] [--steps=20]
+                               [--windows=5] [--warmup=3] [--reuse_fakes] [--device=cpu|cuda|auto]
+                               [--dtype=float32[,bfloat16]]
 
 Same networks, initialisation scale, loss, optimizer and step as gan_jax's (models/dcgan.py, steps.make_train_step):
 a D update on a real batch and G(z1) with z1 fresh, then a G update through D on G(z2) with z2 fresh, Adam 2e-4
@@ -15,6 +16,15 @@ On a GPU (--device=cuda) every window ends with torch.cuda.synchronize(), and fl
 TF32 as convolutions do by default (torch.backends.cuda.matmul.allow_tf32), which is what XLA's default precision
 does on NVIDIA GPUs since Ampere; --dtype=bfloat16 runs the forward passes and losses under torch.autocast, as
 gan_jax's config.model.dtype computes in bf16 with float32 parameters.
+pix2pix32 and cyclegan32 are experiments/pix2pix_digits_m.py's and cyclegan_digits_m.py's steps (batch 16, the
+default for them) with the official networks and update order of junyanz/pytorch-CycleGAN-and-pix2pix
+(models/networks.py UnetGenerator, ResnetGenerator, NLayerDiscriminator; pix2pix_model.py and cycle_gan_model.py
+optimize_parameters; util/image_pool.py), written out here: pix2pix, a U-Net of 5 downsamplings (width 32, batch
+norm) and a 2-layer PatchGAN (width 32) on (input, output), vanilla GAN + 100 L1, D's update then G's; CycleGAN,
+two ResNet generators (width 32, 3 blocks, instance norm) and two 2-layer PatchGANs, LSGAN + 10 cycle + 5
+identity, both generators' update then both discriminators' on fakes from pools of 50. Each step first applies
+the random jitter (bicubic resize to 36, random crop back to 32 per image), which gan_jax does inside its step and
+the official code in its data loader; float32 only, as gan_jax's translation models.
 Prints one JSON line per model and dtype like benchmark.py's (check "torch_twin:<model>:<dtype>[:reuse_fakes]"; with
 several, a run that fails prints a "failed" line, exit status 1, and the others go on).
 """
@@ -22,6 +32,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import random
 import sys
 import time
 import traceback
@@ -33,6 +44,9 @@ from torch.nn import functional as F
 
 # name -> (resolution, channels, G width, D width, D BatchNorm): benchmark.py's models of the same names.
 MODELS = {"dcgan28": (28, 1, 64, 64, False), "dcgan64": (64, 3, 128, 128, True)}
+# name -> (resolution, channels A, channels B): experiments/pix2pix_digits_m.py's and cyclegan_digits_m.py's data.
+TRANSLATION_MODELS = {"pix2pix32": (32, 1, 3), "cyclegan32": (32, 3, 3)}
+ALL_MODELS = (*MODELS, *TRANSLATION_MODELS)
 LATENT_DIM = 100
 
 
@@ -88,6 +102,182 @@ class Discriminator(nn.Module):
     return self.fc(self.body(x).flatten(1))[:, 0]
 
 
+class UnetBlock(nn.Module):
+  """networks.py UnetSkipConnectionBlock: [LeakyReLU 0.2, conv 4x4/2, norm] -> submodule -> [ReLU, transposed
+  conv 4x4/2, norm], and the input concatenated to the output (outermost: no LeakyReLU or norm in, tanh out and no
+  concatenation; innermost: no norm in, no submodule). Batch norm: no biases but the outermost transposed conv's."""
+
+  def __init__(self, outer, inner, input_nc=None, submodule=None, outermost=False, innermost=False):
+    super().__init__()
+    self.outermost = outermost
+    down_conv = nn.Conv2d(input_nc or outer, inner, 4, stride=2, padding=1, bias=False)
+    if outermost:
+      layers = [down_conv, submodule, nn.ReLU(), nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1),
+                nn.Tanh()]
+    elif innermost:
+      layers = [nn.LeakyReLU(0.2), down_conv, nn.ReLU(), nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1,
+                                                                            bias=False), nn.BatchNorm2d(outer)]
+    else:
+      layers = [nn.LeakyReLU(0.2), down_conv, nn.BatchNorm2d(inner), submodule, nn.ReLU(),
+                nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(outer)]
+    self.model = nn.Sequential(*layers)
+
+  def forward(self, x):
+    return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+
+def unet_generator(input_nc, output_nc, num_downs=5, ngf=32):
+  """networks.py UnetGenerator with batch norm, without dropout (num_downs 5 has no dropout block)."""
+  block = UnetBlock(ngf * 8, ngf * 8, innermost=True)
+  for _ in range(num_downs - 5):
+    block = UnetBlock(ngf * 8, ngf * 8, submodule=block)
+  for outer in (4, 2, 1):
+    block = UnetBlock(ngf * outer, ngf * outer * 2, submodule=block)
+  return UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True)
+
+
+def patch_discriminator(input_nc, ndf=32, n_layers=2, norm=nn.BatchNorm2d):
+  """networks.py NLayerDiscriminator: conv 4x4/2, LeakyReLU 0.2; n_layers - 1 more with norm; a stride-1 one; the
+  stride-1 logit. Convolutions followed by a norm have biases with instance norm only."""
+  bias = norm is nn.InstanceNorm2d
+  layers, mult = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)], 1
+  for n in list(range(1, n_layers)) + [n_layers]:
+    prev, mult = mult, min(2 ** n, 8)
+    layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2 if n < n_layers else 1, padding=1, bias=bias),
+               norm(ndf * mult), nn.LeakyReLU(0.2)]
+  return nn.Sequential(*layers, nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+
+
+class ResnetBlock(nn.Module):
+  """networks.py ResnetBlock (reflect padding, instance norm, no dropout)."""
+
+  def __init__(self, dim):
+    super().__init__()
+    self.block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(),
+                               nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
+
+  def forward(self, x):
+    return x + self.block(x)
+
+
+def resnet_generator(input_nc, output_nc, ngf=32, n_blocks=3):
+  """networks.py ResnetGenerator with instance norm: c7s1-ngf, d2ngf, d4ngf, n_blocks R4ngf, u2ngf, ungf, c7s1."""
+  layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU()]
+  for mult in (1, 2):
+    layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1), nn.InstanceNorm2d(ngf * mult * 2),
+               nn.ReLU()]
+  layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+  for mult in (4, 2):
+    layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1),
+               nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU()]
+  return nn.Sequential(*layers, nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh())
+
+
+class ImagePool:
+  """util/image_pool.py: the first `size` fakes are stored and returned; then each is, with probability 1/2,
+  swapped with a stored one (which is returned), else returned itself."""
+
+  def __init__(self, size=50):
+    self.size, self.images = size, []
+
+  def query(self, images):
+    out = []
+    for image in images.detach():
+      image = image[None]
+      if len(self.images) < self.size:
+        self.images.append(image)
+        out.append(image)
+      elif random.uniform(0, 1) > 0.5:
+        index = random.randint(0, self.size - 1)
+        out.append(self.images[index].clone())
+        self.images[index] = image
+      else:
+        out.append(image)
+    return torch.cat(out, 0)
+
+
+def jitter(images, generator):
+  """pix2pix's random jitter on a tuple of [B, C, H, W] batches: bicubic resize to 286/256 of the size, then one
+  random crop back per example, the same for every batch of the tuple."""
+  size = images[0].shape[-1]
+  load = int(round(size * 286 / 256))
+  big = [F.interpolate(x, size=(load, load), mode="bicubic", align_corners=False).clamp(-1, 1) for x in images]
+  offsets = torch.randint(0, load - size + 1, (images[0].shape[0], 2), generator=generator).tolist()
+  return tuple(torch.stack([b[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(offsets)]) for b in big)
+
+
+def make_translation_step(model, batch=16, device="cpu"):
+  """pix2pix's or CycleGAN's official training step (the module docstring) on a fixed random batch."""
+  resolution, channels_a, channels_b = TRANSLATION_MODELS[model]
+  torch.manual_seed(0)
+  random.seed(0)
+  crops = torch.Generator().manual_seed(1)
+  real_a = torch.rand(batch, channels_a, resolution, resolution, device=device) * 2 - 1
+  real_b = torch.rand(batch, channels_b, resolution, resolution, device=device) * 2 - 1
+  adam = lambda *nets: torch.optim.Adam([p for n in nets for p in n.parameters()], lr=2e-4, betas=(0.5, 0.999))
+  if model == "pix2pix32":
+    g = unet_generator(channels_a, channels_b).to(device)
+    d = patch_discriminator(channels_a + channels_b).to(device)
+    _init(g), _init(d)
+    g_opt, d_opt = adam(g), adam(d)
+
+    def gan(logits, target):  # GANLoss('vanilla')
+      return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+    def step():
+      x, y = jitter((real_a, real_b), crops)
+      fake = g(x)
+      d_loss = 0.5 * (gan(d(torch.cat([x, fake.detach()], 1)), 0.0) + gan(d(torch.cat([x, y], 1)), 1.0))
+      d_opt.zero_grad(set_to_none=True)
+      d_loss.backward()
+      d_opt.step()
+      for p in d.parameters():
+        p.requires_grad_(False)
+      g_loss = gan(d(torch.cat([x, fake], 1)), 1.0) + 100.0 * F.l1_loss(fake, y)
+      g_opt.zero_grad(set_to_none=True)
+      g_loss.backward()
+      g_opt.step()
+      for p in d.parameters():
+        p.requires_grad_(True)
+      return d_loss.detach(), g_loss.detach()
+  else:
+    g_ab = resnet_generator(channels_a, channels_b).to(device)
+    g_ba = resnet_generator(channels_b, channels_a).to(device)
+    d_a = patch_discriminator(channels_a, norm=nn.InstanceNorm2d).to(device)
+    d_b = patch_discriminator(channels_b, norm=nn.InstanceNorm2d).to(device)
+    for net in (g_ab, g_ba, d_a, d_b):
+      _init(net)
+    g_opt, d_opt = adam(g_ab, g_ba), adam(d_a, d_b)
+    pool_a, pool_b = ImagePool(), ImagePool()
+    gan = lambda logits, target: F.mse_loss(logits, torch.full_like(logits, target))  # GANLoss('lsgan')
+
+    def step():
+      a, = jitter((real_a,), crops)
+      b, = jitter((real_b,), crops)
+      fake_b, fake_a = g_ab(a), g_ba(b)
+      for p in (*d_a.parameters(), *d_b.parameters()):
+        p.requires_grad_(False)
+      g_loss = (gan(d_b(fake_b), 1.0) + gan(d_a(fake_a), 1.0)
+                + 10.0 * (F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b))
+                + 5.0 * (F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a)))
+      g_opt.zero_grad(set_to_none=True)
+      g_loss.backward()
+      g_opt.step()
+      for p in (*d_a.parameters(), *d_b.parameters()):
+        p.requires_grad_(True)
+      d_opt.zero_grad(set_to_none=True)
+      d_loss = 0.0
+      for d, real, fake, pool in ((d_b, b, fake_b, pool_b), (d_a, a, fake_a, pool_a)):
+        loss = 0.5 * (gan(d(real), 1.0) + gan(d(pool.query(fake)), 0.0))
+        loss.backward()
+        d_loss = d_loss + loss.detach()
+      d_opt.step()
+      return d_loss, g_loss.detach()
+
+  step.device = torch.device(device)
+  return step
+
+
 def _init(module):  # Radford et al. 2016: N(0, 0.02) weights; BatchNorm scale N(1, 0.02).
   for m in module.modules():
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -111,6 +301,10 @@ def resolve_device(name):
 def make_step(batch=64, reuse_fakes=False, model="dcgan28", device="cpu", dtype="float32"):
   """The training step as a closure over fresh networks, optimizers and a fixed real batch on `device`."""
   device = torch.device(device)
+  if model in TRANSLATION_MODELS:
+    if dtype != "float32":
+      raise ValueError(f"{model} runs in float32 only, as gan_jax's translation models")
+    return make_translation_step(model, batch, device)
   resolution, channels, g_width, d_width, d_batch_norm = MODELS[model]
   if device.type == "cuda":
     torch.backends.cuda.matmul.allow_tf32 = True  # As XLA's default precision (convolutions: cuDNN's default).
@@ -192,15 +386,16 @@ def check_name(model, dtype, reuse_fakes):
 
 def twin_line(model, dtype, device, args):
   """One model's JSON line: its step timed over args.windows windows of args.steps steps after a warm-up."""
-  step = make_step(args.batch, args.reuse_fakes, model, device, dtype)
+  batch = args.batch or (16 if model in TRANSLATION_MODELS else 64)
+  step = make_step(batch, args.reuse_fakes, model, device, dtype)
   time_window(step, args.warmup)
   times = [time_window(step, args.steps) for _ in range(args.windows)]
   seconds = float(np.median(times))
   return {"check": check_name(model, dtype, args.reuse_fakes), "status": "ok",
-          "framework": f"torch {torch.__version__}", "model": model, "batch": args.batch,
+          "framework": f"torch {torch.__version__}", "model": model, "batch": batch,
           "reuse_fakes": args.reuse_fakes, "dtype": dtype, "steps": args.steps, "windows": args.windows,
           "ms_per_step": round(seconds * 1e3, 3), "ms_range": [round(min(times) * 1e3, 3), round(max(times) * 1e3, 3)],
-          "images_per_s": round(args.batch / seconds, 1), "threads": torch.get_num_threads(),
+          "images_per_s": round(batch / seconds, 1), "threads": torch.get_num_threads(),
           "tf32": device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32, **device_fields(device)}
 
 
@@ -211,8 +406,9 @@ def device_fields(device):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", default="dcgan28", help=f"One or several (comma-separated) of {', '.join(MODELS)}.")
-  parser.add_argument("--batch", type=int, default=64)
+  parser.add_argument("--model", default="dcgan28",
+                      help=f"One or several (comma-separated) of {', '.join(ALL_MODELS)}.")
+  parser.add_argument("--batch", type=int, default=None, help="Default: 64 (DCGAN models), 16 (translation).")
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--windows", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=3, help="Steps run before the windows.")
@@ -221,13 +417,13 @@ def main():
   parser.add_argument("--dtype", default="float32", help="float32 and/or bfloat16 (autocast), comma-separated.")
   args = parser.parse_args()
   models, dtypes = args.model.split(","), args.dtype.split(",")
-  for flag, values, allowed in (("model", models, tuple(MODELS)), ("device", [args.device], ("cpu", "cuda", "auto")),
+  for flag, values, allowed in (("model", models, ALL_MODELS), ("device", [args.device], ("cpu", "cuda", "auto")),
                                 ("dtype", dtypes, ("float32", "bfloat16"))):
     for value in values:
       if value not in allowed:
         usage_error(f"unknown --{flag} {value!r}; allowed: {', '.join(allowed)}")
   for flag in ("batch", "steps", "windows", "warmup"):
-    if getattr(args, flag) < 1:
+    if getattr(args, flag) is not None and getattr(args, flag) < 1:
       usage_error(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
   try:
     device = resolve_device(args.device)
@@ -236,6 +432,11 @@ def main():
   runs = [(model, dtype) for dtype in dtypes for model in models]
   failed = 0
   for model, dtype in runs:
+    if model in TRANSLATION_MODELS and dtype != "float32":
+      print(json.dumps({"check": check_name(model, dtype, args.reuse_fakes), "status": "skipped", "model": model,
+                        "dtype": dtype, "reason": f"{model} runs in float32 only, as gan_jax's translation models",
+                        **device_fields(device)}), flush=True)
+      continue
     if len(runs) == 1:
       line = twin_line(model, dtype, device, args)
     else:

@@ -1,0 +1,94 @@
+"""scripts/torch_twin.py's translation networks compute what gan_jax's do (models/translation.py): the same
+parameters, and the same outputs once the PyTorch weights are ported, so benchmark.py --vs_torch compares the same
+work. Optional: needs torch (pip install torch==2.13.0), which is no dependency of gan_jax; skipped without it."""
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax.models import translation
+
+from conftest import init_variables
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import torch_twin  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+
+UNET_ORDER = ("down_0", "down_1", "down_norm_1", "down_2", "down_norm_2", "down_3", "down_norm_3", "down_4", "up_4",
+              "up_norm_4", "up_3", "up_norm_3", "up_2", "up_norm_2", "up_1", "up_norm_1", "up_0")
+
+
+def _torch_layers(net):
+  """The layers with parameters of `net`, in PyTorch's module order (a pre-order walk: for the U-Net, each block's
+  down conv and norm, its submodule, then its up conv and norm)."""
+  return [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.BatchNorm2d))]
+
+
+def _port(net, names):
+  """gan_jax params {name: {kernel, bias} or {scale, bias}} from the layers of `net` named in order ("block_0/conv_1":
+  a submodule's layer)."""
+  layers = _torch_layers(net)
+  assert len(layers) == len(names)
+  params = {}
+  for name, layer in zip(names, layers):
+    w = layer.weight.detach().numpy()
+    if isinstance(layer, torch.nn.BatchNorm2d):
+      entry = {"scale": w}
+    elif isinstance(layer, torch.nn.ConvTranspose2d):   # [in, out, kh, kw] -> models/translation.py's docstring.
+      entry = {"kernel": w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)}
+    else:                                                # [out, in, kh, kw] -> [kh, kw, in, out]
+      entry = {"kernel": w.transpose(2, 3, 1, 0)}
+    if layer.bias is not None:
+      entry["bias"] = layer.bias.detach().numpy()
+    *outer, last = name.split("/")
+    scope = params
+    for part in outer:
+      scope = scope.setdefault(part, {})
+    scope[last] = entry
+  return params
+
+
+def _compare(net, module, names, x_nhwc, atol=2e-4):
+  """net (train mode) and module (train=True: batch statistics) on the same input give the same output."""
+  torch.manual_seed(0)
+  torch_twin._init(net)  # pylint: disable=protected-access
+  net.train()
+  variables = init_variables(module, jax.random.PRNGKey(0), x_nhwc, train=False)
+  ported = _port(net, names)
+  assert jax.tree_util.tree_map(np.shape, ported) == jax.tree_util.tree_map(np.shape, variables["params"])
+  with torch.no_grad():
+    expected = net(torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))).numpy()
+  out, _ = module.apply({**variables, "params": ported}, x_nhwc, train=True, mutable=["batch_stats"])
+  expected = expected.transpose(0, 2, 3, 1)
+  np.testing.assert_allclose(np.asarray(out), expected[..., 0] if out.ndim == 3 else expected, atol=atol)
+
+
+def _images(channels, batch=4, size=32):
+  return np.random.default_rng(channels).uniform(-1, 1, (batch, size, size, channels)).astype(np.float32)
+
+
+def test_pix2pix32_twin_is_the_unet_and_patchgan_of_the_experiment():
+  _compare(torch_twin.unet_generator(1, 3), translation.UNetGenerator(3, 5, width=32), UNET_ORDER, _images(1))
+  names = ("conv_0", "conv_1", "norm_1", "conv_2", "norm_2", "conv_3")
+  _compare(torch_twin.patch_discriminator(4), translation.PatchDiscriminator(32, 2, "batch"), names, _images(4))
+
+
+def test_cyclegan32_twin_is_the_resnet_generator_and_patchgan_of_the_experiment():
+  blocks = [f"block_{k}/conv_{i}" for k in range(3) for i in range(2)]
+  _compare(torch_twin.resnet_generator(3, 3), translation.ResnetGenerator(3, width=32, num_blocks=3, norm="instance"),
+           ("conv_in", "down_0", "down_1", *blocks, "up_0", "up_1", "conv_out"), _images(3))
+  names = ("conv_0", "conv_1", "conv_2", "conv_3")
+  _compare(torch_twin.patch_discriminator(3, norm=torch.nn.InstanceNorm2d),
+           translation.PatchDiscriminator(32, 2, "instance"), names, _images(3))
+
+
+@pytest.mark.parametrize("model", ["pix2pix32", "cyclegan32"])
+def test_translation_twin_steps_run_and_lower_their_losses_on_a_fixed_batch(model):
+  step = torch_twin.make_step(4, model=model)
+  first = [float(loss) for loss in step()]
+  for _ in range(2):
+    last = [float(loss) for loss in step()]
+  assert all(np.isfinite(first + last))
+  assert last[1] < first[1]   # G's loss (L1 or cycle terms dominate) falls on a batch it sees every step.
