@@ -21,13 +21,10 @@ Without --translate the same flags give the source-only baseline, and --feature=
 the target-trained one. The result line is also written as JSON beside --out (.json).
 """
 import json
-import inspect
 import os
 import sys
 
 from absl import app, flags
-import jax
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -52,7 +49,7 @@ _OUT = flags.DEFINE_string("out", None, "Output .npz path.")
 
 def main(argv):
   cli.check_command_line(argv, out=_OUT.value)
-  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  from gan_jax import data, sample  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
   with cli.user_errors_reported(False):
     shape = (_RESOLUTION.value, _RESOLUTION.value, _CHANNELS.value)
@@ -62,7 +59,7 @@ def main(argv):
     test_feature = _TEST_FEATURE.value or _FEATURE.value
     if "label" not in builder.info.features:
       raise errors.UserError(f"dataset {_DATASET.value!r} has no labels to train a classifier on")
-    translate = _translator(_TRANSLATE.value) if _TRANSLATE.value else None
+    translate = sample.translator(_TRANSLATE.value) if _TRANSLATE.value else None
 
     def load(split, feature, shape):
       source = data.Source(name=_DATASET.value, split=split, data_dir=_DATA_DIR.value,
@@ -90,23 +87,6 @@ def main(argv):
   print(f"wrote {_OUT.value}: held-out accuracy {test_accuracy:.4f} on {test_feature} of {test_split} "
         f"({len(y_test)} images), trained on {len(y_train)} {'translated ' if translate else ''}{_FEATURE.value} "
         f"images of {train_split}")
-
-
-def _translator(workdir):
-  """A function float32 images [N, H, W, C] -> their translations by the sampled generator of the translation run
-  in `workdir`, with the shape of its inputs as `input_shape`."""
-  from gan_jax import sample  # pylint: disable=g-import-not-at-top
-  config, objective, state = sample.load_run(workdir)
-  if "inputs" not in inspect.signature(objective.conditions).parameters:
-    raise errors.UserError(f"--translate={workdir} is a {config.objective!r} run, whose generator takes no input "
-                           "images")
-  shape = tuple(objective.conditions(jax.random.PRNGKey(0), 1)["inputs"].shape[1:])
-
-  def translate(images):
-    return objective.generate(state.ema, {"inputs": images}).astype(np.float32)
-
-  translate.input_shape = shape
-  return translate
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import models, sample, steps, train
+from gan_jax import images, models, sample, steps, train
 from gan_jax.objectives import _translation, cyclegan
 from gan_jax.errors import UserError
 
@@ -182,6 +182,9 @@ def test_pix2pix_samples_translate_given_inputs_and_write_them_beside(data_dir, 
   np.testing.assert_allclose(written["inputs"], inputs / 127.5 - 1.0, atol=1e-6)
   again = sample.sample(workdir, 3, inputs=inputs.astype(np.float32) / 127.5 - 1.0)[0]
   np.testing.assert_array_equal(again, written["images"])  # The CLI's samples are the library's.
+  translate = sample.translator(workdir)  # scripts/train_classifier.py --translate's: the same translations.
+  assert translate.input_shape == (32, 32, 1)
+  np.testing.assert_array_equal(images.to_uint8(translate(inputs.astype(np.float32) / 127.5 - 1.0)), again)
   with pytest.raises(UserError, match=r"--inputs: images of shape \(32, 32, 3\), but this run's generator takes "
                                       r"\(32, 32, 1\)"):
     sample.sample(workdir, 2, inputs=np.zeros((2, 32, 32, 3), np.float32))
