@@ -18,7 +18,8 @@
 #   environment   1 line   what the table's header needs
 #   benchmarks    scripts/benchmark.py: every --models model in float32, then in bfloat16
 #   matmul        scripts/benchmark.py --matmul: float32 and bfloat16, 8192x8192 (the yardstick for GFLOP/s)
-#   torch         scripts/torch_twin.py: dcgan28 and dcgan64 (those of --models) in float32 and bfloat16
+#   torch         scripts/torch_twin.py: dcgan28, dcgan64, pix2pix32, cyclegan32 (those of --models) in float32
+#                 and bfloat16 (the translation twins: float32 only, bfloat16 skipped as the benchmark's)
 #   mode_collapse scripts/mode_collapse_vmapped.py: each --experiments experiment, 10 seeds vmapped, 10,000
 #                 steps (or fewer: training stops after 30 s), mode coverage on 2,500 samples per seed
 # --models (default: dcgan28,dcgan64,digits,mlp2d,pix2pix32,cyclegan32), --experiments (default:
@@ -114,7 +115,7 @@ else
   MC_ARGS=(--steps=10000 --seeds=10 --steps_per_call=500 --max_train_s=30)
   export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/gan_jax_gpu_check_xla_cache}
   export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS:-1}
-  LIMITS=(environment=45 benchmarks=240 matmul=30 torch=60 mode_collapse=130) TOTAL_LIMIT=450
+  LIMITS=(environment=45 benchmarks=240 matmul=30 torch=90 mode_collapse=130) TOTAL_LIMIT=450
 fi
 limit() { local entry; for entry in "${LIMITS[@]}"; do [[ ${entry%%=*} == "$1" ]] && echo "${entry#*=}"; done; }
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
@@ -208,7 +209,7 @@ EOF
 section benchmarks "$PY" scripts/benchmark.py --model="$MODELS" --dtype=float32,bfloat16 "${BENCH_ARGS[@]}"
 section matmul "$PY" scripts/benchmark.py --matmul --dtype=float32,bfloat16 --matmul_size="$MATMUL_SIZE"
 
-TWINS=$(tr , '\n' <<<"$MODELS" | grep -x -E 'dcgan28|dcgan64' | paste -s -d , -)
+TWINS=$(tr , '\n' <<<"$MODELS" | grep -x -E 'dcgan28|dcgan64|pix2pix32|cyclegan32' | paste -s -d , -)
 if wants torch && [[ -n "$TWINS" ]]; then
   TORCH_STATE=$("$PY" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu', torch.__version__)" \
     2>/dev/null || echo missing)
