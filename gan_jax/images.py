@@ -22,6 +22,15 @@ def grid(images: np.ndarray, columns=None, padding: int = 1) -> np.ndarray:
   return out
 
 
+def side_by_side(*groups) -> np.ndarray:
+  """uint8 [N, H, W, C_i] groups (e.g. input, output, target) -> one grid whose rows hold ceil(sqrt(N / k)) examples,
+  each as its k images side by side (k = len(groups)); grey groups are given 3 channels where another has them."""
+  channels = max(g.shape[-1] for g in groups)
+  groups = [np.repeat(g, channels, axis=-1) if g.shape[-1] != channels else g for g in groups]
+  per_row = math.ceil(math.sqrt(len(groups[0]) / len(groups)))
+  return grid(np.stack(groups, axis=1).reshape(-1, *groups[0].shape[1:]), columns=per_row * len(groups))
+
+
 def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
   """Writes uint8 [H, W, C] (C = 1 or 3) to `path`, each pixel enlarged `scale` times (nearest)."""
   image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)

@@ -4,7 +4,8 @@
 Writes key `images` (uint8 [N, H, W, C]) for image models, `points` (float32 [N, D]) for vector models such as
 the 2D benchmark's, and the generator's inputs other than its latents: `labels` (int32 [N]) for class-conditional
 models (one class, a list cycled through, `all` classes in turn, the default, or a .npy/.txt file of class ids),
-`inputs` for generators that take an input image (a .npy/.npz array or a directory of PNGs). What a run's
+`inputs` for generators that take an input image (a .npy/.npz array or a directory of PNGs; their --grid shows each
+input beside its translation, and beside its true target where the run's evaluation split gives one). What a run's
 generator takes is its objective's `conditions`; asking one for inputs it does not take is an error. Same seed,
 same samples.
 """
@@ -145,8 +146,14 @@ def run():
     try:
       np.savez_compressed(out.value, **{"points" if points else "images": samples}, **extra)
       if grid.value:
-        images.save_png(images.scatter(samples) if points else images.grid(samples), grid.value,
-                        scale=1 if points else 4)
+        if points:
+          picture = images.scatter(samples)
+        elif "inputs" in conditions:  # Translations: input | output (| target, where known) side by side.
+          known = [conditions[k] for k in ("inputs", "targets") if k in conditions]
+          picture = images.side_by_side(images.to_uint8(known[0]), samples, *map(images.to_uint8, known[1:]))
+        else:
+          picture = images.grid(samples)
+        images.save_png(picture, grid.value, scale=1 if points else 4)
     except OSError as e:
       errors.exit_with(f"cannot write output: {e}")
     print(f"wrote {samples.shape[0]} samples {samples.shape[1:]} to {out.value}")

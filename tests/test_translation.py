@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 import pytest
 
 from gan_jax import images, models, sample, steps, train
@@ -179,6 +180,12 @@ def test_pix2pix_samples_translate_given_inputs_and_write_them_beside(data_dir, 
   assert result.returncode == 0, result.stderr[-2000:]
   written = np.load(out)
   assert written["images"].shape == (3, 32, 32, 3) and written["images"].dtype == np.uint8
+  # The grid: 2 examples per row (ceil(sqrt(3 / 2))), each input (grey, given 3 channels) beside its translation.
+  picture = np.asarray(Image.open(tmp_path / "g.png"))[::4, ::4]
+  assert picture.shape == (2 * 33 + 1, 4 * 33 + 1, 3)
+  np.testing.assert_array_equal(picture[1:33, 1:33], np.repeat(inputs[0], 3, axis=-1))
+  np.testing.assert_array_equal(picture[1:33, 34:66], written["images"][0])
+  np.testing.assert_array_equal(picture[34:66, 1:33, 0], inputs[2, ..., 0])
   np.testing.assert_allclose(written["inputs"], inputs / 127.5 - 1.0, atol=1e-6)
   again = sample.sample(workdir, 3, inputs=inputs.astype(np.float32) / 127.5 - 1.0)[0]
   np.testing.assert_array_equal(again, written["images"])  # The CLI's samples are the library's.
