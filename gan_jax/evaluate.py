@@ -1,9 +1,11 @@
 """Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]
-[--features=inception:FILE] [--ref_num=R]`.
+[--features=inception:FILE] [--ref_num=R] [--direction=ba]`.
 
 Runs the evaluators of the run's config (or --evals) on N samples of the EMA generator drawn from the same
 fixed latents as training's evaluations (`train.evaluation_samples`), prints the results
-as one JSON line and appends them to <workdir>/eval.json with the checkpoint's step.
+as one JSON line and appends them to <workdir>/eval.json with the checkpoint's step. A CycleGAN run is evaluated
+in the direction its config samples (A -> B by default); --direction=ba evaluates G_ba on the B test images
+against the real A ones instead (with --features, an extractor of domain A), and its eval.json line says so.
 """
 import json
 
@@ -12,10 +14,11 @@ from absl import app, flags, logging
 from gan_jax import cli, errors
 
 
-def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None) -> dict:
+def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, direction=None) -> dict:
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
   sample count, source "evaluate" and the extractor's name (`features`) for image metrics. `ref_num` real
-  examples make the reference (default: the run's config.eval_ref_num)."""
+  examples make the reference (default: the run's config.eval_ref_num); `direction` ("ab", "ba"): a CycleGAN
+  run's direction to evaluate (default: its config's)."""
   from gan_jax import config as config_lib, console, metrics, sharding, train  # pylint: disable=g-import-not-at-top
   from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
@@ -31,6 +34,10 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None) ->
     config.evals = tuple(evals)
   if features is not None:
     config.eval_features = features
+  if direction is not None:
+    if config.objective != "cyclegan":
+      raise errors.UserError(f"--direction applies to CycleGAN runs; {workdir} is a {config.objective!r} run")
+    config.objective_kwargs.direction = direction
   if not config.evals:
     raise errors.UserError("nothing to evaluate: the run's config.evals is empty and --evals is not given")
   objective = config_lib.validate(config)
@@ -40,7 +47,10 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None) ->
     raise errors.UserError(f"{workdir} holds no complete checkpoint to evaluate")
   step = int(state.step)
   results = train.evaluate(config, objective, state.ema)
-  record = workdir_lib.append_eval_record(workdir, step, results, **train.eval_record_fields(config, "evaluate"))
+  fields = train.eval_record_fields(config, "evaluate")
+  if direction is not None:
+    fields["direction"] = direction
+  record = workdir_lib.append_eval_record(workdir, step, results, **fields)
   real = metrics.real_vs_real(config, objective.reference_source())  # From the reference just used: no new pass.
   if real:
     logging.info("Step %d: %s\nReal vs real: %s (two halves of the real reference, same extractor)", step,
@@ -56,13 +66,16 @@ def run():
   features = flags.DEFINE_string("features", None, "Extractor; default: the run's config.eval_features.")
   ref_num = flags.DEFINE_integer("ref_num", None, "Real examples in the reference; default: the run's "
                                  "config.eval_ref_num (all of the split when fewer).")
+  direction = flags.DEFINE_enum("direction", None, ["ab", "ba"], "CycleGAN runs: the direction to evaluate, A -> B "
+                                 "or B -> A; default: the run's config.objective_kwargs.direction.")
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
     cli.check_command_line(argv, workdir=workdir.value)
     with cli.user_errors_reported(verbose.value):
       try:
-        results = evaluate(workdir.value, num.value, evals.value, features.value, ref_num.value)
+        results = evaluate(workdir.value, num.value, evals.value, features.value, ref_num.value,
+                           direction.value)
       except OSError as e:
         # Writing eval.json or the reference cache (config.eval_cache_dir), or reading the dataset.
         raise errors.UserError(f"file error while evaluating {workdir.value}: {e}") from None

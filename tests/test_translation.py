@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from gan_jax import images, models, sample, steps, train
+from gan_jax import evaluate, images, models, sample, steps, train
 from gan_jax.objectives import _translation, cyclegan
 from gan_jax.errors import UserError
 
@@ -164,6 +164,11 @@ def test_cyclegan_resumes_exactly_with_its_pools(data_dir, tmp_path):
   assert int(full.extra["pool_a_filled"]) == 10 and np.abs(np.asarray(full.extra["pool_b"])).sum() > 0
   for x, y in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  # gan_jax.evaluate --direction=ba scores G_ba's translations of B test images against the real A ones.
+  records = [evaluate.evaluate(str(tmp_path / "full"), num=8, ref_num=8, evals=["fid"], direction=direction)
+             for direction in ("ab", "ba")]
+  assert [(r["step"], r["direction"]) for r in records] == [(2, "ab"), (2, "ba")]
+  assert np.isfinite(records[1]["fid/fid"]) and records[1]["fid/fid"] != records[0]["fid/fid"]
 
 
 def test_pix2pix_samples_translate_given_inputs_and_write_them_beside(data_dir, tmp_path):
@@ -192,6 +197,8 @@ def test_pix2pix_samples_translate_given_inputs_and_write_them_beside(data_dir, 
   translate = sample.translator(workdir)  # scripts/train_classifier.py --translate's: the same translations.
   assert translate.input_shape == (32, 32, 1)
   np.testing.assert_array_equal(images.to_uint8(translate(inputs.astype(np.float32) / 127.5 - 1.0)), again)
+  with pytest.raises(UserError, match="--direction applies to CycleGAN runs"):
+    evaluate.evaluate(workdir, direction="ba")
   with pytest.raises(UserError, match=r"--inputs: images of shape \(32, 32, 3\), but this run's generator takes "
                                       r"\(32, 32, 1\)"):
     sample.sample(workdir, 2, inputs=np.zeros((2, 32, 32, 3), np.float32))
