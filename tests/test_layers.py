@@ -118,6 +118,29 @@ def test_strided_conv_equals_lax_in_values_and_first_and_second_derivatives(size
     np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)
 
 
+@pytest.mark.parametrize("size,kernel,outputs,padding", [
+    ((12, 12), (7, 7), 3, ((3, 3), (3, 3))),   # CycleGAN's c7s1-3 (on a reflection-padded input: VALID).
+    ((9, 11), (5, 3), 1, "SAME"),
+    ((10, 8), (6, 6), 4, ((0, 2), (1, 0))),
+    ((8, 8), (7, 7), 2, "VALID"),
+])
+def test_tall_kernels_with_few_outputs_are_row_split_and_equal_lax(size, kernel, outputs, padding):
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.standard_normal((2, *size, 5)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((*kernel, 5, outputs)), jnp.float32)
+  dn = ("NHWC", "HWIO", "NHWC")
+  reference = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=dn)
+  ours = lambda x, w: layers.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=dn)
+  # One 1 x kw convolution to kh * outputs channels, not the kh x kw one.
+  assert f"{kernel[1]},5,{kernel[0] * outputs}]" in str(jax.make_jaxpr(ours)(x, w)).replace(" ", "")
+  np.testing.assert_allclose(ours(x, w), reference(x, w), atol=1e-4, rtol=1e-5)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(reference), (0, 1))(x, w)):
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+  wider = jnp.asarray(rng.standard_normal((*kernel, 5, layers.ROW_SPLIT_MAX_OUTPUTS + 1)), jnp.float32)
+  np.testing.assert_array_equal(ours(x, wider), reference(x, wider))  # More outputs: jax.lax's own.
+
+
 def test_flax_conv_with_the_strided_conv_keeps_its_parameters_and_function():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 14, 14, 8))
   kwargs = dict(features=4, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
