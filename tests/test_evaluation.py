@@ -138,7 +138,7 @@ def test_image_metrics_need_a_valid_extractor(data_dir):
   experiment = os.path.join(REPO, "experiments", "dcgan_digits.py")
   with pytest.raises(UserError, match="needs config.eval_features"):
     metrics.check(tiny_config(experiment, data_dir, eval_features=""))
-  with pytest.raises(UserError, match="bundled classifiers: digits, digits_m, edges2fashion, fashion_mnist, mnist"):
+  with pytest.raises(UserError, match="bundled classifiers: digits, digits_m, digits_m_a, edges2fashion, fashion_mnist, mnist"):
     metrics.check(tiny_config(experiment, data_dir, eval_features="classifier:cifar10"))
   with pytest.raises(UserError, match="is not 'classifier"):
     metrics.check(tiny_config(experiment, data_dir, eval_features="vgg:x"))
