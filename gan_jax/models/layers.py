@@ -1,5 +1,6 @@
 """Layers shared by model families: spectral normalisation (Miyato et al. 2018), maxout (Goodfellow et al. 2013),
-the transposed convolution every generator up-samples with, and the strided convolution discriminators use.
+the transposed convolution every generator up-samples with, the strided convolution discriminators use, and the
+row-split form of tall convolutions with few outputs (CycleGAN's last layer).
 """
 
 import flax.linen as nn
