@@ -105,17 +105,17 @@ def sample(workdir: str, num: int, seed=None, batch_size: int = 256, **given):
 def translator(workdir: str):
   """A function float32 images [N, H, W, C] in [-1, 1] -> float32 translations [N, ...] by the sampled generator of
   the translation run in `workdir` (pix2pix, CycleGAN: its config's direction), with the shape of the images it
-  takes as `.input_shape`; UserError for a run whose generator takes no input images."""
+  takes (the objective's `input_shape`) as `.input_shape`; UserError for a run whose generator takes no input
+  images."""
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   config, objective, state = load_run(workdir)
   if "inputs" not in inspect.signature(objective.conditions).parameters:
     raise UserError(f"{workdir} is a {config.objective!r} run, whose generator takes no input images")
-  input_shape = tuple(objective.conditions(jax.random.PRNGKey(0), 1)["inputs"].shape[1:])
 
   def translate(images):
     return np.asarray(objective.generate(state.ema, {"inputs": images}), np.float32)
 
-  translate.input_shape = input_shape
+  translate.input_shape = tuple(objective.input_shape)
   return translate
 
 

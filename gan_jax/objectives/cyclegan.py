@@ -101,6 +101,7 @@ class CycleGAN(objectives.Objective):
     self.sampled = ("g_ab", "g_ba")
     self.target_kinds = ("labels",) if self.label_feature else ()
     (source, source_split), (target, target_split) = self._domains(direction)
+    self.input_shape = source[1]  # What the sampled generator takes: the input domain's image shape.
     eval_features = {"inputs": source}
     if self.label_feature:
       eval_features["labels"] = (self.label_feature, ())
@@ -149,7 +150,7 @@ class CycleGAN(objectives.Objective):
     """{"inputs": [num, ...]} of the sampled direction's input domain: given, or drawn from the evaluation split
     (with their "labels")."""
     if inputs is not None:
-      return {"inputs": _translation.check_inputs(inputs, self._domains(self.direction)[0][0][1])[:num]}
+      return {"inputs": _translation.check_inputs(inputs, self.input_shape)[:num]}
     return self.evaluation.pick(key, num)
 
   def _generator(self, direction):

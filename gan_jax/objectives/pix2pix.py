@@ -60,6 +60,7 @@ class Pix2Pix(objectives.Objective):
     self.jitter, self.flip, self.stochastic = jitter, flip, stochastic
     self.networks = ("g", "d") if adversarial else ("g",)
     self.target_kinds = ("targets", "labels") if self.label_feature else ("targets",)
+    self.input_shape = models.shape_a  # What the generator takes.
     eval_features = {"inputs": (self.input_feature, models.shape_a), "targets": (self.target_feature, models.shape_b)}
     if self.label_feature:
       eval_features["labels"] = (self.label_feature, ())
@@ -90,7 +91,7 @@ class Pix2Pix(objectives.Objective):
     """{"inputs": [num, H, W, C_a]} given, or drawn from the evaluation split with their true "targets" (and
     "labels")."""
     if inputs is not None:
-      return {"inputs": _translation.check_inputs(inputs, self.models.shape_a)[:num]}
+      return {"inputs": _translation.check_inputs(inputs, self.input_shape)[:num]}
     return self.evaluation.pick(key, num)
 
   def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
