@@ -206,6 +206,10 @@ def jitter(images, generator):
   return tuple(torch.stack([b[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(offsets)]) for b in big)
 
 
+def float32_only(model):
+  return f"{model} runs in float32 only, as gan_jax's translation models"
+
+
 def make_translation_step(model, batch=16, device="cpu"):
   """pix2pix's or CycleGAN's official training step (the module docstring) on a fixed random batch."""
   resolution, channels_a, channels_b = TRANSLATION_MODELS[model]
@@ -303,7 +307,7 @@ def make_step(batch=64, reuse_fakes=False, model="dcgan28", device="cpu", dtype=
   device = torch.device(device)
   if model in TRANSLATION_MODELS:
     if dtype != "float32":
-      raise ValueError(f"{model} runs in float32 only, as gan_jax's translation models")
+      raise ValueError(float32_only(model))
     return make_translation_step(model, batch, device)
   resolution, channels, g_width, d_width, d_batch_norm = MODELS[model]
   if device.type == "cuda":
@@ -434,7 +438,7 @@ def main():
   for model, dtype in runs:
     if model in TRANSLATION_MODELS and dtype != "float32":
       print(json.dumps({"check": check_name(model, dtype, args.reuse_fakes), "status": "skipped", "model": model,
-                        "dtype": dtype, "reason": f"{model} runs in float32 only, as gan_jax's translation models",
+                        "dtype": dtype, "reason": float32_only(model),
                         **device_fields(device)}), flush=True)
       continue
     if len(runs) == 1:
