@@ -6,6 +6,7 @@ A saved classifier is one .npz: the flattened parameters plus `meta` (JSON: data
 classes, held-out accuracy). Scores computed under it name it (`classifier-<file name>-<sha256 prefix>`):
 an FID is only comparable with one computed under the same features.
 """
+import functools
 import json
 import os
 
@@ -105,14 +106,34 @@ def train(images, labels, *, num_classes, seed=0, steps=2000, batch_size=64, lea
   """Params of a CNN trained on float32 images [N, H, W, C] in [-1, 1] with labels [N].
 
   Adam with a cosine decay; each batch is shifted by up to one pixel at random (reflect padding), so the
-  classifier does not depend on exact pixel alignment, which generated samples do not have.
+  classifier does not depend on exact pixel alignment, which generated samples do not have. The compiled step is
+  shared by every call with the same settings and shapes (the augmentation evaluator trains three per evaluation).
   """
-  module = CNN(num_classes, feature_dim)
+  module, tx, step = _training(num_classes, feature_dim, steps, batch_size, learning_rate)
   key = jax.random.PRNGKey(seed)
-  params = module.init(key, jnp.zeros((1, *images.shape[1:])))["params"]
-  tx = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+  params = _init(module, key, images.shape[1:])
   opt_state = tx.init(params)
   images, labels = jnp.asarray(images), jnp.asarray(labels)
+  for i in range(steps):
+    params, opt_state, _ = step(params, opt_state, images, labels, jax.random.fold_in(key, i + 1))
+  return params
+
+
+def _init(module, key, shape):
+  """module.init compiled once per module and shape: run eagerly, each initialiser compiles on its own."""
+  if (module, shape) not in _compiled_inits:
+    _compiled_inits[module, shape] = jax.jit(lambda k: module.init(k, jnp.zeros((1, *shape)))["params"])
+  return _compiled_inits[module, shape](key)
+
+
+_compiled_inits = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _training(num_classes, feature_dim, steps, batch_size, learning_rate):
+  """(module, optimizer, jitted step(params, opt_state, images, labels, key)) for train's settings."""
+  module = CNN(num_classes, feature_dim)
+  tx = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
 
   def shift(x, key):
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
@@ -120,7 +141,7 @@ def train(images, labels, *, num_classes, seed=0, steps=2000, batch_size=64, lea
     return jax.lax.dynamic_slice(padded, (0, dy, dx, 0), x.shape)
 
   @jax.jit
-  def step(params, opt_state, key):
+  def step(params, opt_state, images, labels, key):
     index_key, shift_key = jax.random.split(key)
     index = jax.random.choice(index_key, len(images), (batch_size,), replace=False)
     x, y = shift(images[index], shift_key), labels[index]
@@ -132,9 +153,7 @@ def train(images, labels, *, num_classes, seed=0, steps=2000, batch_size=64, lea
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  for i in range(steps):
-    params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, i + 1))
-  return params
+  return module, tx, step
 
 
 def accuracy(params, images, labels, feature_dim=128, num_classes=10) -> float:
