@@ -16,7 +16,7 @@ from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it a
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                   "data.data_dir", "data.download", "data.cache_mb", "evals", "eval_every", "eval_num_samples",
                   "eval_features", "eval_ref_num", "eval_cache_dir", "on_divergence", "rollback_lr_factor",
-                  "max_rollbacks")
+                  "max_rollbacks", "augmentation.test_split", "augmentation.synthetic_ratio", "augmentation.steps")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -97,6 +97,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_features = ""
   c.eval_ref_num = 50_000        # Real examples of config.data.split in the reference (all, when fewer).
   c.eval_cache_dir = config_dict.placeholder(str)  # None: $XDG_CACHE_HOME/gan_jax/reference (or ~/.cache/...).
+  # The `augmentation` evaluator (gan_jax/metrics/augmentation.py): classifiers trained on config.data.split's real
+  # images, on them plus round(synthetic_ratio x n) class-conditional samples, and on the samples alone, each for
+  # `steps` batches of 64, tested on test_split (real images config.data.split does not hold).
+  c.augmentation = ml_collections.ConfigDict(dict(test_split="", synthetic_ratio=1.0, steps=2000))
   return c
 
 

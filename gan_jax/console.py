@@ -12,15 +12,20 @@ def _duration(seconds: float) -> str:
   return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
 
 
+# Evaluators whose first few metrics are all headline: the augmentation evaluator's three accuracies.
+_HEADLINE_METRICS = {"augmentation": 3}
+
+
 def headline(results: dict, limit: int = 6) -> str:
   """The first metric of each evaluator ({'fid/fid': 19.1, 'kid/kid': 34.6, 'kid/kid_std': ...} -> 'fid 19.1,
-  kid 34.6'), at most `limit` of them."""
+  kid 34.6'), at most `limit` evaluators."""
   first = {}
   for name, value in results.items():
-    evaluator = name.split("/")[0]
-    if evaluator not in first and value is not None:
-      first[evaluator] = (name.split("/")[-1], value)
-  return ", ".join(f"{metric} {value:.4g}" for metric, value in list(first.values())[:limit])
+    evaluator, metric = name.split("/")[0], name.split("/")[-1]
+    shown = first.setdefault(evaluator, [])
+    if len(shown) < _HEADLINE_METRICS.get(evaluator, 1) and value is not None:
+      shown.append((f"{evaluator} {metric}" if evaluator in _HEADLINE_METRICS else metric, value))
+  return ", ".join(f"{metric} {value:.4g}" for shown in list(first.values())[:limit] for metric, value in shown)
 
 
 class Progress:

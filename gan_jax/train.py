@@ -32,9 +32,14 @@ def evaluation_samples(objective, seed: int, num: int, ema: dict):
 
 def evaluate(config, objective, ema: dict, seed=None) -> dict:
   """{evaluator/metric: value} of config.evals on the samples of `ema` (a run's EMA networks)."""
-  samples, targets = evaluation_samples(objective, config.seed if seed is None else seed, config.eval_num_samples,
-                                        ema)
-  return metrics.evaluate(config, samples, targets, objective.reference_source())
+  seed = config.seed if seed is None else seed
+  samples, targets = evaluation_samples(objective, seed, config.eval_num_samples, ema)
+  synthetic = None
+  if "augmentation" in config.evals:  # Its own count of class-balanced samples: m = synthetic_ratio x n.
+    from gan_jax.metrics import augmentation  # pylint: disable=g-import-not-at-top
+    images, synthetic_targets = evaluation_samples(objective, seed, augmentation.num_synthetic(config), ema)
+    synthetic = (images, synthetic_targets["labels"], seed)
+  return metrics.evaluate(config, samples, targets, objective.reference_source(), synthetic)
 
 
 def build(config, lr_scale: float = 1.0, objective=None):

@@ -66,12 +66,18 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplo
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   with open(tmp_path / "config.json") as f:
     assert json.load(f)["model_name"] == config.model_name
-  if config.evals:  # Evaluated at every step of the tiny run, in eval.json.
+  if config.evals:  # Evaluated at every step of the tiny run (config.eval_every), in eval.json.
     with open(tmp_path / "eval.json") as f:
       evals = [json.loads(line) for line in f]
-    assert [e["step"] for e in evals] == [1, 2]
+    assert [e["step"] for e in evals] == list(range(config.eval_every, 3, config.eval_every))
     if "mode_coverage" in config.evals:  # The 2D benchmark.
       assert 0 <= evals[-1]["mode_coverage/modes_covered"] <= 25
+    elif "augmentation" in config.evals:  # GAN samples as training data: three classifiers' accuracies.
+      last = evals[-1]
+      assert all(0.0 <= last[f"augmentation/{arm}"] <= 1.0 for arm in ("real", "real_plus_synthetic", "synthetic"))
+      assert last["augmentation/num_real"] == last["augmentation/num_synthetic"] == 64  # The tiny run's n.
+      summary, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Done: step 2")]
+      assert "augmentation real_plus_synthetic" in summary
     else:  # Image metrics, named with their extractor, and the closing summary with real data's own scores.
       assert evals[-1]["fid/fid"] > 0 and evals[-1]["features"].startswith("classifier-")
       summary, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Done: step 2")]

@@ -40,11 +40,18 @@ _CONDITIONAL_EVALUATORS = {"class_accuracy": ("labels", scores.class_accuracy),
                            "code_purity": ("codes", scores.code_purity)}
 # name -> f(samples, "targets" [N, ...]): samples against the images they should equal (paired translation).
 _PAIRED_EVALUATORS = {"reconstruction": scores.reconstruction_errors}
+# Evaluators that train classifiers on generated samples (augmentation.py), on their own samples: train.evaluate
+# draws augmentation.num_synthetic(config) of them, class-balanced, and passes them as `synthetic`.
+_TRAINING_EVALUATORS = ("augmentation",)
 
 
 def names():
   return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CONDITIONAL_EVALUATORS) + tuple(
-      _PAIRED_EVALUATORS)
+      _PAIRED_EVALUATORS) + _TRAINING_EVALUATORS
+
+
+def _needs_extractor(name) -> bool:
+  return name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS and name not in _TRAINING_EVALUATORS
 
 
 _NEEDS = {"labels": "a class-conditional model (config.model.num_classes > 0) or translated images with source "
@@ -64,10 +71,12 @@ def check(config, target_kinds=()) -> None:
       raise UserError(f"mode_coverage needs a Gaussian-mixture dataset ({', '.join(MIXTURES)}), "
                       f"not {config.data.name!r}")
     needed = _CONDITIONAL_EVALUATORS[name][0] if name in _CONDITIONAL_EVALUATORS else (
-        "targets" if name in _PAIRED_EVALUATORS else None)
+        "targets" if name in _PAIRED_EVALUATORS else "labels" if name in _TRAINING_EVALUATORS else None)
     if needed and needed not in target_kinds:
       raise UserError(f"{name} needs {_NEEDS[needed]}")
-    if name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS and not config.eval_features:
+    if name == "augmentation":
+      _check_augmentation(config)
+    if _needs_extractor(name) and not config.eval_features:
       raise UserError(f"evaluator {name!r} needs config.eval_features, e.g. 'classifier:digits' or "
                       "'inception:/path/to/pt_inception-2015-12-05-6726825d.pth'")
   if config.eval_features:
@@ -87,6 +96,23 @@ def check(config, target_kinds=()) -> None:
                       "layer (the TorchScript FID network stops at the pool features): drop it from config.evals")
 
 
+def _check_augmentation(config) -> None:
+  settings = config.augmentation
+  if config.objective != "gan":
+    raise UserError(f"the augmentation evaluator is for class-conditional GANs, not objective {config.objective!r} "
+                    "(translated training data: scripts/train_classifier.py --translate)")
+  if not settings.test_split:
+    raise UserError("the augmentation evaluator needs config.augmentation.test_split, real held-out images that "
+                    "config.data.split does not hold (e.g. 'test', or digits' 'train[80%:]')")
+  if settings.test_split == config.data.split:
+    raise UserError(f"config.augmentation.test_split is config.data.split ({settings.test_split!r}): the classifiers "
+                    "would be tested on their own training images")
+  if not settings.synthetic_ratio > 0.0:
+    raise UserError(f"config.augmentation.synthetic_ratio must be > 0, got {settings.synthetic_ratio!r}")
+  if not isinstance(settings.steps, int) or settings.steps < 1:
+    raise UserError(f"config.augmentation.steps must be a positive integer, got {settings.steps!r}")
+
+
 _extractors = {}
 
 
@@ -99,15 +125,16 @@ def extractor(spec):
   return _extractors[spec]
 
 
-def evaluate(config, samples, targets=None, reference_source=None) -> dict:
+def evaluate(config, samples, targets=None, reference_source=None, synthetic=None) -> dict:
   """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G;
   `targets` the objective's evaluation_targets ({"labels"}: the class each sample was generated for or
   translated from; {"codes"}: InfoGAN's categorical codes; {"targets"}: the images paired samples should equal);
-  for the image metrics, the data.Source of the real images they are compared with (its one feature)."""
+  for the image metrics, the data.Source of the real images they are compared with (its one feature); for the
+  training evaluators, `synthetic` = (samples, their labels, the seed) drawn for them."""
   from gan_jax import images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   results, targets = {}, targets or {}
-  image_evals = [name for name in config.evals if name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS]
+  image_evals = [name for name in config.evals if _needs_extractor(name)]
   if image_evals:
     features = extractor(config.eval_features)
     fake = features.features_and_probs(images.to_uint8(samples))
@@ -121,6 +148,9 @@ def evaluate(config, samples, targets=None, reference_source=None) -> dict:
       values = fn(fake[1], targets[needed])
     elif name in _PAIRED_EVALUATORS:
       values = _PAIRED_EVALUATORS[name](samples, targets["targets"])
+    elif name == "augmentation":
+      from gan_jax.metrics import augmentation  # pylint: disable=g-import-not-at-top
+      values = augmentation.score(config, *synthetic)
     else:
       values = _VECTOR_EVALUATORS[name](config, samples)
     results.update({f"{name}/{k}": v for k, v in values.items()})
