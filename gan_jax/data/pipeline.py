@@ -240,7 +240,7 @@ def load_examples(src: Source, num=None) -> dict:
   if num is not None:
     raw = raw.take(num)
   ds = raw.map(_decode_fn(src, preprocess), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(1024)
-  batches = list(tfds.as_numpy(ds))
+  batches = list(tfds.as_numpy(_without_autotune(ds)))
   if not batches:
     raise UserError(f"split {src.split!r} of dataset {src.name!r} holds no examples")
   return {role: np.concatenate([b[role] for b in batches]) for role in preprocess}
@@ -323,4 +323,15 @@ def _stream(src, batch_size, num_stacked, steps_per_call, seed, start_step, proc
   if steps_per_call > 1:
     ds = ds.batch(steps_per_call, drop_remainder=True)
   ds = ds.prefetch(tf.data.AUTOTUNE)
-  return iter(tfds.as_numpy(ds))
+  return iter(tfds.as_numpy(_without_autotune(ds)))
+
+
+def _without_autotune(ds):
+  """`ds` with tf.data's autotuning off (its AUTOTUNE knobs keep fixed defaults). An autotuned iterator's
+  destructor waits for the tuning thread's next wake-up, which backs off towards a minute: a finished run lingered
+  25-100 s after "Done", and a sweep as long between its seeds (a digits iterator dropped after 45 s: 36.6 s to
+  tear down with autotuning, 0.6 s without). Throughput did not change on this 2-core VM: per MNIST batch of 128,
+  0.74 ms without autotuning against 0.72 ms with, from memory; 34.8 against 35.9 ms decoded anew."""
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return ds.with_options(options)
