@@ -3,6 +3,7 @@
 Sections: config and workdir; mesh; models and optimizers; state (fresh or resumed); input; compiled update
 step; logging; the loop (update, log, sample, evaluate, checkpoint).
 """
+import collections
 import os
 import time
 
@@ -20,6 +21,13 @@ from gan_jax.state import TrainState
 
 
 fixed_conditions = objectives.fixed_conditions
+
+# Training calls dispatched ahead of the devices at most. JAX dispatches asynchronously: on an accelerator the loop
+# could run ahead by up to config.log_every calls (until the next metrics fetch), and a SIGTERM's checkpoint would
+# wait for all of them, where a preemption notice gives about 30 s. Two calls in flight keep the next dispatch and
+# the input's transfer overlapping the current step. (On this project's CPU the lag was small either way: SIGTERM
+# to exit of dcgan_digits 4.9 s with the bound, 6.9 s without.)
+MAX_IN_FLIGHT = 2
 
 
 def evaluation_samples(objective, seed: int, num: int, ema: dict):
@@ -272,6 +280,7 @@ def _train(config, objective, workdir, started):
                config.objective, step, config.total_steps, jax.device_count())
   last_evaluation = {}
   write_real_grid()
+  in_flight = collections.deque()  # The metrics of the calls dispatched and maybe not computed yet.
   try:  # The checkpointer is closed however the loop ends: a save in flight is finished, never lost.
     train_iter, train_step = start(state)
     progress = console.Progress(step, config.total_steps)
@@ -281,6 +290,9 @@ def _train(config, objective, workdir, started):
           state, step_metrics = train_step(state, next(train_iter))
         step += steps_per_call
         pending_metrics.append((step, step_metrics))
+        in_flight.append(step_metrics)
+        if len(in_flight) > MAX_IN_FLIGHT:  # Dispatch stays at most MAX_IN_FLIGHT calls ahead of the devices.
+          jax.block_until_ready(in_flight.popleft())
         last, stopping = step == config.total_steps, stop.stop_requested(step // steps_per_call)
         try:
           if last or stopping or step % config.log_every == 0 or step % config.checkpoint_every == 0:
