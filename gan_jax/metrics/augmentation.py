@@ -57,8 +57,8 @@ def score(config, synthetic, labels, seed) -> dict:
     params = classifier.train(x, y, num_classes=num_classes, seed=seed, steps=settings.steps)
     return classifier.accuracy(params, x_test, y_test, num_classes=num_classes)
 
-  key = (config.data.name, config.data.split, settings.test_split, config.data.data_dir, shape, num_classes,
-         seed, settings.steps)
+  key = (config.data.name, config.data.feature, config.data.split, settings.test_split, config.data.data_dir, shape,
+         num_classes, seed, settings.steps)
   if key not in _real_accuracy:
     _real_accuracy[key] = accuracy(x_real, y_real)
   return {"real": _real_accuracy[key],
