@@ -19,6 +19,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from gan_jax import cli, errors
+from gan_jax import workdir as workdir_lib
 
 
 def parse_grid(config, specs):
@@ -144,6 +145,8 @@ def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
   if not config.evals:
     raise errors.UserError("a sweep reports config.evals, which is empty for this config")
   grid = parse_grid(config, grid_specs)
+  if not vmap:  # Its seeds write checkpoints under it.
+    workdir_lib.check_path(workdir)
   os.makedirs(workdir, exist_ok=True)
   seeds = [config.seed + i for i in range(num_seeds)]
   rows = []
@@ -157,7 +160,7 @@ def run_sweep(config, workdir, num_seeds, grid_specs, vmap=True):
       results = train_seeds_vmapped(cell, seeds)[1]
       seconds = [time.perf_counter() - start]
     else:
-      results, seconds = train_seeds_sequentially(cell, seeds, os.path.join(workdir, name.replace("/", "_")))
+      results, seconds = train_seeds_sequentially(cell, seeds, os.path.join(workdir, workdir_lib.safe_name(name)))
     rows.append((values, summarise(results), seconds, num_seeds, vmap))
     write_results(workdir, [k for k, _ in grid], rows)  # After every cell: a partial sweep is not lost.
   return rows

@@ -97,6 +97,7 @@ def eval_record_fields(config, source: str) -> dict:
 
 
 def _create_workdir(workdir):
+  workdir_lib.check_path(workdir)
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:

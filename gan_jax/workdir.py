@@ -22,6 +22,27 @@ LOCK = "lock"
 RECORDS = ("metrics.jsonl", "eval.json")
 
 
+# Characters that make orbax lose checkpoints: its OCDBT merge finds the per-process files by globbing under the
+# checkpoint's path (orbax/checkpoint/_src/serialization/ocdbt_utils.py, merge_ocdbt_per_process_files), finds none
+# when the path itself holds a glob pattern, and skips the merge with only a warning, so every save "succeeds" and
+# none can be read back.
+GLOB_CHARACTERS = "[]*?"
+
+
+def check_path(workdir: str) -> None:
+  """Raises UserError if checkpoints written under `workdir` could not be read back (GLOB_CHARACTERS)."""
+  bad = sorted({c for c in os.path.abspath(workdir) if c in GLOB_CHARACTERS})
+  if bad:
+    raise UserError(f"workdir {workdir!r} contains {' '.join(bad)}: orbax cannot finalise checkpoints under a path "
+                    f"with any of {' '.join(GLOB_CHARACTERS)} (they would not restore); choose another path")
+
+
+def safe_name(name: str) -> str:
+  """`name` as one path component without '/' or GLOB_CHARACTERS: brackets become parentheses (a sweep cell
+  `data.split=train[:100]` -> `data.split=train(:100)`), '*' and '?' underscores."""
+  return name.translate(str.maketrans({"/": "_", "[": "(", "]": ")", "*": "_", "?": "_"}))
+
+
 def set_aside_path(record: str) -> str:
   stem, ext = os.path.splitext(record)
   return f"{stem}.set_aside{ext}"

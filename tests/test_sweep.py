@@ -106,3 +106,18 @@ def test_sweep_cli_writes_tables(data_dir, tmp_path):
   assert {"mode_coverage/modes_covered_mean", "mode_coverage/modes_covered_sem", "wall_s"} <= set(rows[0])
   table = (tmp_path / "results.md").read_text().splitlines()
   assert len(table) == 4 and "±" in table[2] and table[0].startswith("| pack | mode_coverage/modes_covered")
+
+
+def test_paths_orbax_cannot_checkpoint_under_are_refused_and_sweep_cells_avoid_them(data_dir, tmp_path):
+  """orbax skips its OCDBT merge, with a warning only, under a path holding a glob pattern, so checkpoints written
+  there never restore (found with a sweep over data.split=train[:100]). The trainer refuses such a workdir before
+  writing anything; a sweep names its cells without those characters."""
+  from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  bad = tmp_path / "runs[1]"
+  with pytest.raises(UserError, match=r"workdir .* contains \[ \]: orbax cannot finalise checkpoints"):
+    train.train_and_evaluate(_ring(data_dir), str(bad))
+  assert not bad.exists()
+  with pytest.raises(UserError, match=r"contains \*"):
+    sweep.run_sweep(_ring(data_dir), str(tmp_path / "sweep*"), 1, [], vmap=False)
+  assert workdir_lib.safe_name("data.split=train[:100],lr=1e-4") == "data.split=train(:100),lr=1e-4"
+  assert workdir_lib.safe_name("a/b*c?") == "a_b_c_"
