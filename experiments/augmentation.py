@@ -2,7 +2,7 @@
 trained on those n, on them plus the GAN's samples, and on its samples alone (CAS), tested on real held-out images.
 
   python -m gan_jax.sweep --config=experiments/augmentation.py:data=digits --seeds=5 --workdir=runs/augment_digits \
-      --grid 'data.split=train[:100],train[:500],train[:80%]'
+      --grid data.split='train[:100],train[:500],train[:80%]'
   python -m gan_jax.main --config=experiments/augmentation.py:data=mnist,n=500 --workdir=runs/augment_mnist_500
 
 Arguments: data = digits | mnist; n (real images, the first n of the training split; default: all of it, which
