@@ -18,7 +18,7 @@ EXPERIMENT = os.path.join(REPO, "experiments", "augmentation.py")
 def test_synthetic_data_that_is_real_helps_and_wrong_labels_do_not(data_dir):
   """'Synthetic' images that are real digits with their labels are as good as real data; the same images with
   shuffled labels teach nothing (chance is 10%)."""
-  config = tiny_config(EXPERIMENT, data_dir, **{"data.split": "train[:100]", "augmentation.steps": 200})
+  config = tiny_config(EXPERIMENT, data_dir, **{"data.split": "train[:100]", "augmentation.steps": 120})
   assert augmentation.num_real(config) == 100
   assert augmentation.num_synthetic(config) == 100
   config.augmentation.synthetic_ratio = 4.0
