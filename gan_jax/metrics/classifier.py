@@ -109,9 +109,9 @@ def train(images, labels, *, num_classes, seed=0, steps=2000, batch_size=64, lea
   classifier does not depend on exact pixel alignment, which generated samples do not have. The compiled step is
   shared by every call with the same settings and shapes (the augmentation evaluator trains three per evaluation).
   """
-  module, tx, step = _training(num_classes, feature_dim, steps, batch_size, learning_rate)
+  init, tx, step = _training(num_classes, feature_dim, steps, batch_size, learning_rate)
   key = jax.random.PRNGKey(seed)
-  params = _init(module, key, images.shape[1:])
+  params = init(key, jnp.zeros((1, *images.shape[1:])))
   opt_state = tx.init(params)
   images, labels = jnp.asarray(images), jnp.asarray(labels)
   for i in range(steps):
@@ -119,19 +119,10 @@ def train(images, labels, *, num_classes, seed=0, steps=2000, batch_size=64, lea
   return params
 
 
-def _init(module, key, shape):
-  """module.init compiled once per module and shape: run eagerly, each initialiser compiles on its own."""
-  if (module, shape) not in _compiled_inits:
-    _compiled_inits[module, shape] = jax.jit(lambda k: module.init(k, jnp.zeros((1, *shape)))["params"])
-  return _compiled_inits[module, shape](key)
-
-
-_compiled_inits = {}
-
-
 @functools.lru_cache(maxsize=None)
 def _training(num_classes, feature_dim, steps, batch_size, learning_rate):
-  """(module, optimizer, jitted step(params, opt_state, images, labels, key)) for train's settings."""
+  """(jitted init(key, example) -> params, optimizer, jitted step(params, opt_state, images, labels, key)) for
+  train's settings; jit compiles each once per shape (an eager init compiles every initialiser on its own)."""
   module = CNN(num_classes, feature_dim)
   tx = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
 
@@ -153,7 +144,7 @@ def _training(num_classes, feature_dim, steps, batch_size, learning_rate):
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  return module, tx, step
+  return jax.jit(lambda key, example: module.init(key, example)["params"]), tx, step
 
 
 def accuracy(params, images, labels, feature_dim=128, num_classes=10) -> float:
