@@ -66,6 +66,23 @@ def make(spec: dict, differentiable: bool = False, lr_scale: float = 1.0) -> opt
   return constructor(**spec)
 
 
-def for_networks(config, networks, lr_scale: float = 1.0) -> dict:
-  """{network: its optimizer} from config.optimizer.<network>."""
-  return {name: make(config.optimizer[name].to_dict(), lr_scale=lr_scale) for name in networks}
+def lazy_corrected(spec: dict, every: int) -> dict:
+  """`spec` for a network regularised in an update of its own every `every` steps (lazy regularisation, Karras
+  et al. 2020, App. B; stylegan2-ada-pytorch training_loop.py's mb_ratio): c = k / (k + 1) of its updates are main
+  ones, so the learning rate is times c and Adam's betas to the power c, which keeps their horizons in training
+  steps (the paper corrects Adam only; other optimizers get the learning rate's correction)."""
+  if every <= 1:
+    return spec
+  c = every / (every + 1)
+  spec = {**spec, "learning_rate": spec["learning_rate"] * c}
+  if spec["name"] == "adam":
+    spec["b1"], spec["b2"] = spec.get("b1", 0.9) ** c, spec.get("b2", 0.999) ** c
+  return spec
+
+
+def for_networks(config, networks, lr_scale: float = 1.0, lazy: dict | None = None) -> dict:
+  """{network: its optimizer} from config.optimizer.<network>; `lazy` {network: k} (Objective.lazy_intervals)
+  corrects the networks regularised in updates of their own every k steps (lazy_corrected)."""
+  lazy = lazy or {}
+  return {name: make(lazy_corrected(config.optimizer[name].to_dict(), lazy.get(name, 1)), lr_scale=lr_scale)
+          for name in networks}

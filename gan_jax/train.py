@@ -54,7 +54,7 @@ def build(config, lr_scale: float = 1.0, objective=None):
   """(objective, optimizers {network: tx}) with learning rates times `lr_scale` (which divergence rollbacks
   lower): what training, sampling and evaluation share. `objective`: the one config_lib.validate returned."""
   objective = objective or objectives.make(config, models.make(config.model_name, config.model.to_dict()))
-  return objective, optimizers.for_networks(config, objective.networks, lr_scale)
+  return objective, optimizers.for_networks(config, objective.networks, lr_scale, objective.lazy_intervals())
 
 
 def compile_once(fn, out_shardings=None, *args):

@@ -78,7 +78,7 @@ def build(config):
   train.py, which needs clu and TensorFlow)."""
   from gan_jax import models, objectives, optimizers  # pylint: disable=g-import-not-at-top
   objective = objectives.make(config, models.make(config.model_name, config.model.to_dict()))
-  return objective, optimizers.for_networks(config, objective.networks)
+  return objective, optimizers.for_networks(config, objective.networks, lazy=objective.lazy_intervals())
 
 
 def random_batch(objective, batch_size, key):

@@ -197,18 +197,41 @@ def test_regularizer_terms_are_applied_and_logged_with_their_weight(data_dir, ov
   assert term not in without and _differ(_d(once_state), _d(without_state))
 
 
-def test_lazy_r1_applies_every_kth_d_update_scaled_by_k():
-  # Karras et al. 2020, Sec. 3.1: R1 on every k-th D update only, weighted by k so its average is unchanged.
+def test_lazy_r1_is_an_update_of_its_own_every_kth_d_update_weighted_by_k_with_adams_correction(data_dir):
+  # Karras et al. 2020, Sec. 3.1 and App. B: with lazy_every = k, R1 leaves D's main loss and becomes an update of
+  # its own on every k-th D update, weighted by k so its average is unchanged; D's optimizer then runs with the
+  # learning rate times c and Adam's betas to the power c, c = k / (k + 1).
   from ml_collections import ConfigDict
+  from gan_jax import optimizers
   real = _batch(jax.random.PRNGKey(0))
   eager_reg = ConfigDict(dict(gradient_penalty=0.0, r1=2.0, r2=0.0, dragan=0.0, lazy_every=1))
   lazy_reg = ConfigDict(dict(gradient_penalty=0.0, r1=2.0, r2=0.0, dragan=0.0, lazy_every=4))
-  terms = lambda reg, d_step: gan_objective.regularizer_terms(reg, _linear_critic, real, real, jax.random.PRNGKey(1),
-                                                      jnp.int32(d_step))
-  eager = float(terms(eager_reg, 5)["r1"])
+  key = jax.random.PRNGKey(1)
+  eager = float(gan_objective.regularizer_terms(eager_reg, _linear_critic, real, real, key)["r1"])
   np.testing.assert_allclose(eager, 0.5 * 2.0 * float(W @ W), rtol=1e-5)  # gamma/2 E||grad D||^2
-  lazy = [float(jax.jit(lambda s: terms(lazy_reg, s)["r1"])(d_step)) for d_step in range(8)]
-  np.testing.assert_allclose(lazy, [4 * eager, 0, 0, 0] * 2, rtol=1e-5)
+  assert "r1" not in gan_objective.regularizer_terms(lazy_reg, _linear_critic, real, real, key)
+  np.testing.assert_allclose(float(gan_objective.lazy_terms(lazy_reg, _linear_critic, real, real)["r1"]), 4 * eager,
+                             rtol=1e-5)
+  assert gan_objective.lazy_terms(eager_reg, _linear_critic, real, real) == {}
+
+  spec = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999)
+  c = 16 / 17
+  assert optimizers.lazy_corrected(spec, 16) == dict(name="adam", learning_rate=2e-4 * c, b1=0.5 ** c, b2=0.999 ** c)
+  assert optimizers.lazy_corrected(spec, 1) == spec
+
+  lazy_config = _ring(data_dir, **{"regularizer.r1": 1.0, "regularizer.lazy_every": 2})
+  objective, txs = train.build(lazy_config)
+  assert objective.lazy_intervals() == {"d": 2}
+  step = jax.jit(steps.make_train_step(objective, txs))
+  real = jax.random.normal(jax.random.PRNGKey(7), (1, lazy_config.batch_size, 2))
+  state = init_state(objective, lazy_config.seed, txs)
+  logged = []
+  for _ in range(3):
+    state, metrics = step(state, {"x": real})
+    logged.append(float(metrics["d_reg_r1"]))
+  assert logged[0] > 0 and logged[1] == 0 and logged[2] > 0   # D updates 0 and 2 only.
+  # Without R1 or R2 nothing is lazy, so D's optimizer is as configured.
+  assert train.build(_ring(data_dir, **{"regularizer.lazy_every": 2}))[0].lazy_intervals() == {}
 
 
 def test_weight_clipping_holds_after_an_update(data_dir):
@@ -225,7 +248,7 @@ def test_penalties_see_packed_inputs(data_dir):
   w = jnp.arange(1.0, 5.0)                      # Critic on packs of two 2-d points: [B, 4] -> [B]
   real = gan_objective.pack(jax.random.normal(jax.random.PRNGKey(0), (8, 2)), 2)
   fake = gan_objective.pack(jax.random.normal(jax.random.PRNGKey(1), (8, 2)), 2)
-  terms = gan_objective.regularizer_terms(reg, lambda x: x @ w, real, fake, jax.random.PRNGKey(2), jnp.int32(0))
+  terms = gan_objective.regularizer_terms(reg, lambda x: x @ w, real, fake, jax.random.PRNGKey(2))
   np.testing.assert_allclose(terms["gradient_penalty"], (np.linalg.norm(w) - 1.0) ** 2, rtol=1e-5)
 
 

@@ -95,6 +95,11 @@ class Objective:
     """{kind: array [N, ...]} the conditional and paired evaluators compare samples with (see target_kinds)."""
     return {}
 
+  def lazy_intervals(self) -> dict:
+    """{network: k} of the networks whose regulariser is an update of its own every k steps (lazy regularisation):
+    their optimizers get the learning rate and betas that correction needs (optimizers.lazy_corrected)."""
+    return {}
+
   def check(self) -> None:
     """Raises UserError for a combination of config values the objective cannot train (each value alone was
     checked by config.validate)."""

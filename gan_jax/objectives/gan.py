@@ -103,21 +103,33 @@ def pack(x, m: int):
   return grouped.reshape(*grouped.shape[:-2], m * x.shape[-1])
 
 
-def regularizer_terms(reg, d_fn, real, fake, key, d_step, d_fake_fn=None):
-  """The active terms of `config.regularizer`, weighted, by name (added to D's loss). `d_fn` is the critic
-  as the reals see it (with their labels, for conditional models), `d_fake_fn` as the fakes do (R2)."""
+def regularizer_terms(reg, d_fn, real, fake, key, d_fake_fn=None):
+  """The active terms of `config.regularizer` that are part of every D update, weighted, by name (added to D's
+  loss): all of them, except R1/R2 when they are lazy (lazy_every > 1: lazy_terms, an update of their own). `d_fn`
+  is the critic as the reals see it (with their labels, for conditional models), `d_fake_fn` as the fakes do (R2)."""
   gp_key, dragan_key = jax.random.split(key)
   terms = {}
   if reg.gradient_penalty:
     terms["gradient_penalty"] = reg.gradient_penalty * regularizers.gradient_penalty(d_fn, real, fake, gp_key)
   if reg.dragan:
     terms["dragan"] = reg.dragan * regularizers.dragan_penalty(d_fn, real, dragan_key)
+  if reg.lazy_every == 1:
+    terms.update(_r1_r2(reg, d_fn, real, fake, d_fake_fn, weight=1))
+  return terms
+
+
+def lazy_terms(reg, d_fn, real, fake, d_fake_fn=None):
+  """R1/R2 of lazy regularisation (Karras et al. 2020, Sec. 3.1 and App. B): with lazy_every = k > 1 they are an
+  update of their own on every k-th D update, weighted by k so that their average is unchanged, and D's optimizer
+  is corrected for the extra updates (GAN.lazy_intervals, optimizers.lazy_corrected). {} when not lazy."""
+  return _r1_r2(reg, d_fn, real, fake, d_fake_fn, weight=reg.lazy_every) if reg.lazy_every > 1 else {}
+
+
+def _r1_r2(reg, d_fn, real, fake, d_fake_fn, weight):
+  terms = {}
   for name, gamma, x, fn in (("r1", reg.r1, real, d_fn), ("r2", reg.r2, fake, d_fake_fn or d_fn)):
     if gamma:
-      # Lazy regularisation (Karras et al. 2020, Sec. 3.1): every k-th D update, weighted by k, within D's update.
-      k = reg.lazy_every
-      term = lambda x=x, gamma=gamma, k=k, fn=fn: k * 0.5 * gamma * regularizers.gradient_norm_squared(fn, x)
-      terms[name] = term() if k == 1 else jax.lax.cond(d_step % k == 0, term, lambda: jnp.zeros(()))
+      terms[name] = weight * 0.5 * gamma * regularizers.gradient_norm_squared(fn, x)
   return terms
 
 
@@ -198,6 +210,11 @@ class GAN(objectives.Objective):
     if self.models.info_categorical:
       return {"codes": np.asarray(models_lib.categorical_codes(self.models, conditions["z"]))}
     return {}
+
+  def lazy_intervals(self) -> dict:
+    """D's lazy R1/R2 interval, for the Adam correction of its optimizer (objectives.Objective.lazy_intervals)."""
+    reg = self.config.regularizer
+    return {"d": reg.lazy_every} if (reg.r1 or reg.r2) and reg.lazy_every > 1 else {}
 
   def check(self) -> None:
     """The plain GAN's combinations that do not exist (after each key was checked on its own)."""
@@ -284,6 +301,23 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
         has_aux=True)
     return z, fake_labels, fake, g_vjp, g_collections
 
+  lazy_gammas = [name for name in ("r1", "r2") if config.regularizer[name]] if config.regularizer.lazy_every > 1 else []
+
+  def lazy_update(state, real, fake, real_labels, fake_labels):
+    """D's own update on the lazy R1/R2 terms (lazy_terms), at its parameters after the main update."""
+    d = state.nets["d"]
+
+    def loss_fn(d_params):
+      terms = lazy_terms(config.regularizer, lambda x: d_logits(d_params, d.collections, x, real_labels)[0], real,
+                         fake, lambda x: d_logits(d_params, d.collections, x, fake_labels)[0])
+      return sum(terms.values()), terms
+
+    grads, terms = jax.grad(loss_fn, has_aux=True)(d.params)
+    return apply_gradients(state, "d", grads, txs["d"]), terms
+
+  def skip_lazy(state, *unused):
+    return state, {name: jnp.zeros((), jnp.float32) for name in lazy_gammas}
+
   def d_update(state, real, real_labels, key, d_step, generated=None):
     """`generated`: (z, fake labels, fakes) of generator_forward where G's update reuses them."""
     reg_key = jax.random.split(key)[1]
@@ -303,7 +337,7 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
           d_params, d.collections, real, fake, real_labels, fake_labels)
       d_real_fn = lambda x: d_logits(d_params, d.collections, x, real_labels)[0]
       d_fake_fn = lambda x: d_logits(d_params, d.collections, x, fake_labels)[0]
-      terms = regularizer_terms(config.regularizer, d_real_fn, real, fake, reg_key, d_step, d_fake_fn)
+      terms = regularizer_terms(config.regularizer, d_real_fn, real, fake, reg_key, d_fake_fn)
       aux = {}
       if models.aux == "classes":  # AC-GAN: D classifies reals and fakes (Odena et al. 2017, Eq. 3).
         aux["aux"] = (auxiliary_loss(models, real_aux, real_labels, None) +
@@ -317,6 +351,10 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
     grads, (collections, real_logits, fake_logits, adversarial, terms, aux) = jax.grad(
         d_loss_fn, has_aux=True)(d.params)
     state = apply_gradients(state, "d", grads, txs["d"], collections=collections)
+    if lazy_gammas:
+      state, lazy_logged = jax.lax.cond(d_step % config.regularizer.lazy_every == 0, lazy_update, skip_lazy, state,
+                                        real, fake, real_labels, fake_labels)
+      terms = {**terms, **lazy_logged}
     if config.regularizer.weight_clip:
       state = state.replace_net("d", params=regularizers.clip_weights(state.nets["d"].params,
                                                                       config.regularizer.weight_clip))
