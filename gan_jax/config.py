@@ -47,6 +47,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.aux_weight = 1.0             # Weight of D's auxiliary head's loss in both losses: AC-GAN's L_C (Odena et al.
                                  # 2017) or InfoGAN's lambda (Chen et al. 2016: 1).
   c.ema_decay = 0.999            # EMA of the generator's variables, the copy that is sampled and evaluated.
+  # Or, with ema_kimg > 0, the EMA by its half-life in thousands of images (Karras et al. 2020, StyleGAN2-ADA's
+  # training_loop.py: 10 at batch 32), the decay 0.5 ** (batch_size / (1000 ema_kimg)); with ema_rampup > 0 the
+  # half-life is at most ema_rampup x the images seen so far (their 0.05).
+  c.ema_kimg = 0.0
+  c.ema_rampup = 0.0
   c.steps_per_call = 1           # Training steps per host call (steps.scan_steps); every *_every must be a multiple.
   # NaN or Inf in a logged loss, gradient norm or parameter norm: "stop" (with an error naming the step, the
   # quantity and the last good checkpoint) or "rollback" to the last good checkpoint with a new RNG and the
@@ -210,6 +215,9 @@ def validate(config):
     raise UserError(f"config.max_rollbacks must be a non-negative integer, got {config.max_rollbacks!r}")
   if not 0.0 <= config.ema_decay < 1.0:
     raise UserError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
+  for key in ("ema_kimg", "ema_rampup"):
+    if isinstance(config[key], bool) or not isinstance(config[key], (int, float)) or not config[key] >= 0:
+      raise UserError(f"config.{key} must be a number >= 0, got {config[key]!r}")
   _choose("loss", config.loss, losses.names())
   _choose("model_name", config.model_name, models.names())
   built = models.check_kwargs(config.model_name, config.model.to_dict())
@@ -249,6 +257,7 @@ def not_applicable(config) -> list:
   keys |= set(objectives.not_applicable(config))
   if config.on_divergence == "stop":
     keys |= {"rollback_lr_factor", "max_rollbacks"}
+  keys |= {"ema_decay"} if config.ema_kimg else {"ema_rampup"}
   return sorted(keys)
 
 

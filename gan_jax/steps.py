@@ -4,7 +4,8 @@
 inputs ready for jax.jit: phase i gets the key fold_in(fold_in(rng, step), i) and runs when its interval allows
 (objectives.Phase), each passing what later phases need in a `carry` dict; then every sampled network's EMA
 moves towards its new variables, the step counter advances, and every network's parameter norm is logged (a NaN
-or Inf in any parameter shows there: train.py's divergence check).
+or Inf in any parameter shows there: train.py's divergence check). The EMA's decay is config.ema_decay warmed up
+(ema_decay_at) or, with config.ema_kimg, StyleGAN2-ADA's half-life in images (half_life_decay).
 """
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,16 @@ def ema_decay_at(step, decay):
   return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
+def half_life_decay(step, batch_size: int, ema_kimg: float, ema_rampup: float = 0.0):
+  """StyleGAN2-ADA's EMA (training_loop.py): the decay whose half-life is ema_kimg thousand images,
+  0.5 ** (batch_size / ema_nimg), with ema_nimg = min(1000 ema_kimg, ema_rampup x images seen before this step)
+  when ema_rampup > 0 (so the first step copies the generator)."""
+  ema_nimg = jnp.float32(ema_kimg * 1000.0)
+  if ema_rampup:
+    ema_nimg = jnp.minimum(ema_nimg, jnp.asarray(step, jnp.float32) * batch_size * ema_rampup)
+  return jnp.power(0.5, batch_size / jnp.maximum(ema_nimg, 1e-8))
+
+
 def ema_update(ema, new, decay):
   return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema, new)
 
@@ -49,7 +60,13 @@ def make_train_step(objective, txs, batch_sharding=None):
   """train_step(state, batch) -> (state, metrics) of `objective` with optimizers `txs` {network name: tx}.
   `batch_sharding` (a NamedSharding over the batch axis) keeps what the phases draw data-parallel."""
   phases = objective.phases(txs, batch_sharding)
-  ema_decay = objective.config.ema_decay
+  config = objective.config
+  ema_kimg = getattr(config, "ema_kimg", 0.0)
+
+  def decay_at(step):
+    if ema_kimg:
+      return half_life_decay(step, config.batch_size, ema_kimg, config.ema_rampup)
+    return ema_decay_at(step, config.ema_decay)
 
   def train_step(state: TrainState, batch):
     step_key = jax.random.fold_in(state.rng, state.step)
@@ -61,7 +78,7 @@ def make_train_step(objective, txs, batch_sharding=None):
       else:
         state, phase_metrics, carry = _lazily(phase, state, batch, key, carry)
       metrics.update(phase_metrics)
-    decay = ema_decay_at(state.step, ema_decay)
+    decay = decay_at(state.step)
     state = state.replace(ema={name: ema_update(ema, state.variables(name), decay) for name, ema in state.ema.items()},
                           step=state.step + 1)
     norms = {f"{name}_param_norm": optax.global_norm(net.params) for name, net in state.nets.items()}
