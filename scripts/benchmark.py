@@ -19,7 +19,9 @@ Models: dcgan28 (the issue's reference DCGAN for 28x28x1: G 100 -> 7x7x128 -> 14
 step in PyTorch); dcgan64 (the paper's 64x64x3 DCGAN: G 4x4x1024 -> 64x64x3, D 128 -> 1024 with BatchNorm; also
 in torch_twin.py); digits (the default experiment); mlp2d (PacGAN's 2D benchmark: experiments/gan_ring.py, batch
 100); pix2pix32 and cyclegan32 (experiments/pix2pix_digits_m.py and cyclegan_digits_m.py, batch 16; twins of the
-official PyTorch code in torch_twin.py). Batches are
+official PyTorch code in torch_twin.py); stylegan2_16 and stylegan2_32 (experiments/stylegan2_digits.py, 64 channels
+at 16x16, and stylegan2_mnist.py, 128 channels at 32x32; batch 32; the step holds the lazy phases, which run on
+their 1/4 and 1/16 of the timed steps as in training). Batches are
 random, shaped by the objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]},
 pix2pix's {"input", "target"}, CycleGAN's {"a", "b"}. --dtype=bfloat16 applies to the DCGAN models
 (config.model.dtype); with several models or dtypes the runs a model cannot make print a "skipped" line, and a run
@@ -44,11 +46,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32")
+MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32", "stylegan2_16", "stylegan2_32")
 TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32")  # The models scripts/torch_twin.py has.
 DTYPES = ("float32", "bfloat16")
 _EXPERIMENTS = {"digits": "dcgan_digits.py", "mlp2d": "gan_ring.py", "pix2pix32": "pix2pix_digits_m.py",
-                "cyclegan32": "cyclegan_digits_m.py"}
+                "cyclegan32": "cyclegan_digits_m.py", "stylegan2_16": "stylegan2_digits.py",
+                "stylegan2_32": "stylegan2_mnist.py"}
 
 
 def model_config(name, batch):

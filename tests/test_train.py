@@ -38,7 +38,8 @@ def _assert_trees_equal(a, b):
 # What each objective logs at every step (besides every network's parameter norm).
 _LOGGED = {"gan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm"},
            "pix2pix": {"d_loss", "g_loss", "g_l1", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm"},
-           "cyclegan": {"g_loss", "g_cycle", "g_identity", "g_grad_norm", "d_a_loss", "d_b_loss"}}
+           "cyclegan": {"g_loss", "g_cycle", "g_identity", "g_grad_norm", "d_a_loss", "d_b_loss"},
+           "stylegan2": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_real_sign", "d_grad_norm", "g_grad_norm"}}
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS, ids=os.path.basename)
@@ -61,7 +62,7 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplo
     if "d_real_prob" in _LOGGED[config.objective]:
       assert 0.0 < row["d_real_prob"] < 1.0 and 0.0 < row["d_fake_prob"] < 1.0
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
-  real = ["real.png"] if config.objective == "gan" else []  # Translation grids show the real targets themselves.
+  real = ["real.png"] if config.objective in ("gan", "stylegan2") else []  # Translation grids show the real targets themselves.
   assert sorted(os.listdir(tmp_path / "samples")) == real + ["step_0000001.png", "step_0000002.png"]
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   with open(tmp_path / "config.json") as f:

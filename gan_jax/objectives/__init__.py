@@ -26,7 +26,7 @@ from typing import Callable
 
 from gan_jax.errors import UserError
 
-_MODULES = ("gan", "pix2pix", "cyclegan")
+_MODULES = ("gan", "pix2pix", "cyclegan", "stylegan2")
 
 
 @dataclasses.dataclass(frozen=True)

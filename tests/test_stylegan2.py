@@ -1,0 +1,223 @@
+"""StyleGAN2's layers and training schedule (models/stylegan2.py, objectives/stylegan2.py) against their definitions:
+the modulated convolution against its per-sample form, demodulation's unit variance, the equalized learning rate,
+the FIR resampling against scipy.signal, minibatch std on a hand-built batch, the path-length regulariser against
+finite differences, style mixing, the lazy phases' steps and weights, the half-life EMA, and exact resume."""
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.signal
+
+from conftest import REPO, init_state, init_variables, tiny_config
+from gan_jax import steps, train
+from gan_jax.models import stylegan2 as sg
+from gan_jax.objectives import stylegan2 as sg_objective
+
+FIR2D = np.outer([1.0, 3.0, 3.0, 1.0], [1.0, 3.0, 3.0, 1.0]) / 64.0
+
+
+def _normal(seed, shape):
+  return jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32)
+
+
+@pytest.mark.parametrize("up", [False, True])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv_fast_form_equals_per_sample_weights(up, demodulate):
+  # Karras et al. 2020, Eq. 1-3: scaling the activations by s, one shared convolution, then scaling the outputs by d
+  # is the convolution with each sample's weight w'' = d * s * w (the authors' grouped 'fused_modconv').
+  x, w, s = _normal(0, (3, 6, 6, 5)), _normal(1, (3, 3, 5, 4)) / 3.0, 1.0 + 0.5 * _normal(2, (3, 5))
+  fast = sg.modulated_conv2d(x, w, s, demodulate=demodulate, up=up)
+  grouped = sg.modulated_conv2d_grouped(x, w, s, demodulate=demodulate, up=up)
+  assert fast.shape == (3, 12 if up else 6, 12 if up else 6, 4)
+  np.testing.assert_allclose(fast, grouped, rtol=1e-4, atol=1e-5)
+
+
+def test_demodulation_gives_unit_output_variance_for_unit_input():
+  # Eq. 3's assumption: i.i.d. unit-variance inputs give unit-variance outputs after demodulation, whatever the
+  # weight's and the styles' scale (interior pixels: the zero padding lowers the border's variance).
+  x = _normal(0, (64, 20, 20, 16))
+  w, s = 7.0 * _normal(1, (3, 3, 16, 8)), 0.1 + jnp.abs(_normal(2, (64, 16)))
+  y = sg.modulated_conv2d(x, w, s)[:, 1:-1, 1:-1]
+  np.testing.assert_allclose(np.var(np.asarray(y), axis=(1, 2)).mean(), 1.0, rtol=0.03)
+  undemodulated = sg.modulated_conv2d(x, w, s, demodulate=False)[:, 1:-1, 1:-1]
+  assert np.var(np.asarray(undemodulated)) > 10
+
+
+def test_equalized_learning_rate_scales_at_runtime():
+  # Karras et al. 2018, Sec. 4.1; FullyConnectedLayer: stored weights N(0, 1 / lr_mul), used times lr_mul / sqrt(in);
+  # the stored bias is bias_init / lr_mul, used times lr_mul. So the output is the stored parameters' linear map
+  # with those scales, and the weights as used have standard deviation 1 / sqrt(in).
+  layer = sg.EqDense(256, lr_mul=0.01, bias_init=1.0)
+  variables = layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 512)))
+  kernel, bias = variables["params"]["kernel"], variables["params"]["bias"]
+  np.testing.assert_allclose(np.std(kernel), 1 / 0.01, rtol=0.02)
+  np.testing.assert_allclose(bias, 100.0)
+  x = _normal(1, (4, 512))
+  np.testing.assert_allclose(layer.apply(variables, x), x @ (kernel * 0.01 / math.sqrt(512)) + 1.0, rtol=1e-5,
+                             atol=1e-5)
+  # The gradient of the stored kernel is the runtime scale times the plain one: what equalizes the learning rate.
+  grad = jax.grad(lambda k: jnp.sum(layer.apply({"params": {"kernel": k, "bias": bias}}, x)))(kernel)
+  np.testing.assert_allclose(grad, jnp.sum(x, 0)[:, None] * 0.01 / math.sqrt(512) * jnp.ones((1, 256)), rtol=1e-5)
+  conv = sg.EqConv(8, kernel_size=3, activation=False)
+  conv_vars = conv.init(jax.random.PRNGKey(2), jnp.zeros((1, 5, 5, 4)))
+  x = _normal(3, (2, 5, 5, 4))
+  plain = jax.lax.conv_general_dilated(x, conv_vars["params"]["kernel"] / math.sqrt(4 * 9), (1, 1), "SAME",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(conv.apply(conv_vars, x), plain, rtol=1e-5, atol=1e-5)
+
+
+def test_fir_resampling_matches_scipy_signal():
+  # upfirdn2d.upsample2d / downsample2d with the [1, 3, 3, 1] filter and their paddings, against scipy's full 2D
+  # convolution of the zero-inserted (up) or plain (down) image, cropped where those paddings put the output.
+  x = np.asarray(_normal(0, (1, 6, 6, 1)))
+  zero_inserted = np.zeros((12, 12))
+  zero_inserted[::2, ::2] = x[0, :, :, 0]
+  full_up = scipy.signal.convolve2d(zero_inserted, 4 * FIR2D, mode="full")          # 15 x 15
+  np.testing.assert_allclose(sg.upsample2d(jnp.asarray(x))[0, :, :, 0], full_up[1:13, 1:13], rtol=1e-5, atol=1e-6)
+  full_down = scipy.signal.convolve2d(x[0, :, :, 0], FIR2D, mode="full")            # 9 x 9
+  np.testing.assert_allclose(sg.downsample2d(jnp.asarray(x))[0, :, :, 0], full_down[2:7:2, 2:7:2], rtol=1e-5,
+                             atol=1e-6)
+  # The up-sampling 3x3 convolution: the authors' padding (3, 2) of the zero-inserted image before the filter
+  # and a valid convolution.
+  w = np.asarray(_normal(1, (3, 3, 1, 1)))
+  padded = np.pad(zero_inserted, ((3, 2), (3, 2)))
+  filtered = scipy.signal.convolve2d(padded, 4 * FIR2D, mode="valid")                 # 14 x 14
+  want = scipy.signal.correlate2d(filtered, w[:, :, 0, 0], mode="valid")               # 12 x 12
+  np.testing.assert_allclose(sg.conv2d_resample(jnp.asarray(x), jnp.asarray(w), up=True)[0, :, :, 0], want,
+                             rtol=1e-4, atol=1e-5)
+  # The down-sampling one: the filter with padding (2, 2), then a valid convolution of stride 2.
+  filtered = scipy.signal.convolve2d(np.pad(x[0, :, :, 0], 2), FIR2D, mode="valid")   # 7 x 7
+  want = scipy.signal.correlate2d(filtered, w[:, :, 0, 0], mode="valid")[::2, ::2]     # 3 x 3
+  np.testing.assert_allclose(sg.conv2d_resample(jnp.asarray(x), jnp.asarray(w), down=True)[0, :, :, 0], want,
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_minibatch_std_on_a_hand_built_batch():
+  # Groups of 2 in a batch of 4: samples {0, 2} and {1, 3} (the authors' reshape(G, -1, ...)). Sample values are
+  # constant per sample: 0, 1, 4, 9 -> the groups' stds are |4 - 0| / 2 = 2 and |9 - 1| / 2 = 4, appended to every
+  # pixel of each member.
+  x = jnp.broadcast_to(jnp.array([0.0, 1.0, 4.0, 9.0])[:, None, None, None], (4, 3, 3, 2))
+  y = sg.minibatch_std(x, group_size=2)
+  assert y.shape == (4, 3, 3, 3)
+  np.testing.assert_allclose(y[..., :2], x)
+  np.testing.assert_allclose(y[:, 0, 0, 2], [2.0, 4.0, 2.0, 4.0], rtol=1e-5)
+  assert np.ptp(np.asarray(y[..., 2]).reshape(4, -1), axis=1).max() == 0
+
+
+def _tiny_generator():
+  models = sg.make_models(resolution=8, channels=1, latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
+                          channel_max=4)
+  variables = init_variables(models.generator, jax.random.PRNGKey(0), jnp.zeros((1, 8)))
+  # Non-zero noise strengths, so that noise takes part.
+  variables = jax.tree_util.tree_map_with_path(
+      lambda path, v: v + 0.3 if "noise_strength" in jax.tree_util.keystr(path) else v, variables)
+  return models, variables
+
+
+def test_path_length_is_the_norm_of_the_jacobian_transpose_product_checked_by_finite_differences():
+  # Karras et al. 2020, Eq. 4: J_w^T y, here the gradient of sum(G(w) * y) with respect to w, checked along random
+  # directions v by central differences of that sum (a JVP); its length per sample is the norm over w_dim averaged
+  # over the num_ws copies (loss.py).
+  models, variables = _tiny_generator()
+  g = models.generator
+  with jax.enable_x64(True):  # Central differences in float64: float32 rounding would swamp them.
+    variables = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), variables)
+    ws = g.apply(variables, _normal(1, (2, 8)).astype(jnp.float64), method="mapping")
+    y = _normal(2, (2, 8, 8, 1)).astype(jnp.float64) / math.sqrt(64)
+    f = jax.jit(lambda ws: jnp.sum(g.apply(variables, ws, "const", method="synthesis") * y))
+    grads = jax.jit(jax.grad(f))(ws)
+    for seed in range(3):
+      v = _normal(10 + seed, ws.shape).astype(jnp.float64)
+      eps = 1e-5
+      fd = (f(ws + eps * v) - f(ws - eps * v)) / (2 * eps)
+      np.testing.assert_allclose(jnp.sum(grads * v), fd, rtol=1e-6)
+  want = np.sqrt(np.mean(np.sum(np.square(np.asarray(grads)), axis=2), axis=1))
+  np.testing.assert_allclose(sg_objective.path_lengths(grads), want, rtol=1e-6)
+
+
+def test_style_mixing_takes_the_layers_from_the_cutoff_on():
+  ws, mixed = jnp.zeros((2, 6, 3)), jnp.ones((2, 6, 3))
+  cutoffs = set()
+  for seed in range(20):
+    out, cutoff = sg_objective.style_mix(jax.random.PRNGKey(seed), ws, mixed, 1.0)
+    cutoff = int(cutoff)
+    assert 1 <= cutoff < 6
+    np.testing.assert_array_equal(out[:, :cutoff], 0.0)
+    np.testing.assert_array_equal(out[:, cutoff:], 1.0)
+    cutoffs.add(cutoff)
+  assert cutoffs == {1, 2, 3, 4, 5}
+  out, cutoff = sg_objective.style_mix(jax.random.PRNGKey(0), ws, mixed, 0.0)
+  assert int(cutoff) == 6 and not np.any(out)
+
+
+def test_truncation_moves_w_towards_w_avg():
+  models, variables = _tiny_generator()
+  variables = {**variables, sg.W_AVG: {"value": jnp.arange(8.0)}}
+  ws = models.generator.apply(variables, _normal(1, (2, 8)), method="mapping")
+  truncated = models.generator.apply(variables, ws, 0.25, method="truncate")
+  np.testing.assert_allclose(truncated, jnp.arange(8.0) + 0.25 * (ws - jnp.arange(8.0)), rtol=1e-6)
+
+
+def _config(data_dir, **overrides):
+  return tiny_config(os.path.join(REPO, "experiments", "stylegan2_digits.py"), data_dir, **overrides)
+
+
+def test_lazy_phases_have_their_intervals_weights_and_adams_correction(data_dir):
+  # StyleGAN2-ADA's phases: Gmain and Dmain every step, Greg every pl_every steps, Dreg every lazy_every steps, each
+  # lazy loss times its interval, and the optimizers of both networks corrected (the steps they run on are checked
+  # in the resume test's logs).
+  config = _config(data_dir)
+  objective, txs = train.build(config)
+  assert objective.lazy_intervals() == {"g": 4, "d": 16}
+  assert [(p.name, p.every) for p in objective.phases(txs)] == [("g_main", 1), ("g_reg", 4), ("d_main", 1),
+                                                                 ("d_reg", 16)]
+  # Dreg's update is 16 x the gradient of gamma / 2 E||grad D(x)||^2: with plain SGD of rate 1 the update is the
+  # gradient.
+  sgd = {"g": optax.sgd(1.0), "d": optax.sgd(1.0)}
+  d_reg_phase = [p for p in objective.phases(sgd) if p.name == "d_reg"][0]
+  state = init_state(objective, config.seed, txs)
+  # No weakly typed parameter (a bias filled from a Python float once was): the first steps would change the
+  # state's types and compile the step twice more.
+  assert not [leaf for leaf in jax.tree.leaves(state) if leaf.weak_type]
+  real = _normal(5, (1, config.batch_size, 8, 8, 1))
+  before = state.nets["d"].params
+  after, logged, _ = jax.jit(lambda s: d_reg_phase.run(s, {"x": real}, jax.random.PRNGKey(0), {}))(state)
+  d_apply = lambda p, x: objective.models.discriminator.apply({"params": p}, x)
+  r1 = lambda p: 0.5 * config.regularizer.r1 * jnp.mean(jnp.sum(jnp.square(
+      jax.grad(lambda x: jnp.sum(d_apply(p, x)))(real[0])), axis=(1, 2, 3)))
+  value, grads = jax.jit(jax.value_and_grad(r1))(before)
+  np.testing.assert_allclose(logged["d_reg_r1"], value, rtol=1e-4)
+  want = jax.tree.map(lambda p, g: p - 16 * g, before, grads)
+  for a, b in zip(jax.tree.leaves(after.nets["d"].params), jax.tree.leaves(want), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_half_life_ema_decay():
+  # StyleGAN2-ADA: beta = 0.5 ** (batch / ema_nimg), ema_nimg = min(1000 ema_kimg, rampup x images seen).
+  np.testing.assert_allclose(steps.half_life_decay(100, 32, 10.0), 0.5 ** (32 / 10_000), rtol=1e-6)
+  assert float(steps.half_life_decay(0, 32, 10.0, 0.05)) == 0.0                         # Step 0 copies G.
+  np.testing.assert_allclose(steps.half_life_decay(100, 32, 10.0, 0.05), 0.5 ** (32 / (100 * 32 * 0.05)), rtol=1e-6)
+  np.testing.assert_allclose(steps.half_life_decay(10_000, 32, 10.0, 0.05), 0.5 ** (32 / 10_000), rtol=1e-6)
+
+
+def test_resume_is_bitwise_exact_across_lazy_phases(data_dir, tmp_path):
+  # 5 steps straight, or 3 and then 2 more after a restart: the lazy phases, pl_mean, the w_avg and the half-life
+  # EMA all continue exactly. The tiny config's program is the golden run's (compiled once per session).
+  overrides = {"checkpoint_every": 100, "sample_every": 100, "evals": ()}
+  full = train.train_and_evaluate(_config(data_dir, total_steps=5, **overrides), str(tmp_path / "full"))
+  train.train_and_evaluate(_config(data_dir, total_steps=3, **overrides), str(tmp_path / "split"))
+  resumed = train.train_and_evaluate(_config(data_dir, total_steps=5, **overrides), str(tmp_path / "split"))
+  assert int(resumed.step) == 5
+  for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
+    np.testing.assert_array_equal(a, b)
+  # The lazy phases ran on steps 0 and 4 (g_reg, every 4) and 0 (d_reg, every 16), logged as steps 1, 5 and 1.
+  with open(tmp_path / "full" / "metrics.jsonl") as f:
+    rows = [r for r in map(json.loads, f) if "g_loss" in r]
+  assert [r["g_reg_pl_penalty"] > 0 for r in rows] == [True, False, False, False, True]
+  assert [r["d_reg_r1"] > 0 for r in rows] == [True, False, False, False, False]
+  assert float(full.extra["pl_mean"]) > 0
