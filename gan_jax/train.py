@@ -196,12 +196,16 @@ def _train(config, objective, workdir, started):
     train_iter = dataset(config, objective, batch_size=local_batch_size, seed=config.seed,
                          steps_per_call=steps_per_call, start_step=int(state.step),
                          process_index=jax.process_index(), process_count=jax.process_count())
-    step_fn = steps.make_train_step(objective, build(config, meta["lr_scale"], objective)[1],
-                                    sharding.batch_sharding(mesh))
-    train_step = jax.jit(
-        step_fn if steps_per_call == 1 else steps.scan_steps(step_fn, unroll=jax.default_backend() == "cpu"),
-        in_shardings=(sharding.replicated(mesh), input_sharding),
-        out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
+    txs = build(config, meta["lr_scale"], objective)[1]
+    jit = lambda fn: jax.jit(fn, in_shardings=(sharding.replicated(mesh), input_sharding),
+                             out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
+    if jax.default_backend() == "cpu":  # Lazy phases picked on the host (steps.StepPrograms), steps unrolled.
+      train_step = steps.StepPrograms(objective, txs, sharding.batch_sharding(mesh), steps_per_call,
+                                    lambda fns: jit(fns[0] if len(fns) == 1 else steps.unrolled_steps(fns)))
+    else:  # Lazy phases under lax.cond, K steps in a lax.scan.
+      step_fn = steps.make_train_step(objective, txs, sharding.batch_sharding(mesh))
+      compiled = jit(step_fn if steps_per_call == 1 else steps.scan_steps(step_fn))
+      train_step = lambda state, batch, first_step: compiled(state, batch)
     return sharding.prefetch_to_device(train_iter, input_sharding), train_step
 
   # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.
@@ -288,7 +292,7 @@ def _train(config, objective, workdir, started):
     with preemption.StopRequests() as stop:
       while step < config.total_steps:
         with jax.profiler.StepTraceAnnotation("train", step_num=step + steps_per_call):
-          state, step_metrics = train_step(state, next(train_iter))
+          state, step_metrics = train_step(state, next(train_iter), step)
         step += steps_per_call
         pending_metrics.append((step, step_metrics))
         in_flight.append(step_metrics)

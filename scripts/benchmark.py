@@ -35,6 +35,7 @@ gflop_per_s; for --vs_torch torch, torch_ms_per_step, ratio and ratio_range; for
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -102,27 +103,37 @@ def random_batch(objective, batch_size, key):
 
 def compile_step(config, warmup=3):
   """(run, GFLOP per step, compile seconds): run(steps) runs that many compiled training steps and returns seconds
-  per step."""
+  per step. On a CPU the step is what train.py runs there: one program per pattern of lazy phases
+  (steps.StepPrograms), picked by the step number, so a StyleGAN2 step costs its lazy phases on their 1/4 and 1/16
+  of the steps; GFLOP per step is then the mean over a cycle of those patterns."""
   from gan_jax import steps as steps_lib  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   objective, txs = build(config)
   state = jax.jit(lambda: objective.init(config.seed, txs))()
   batch = random_batch(objective, config.batch_size, jax.random.PRNGKey(1))
-  step = jax.jit(steps_lib.make_train_step(objective, txs), donate_argnums=0)
-  compiled = step.lower(state, batch).compile()
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  holder = [state]
+  programs = steps_lib.StepPrograms(objective, txs, None, 1, lambda fns: jax.jit(fns[0], donate_argnums=0))
+  if jax.default_backend() != "cpu":
+    programs.intervals = {}  # One program, its lazy phases under lax.cond (train.py's choice off CPUs).
+  flops = []
+  for step in range(math.lcm(*programs.intervals.values(), 1)):
+    pattern = programs.pattern(step) if programs.intervals else None
+    if pattern not in programs.programs:  # Compiled by a first call (on a copy: the state is donated).
+      jax.block_until_ready(programs(jax.tree.map(jnp.copy, state), batch, step))
+    cost = programs.programs[pattern].lower(state, batch).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops.append(float((cost or {}).get("flops", float("nan"))))
+  holder = [state, int(state.step)]
 
   def run(steps):
     start = time.perf_counter()
     for _ in range(steps):
-      holder[0], metrics = compiled(holder[0], batch)
+      holder[0], metrics = programs(holder[0], batch, holder[1])
+      holder[1] += 1
     jax.block_until_ready((holder[0], metrics))
     return (time.perf_counter() - start) / steps
 
-  run(warmup)
-  return run, float((cost or {}).get("flops", float("nan"))) / 1e9, time.perf_counter() - start
+  run(max(warmup, len(flops)))
+  return run, float(np.mean(flops)) / 1e9, time.perf_counter() - start
 
 
 def time_windows(runs, steps, windows):
