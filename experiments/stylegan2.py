@@ -51,8 +51,9 @@ def get_config(arg=None):
   config_lib.set_model(config, "stylegan2", resolution=resolution, channels=3 if cifar else 1, mapping_layers=2,
                        mbstd_group_size=4, **model)
   config.data.name = arg.data
-  if arg.n:
+  if arg.n:  # The first n training images; scored against all of them, as the limited-data papers score.
     config.data.split = f"train[:{arg.n}]"
+    config.eval_ref_split = "train"
   config.batch_size = batch
   config.regularizer.lazy_every = 16
   adam = dict(name="adam", learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)

@@ -5,6 +5,7 @@ finite differences, style mixing, the lazy phases' steps and weights, the half-l
 import json
 import math
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,8 @@ import pytest
 import scipy.signal
 
 from conftest import REPO, init_state, init_variables, tiny_config
-from gan_jax import steps, train
+from gan_jax import config as config_lib, steps, train
+from gan_jax.errors import UserError
 from gan_jax.models import stylegan2 as sg
 from gan_jax.objectives import stylegan2 as sg_objective
 
@@ -213,18 +215,35 @@ def test_half_life_ema_decay():
 
 
 def test_resume_is_bitwise_exact_across_lazy_phases(data_dir, tmp_path):
-  # 4 steps straight, or 2 and then 2 more after a restart: pl_mean, the w_avg and the half-life EMA continue
-  # exactly. The tiny config's programs (steps with both lazy phases and with none) are the golden run's, compiled
-  # once per session.
-  overrides = {"checkpoint_every": 100, "sample_every": 100, "evals": ()}
-  full = train.train_and_evaluate(_config(data_dir, total_steps=4, **overrides), str(tmp_path / "full"))
-  train.train_and_evaluate(_config(data_dir, total_steps=2, **overrides), str(tmp_path / "split"))
-  resumed = train.train_and_evaluate(_config(data_dir, total_steps=4, **overrides), str(tmp_path / "split"))
-  assert int(resumed.step) == 4
+  # 3 steps straight; then the same workdir without its last checkpoint, resumed from step 2: pl_mean, the w_avg,
+  # the optimizers and the half-life EMA continue exactly. (Two runs, not three: the tiny config's programs, steps
+  # with both lazy phases and with none, are the golden run's, each compiled once per session.)
+  overrides = {"checkpoint_every": 1, "sample_every": 100, "evals": ()}
+  full = train.train_and_evaluate(_config(data_dir, total_steps=3, **overrides), str(tmp_path / "full"))
+  with open(tmp_path / "full" / "metrics.jsonl") as f:
+    rows = [r for r in map(json.loads, f) if "g_loss" in r]
+  shutil.copytree(tmp_path / "full", tmp_path / "resumed")
+  shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "3")
+  resumed = train.train_and_evaluate(_config(data_dir, total_steps=3, **overrides), str(tmp_path / "resumed"))
+  assert int(resumed.step) == 3
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
     np.testing.assert_array_equal(a, b)
   # The lazy phases ran on step 0 only (logged as step 1) and wrote pl_mean.
-  with open(tmp_path / "full" / "metrics.jsonl") as f:
-    rows = [r for r in map(json.loads, f) if "g_loss" in r]
-  assert [(r["g_reg_pl_penalty"] > 0, r["d_reg_r1"] > 0) for r in rows] == [(True, True)] + [(False, False)] * 3
+  assert [(r["g_reg_pl_penalty"] > 0, r["d_reg_r1"] > 0) for r in rows] == [(True, True)] + [(False, False)] * 2
   assert float(full.extra["pl_mean"]) > 0
+
+
+def test_limited_data_runs_are_scored_against_all_the_training_images(data_dir):
+  # experiments/stylegan2.py with n: trained on the first n images, its FID reference is the whole training split
+  # (config.eval_ref_split), as the limited-data papers (Karras et al. 2020b, Zhao et al. 2020) score; a reference
+  # split that does not exist is refused before training.
+  config = tiny_config(os.path.join(REPO, "experiments", "stylegan2_digits.py"), data_dir)
+  config.update_from_flattened_dict({"data.split": "train[:100]", "eval_ref_split": "train"})
+  objective, _ = train.build(config)
+  assert objective.sources()["x"].split == "train[:100]" and objective.reference_source().split == "train"
+  objective.check_sources(config.batch_size)
+  assert config_lib.load_experiment(os.path.join(REPO, "experiments", "stylegan2.py"),
+                                    "n=100").eval_ref_split == "train"
+  config.eval_ref_split = "validation"
+  with pytest.raises(UserError, match="validation"):
+    train.build(config)[0].check_sources(config.batch_size)

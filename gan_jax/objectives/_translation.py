@@ -32,7 +32,7 @@ def check_plain_gan_keys(config, objective: str) -> None:
 def not_applicable(config) -> set:
   """The plain-GAN keys, which check_plain_gan_keys holds at their defaults (objectives.not_applicable)."""
   del config  # Whatever the values: the translation objectives read none of these keys.
-  return set(_PLAIN_GAN_KEYS) | {"pack_slot_statistics", "aux_weight", "regularizer.lazy_every"}
+  return set(_PLAIN_GAN_KEYS) | {"pack_slot_statistics", "aux_weight", "regularizer.lazy_every", "eval_ref_split"}
 
 
 def patch_losses(loss_name):

@@ -7,6 +7,8 @@ Two phases per step: "d_main", `num_critic_steps` D updates (one real batch each
 [num_critic_steps, B * pack, ...], with batch['label'] [num_critic_steps, B] for class-conditional models), then
 "g_main", one G update; with `simultaneous_updates` G's gradient is taken against D before D's update.
 """
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -154,6 +156,8 @@ class GAN(objectives.Objective):
 
   def check_sources(self, global_batch_size: int) -> None:
     data.check(self.sources()["x"], global_batch_size=global_batch_size, num_classes=self.models.num_classes)
+    if getattr(self.config, "eval_ref_split", ""):  # Before training, not at the first evaluation.
+      data.check(self.reference_source(), global_batch_size=1)
 
   def init(self, seed, txs):
     """Step 0 from `seed` (its key also drives latents and everything else random in training). D is built for
@@ -223,8 +227,11 @@ class GAN(objectives.Objective):
                       "models: config.pack must be 1 and config.unrolled_steps 0")
 
   def reference_source(self):
-    """The real images the image metrics compare samples with: config.data's, preprocessed as for training."""
-    return data.source(self.config.data, x=(self.config.data.feature, self.models.data_shape))
+    """The real images the image metrics compare samples with: config.data's (its config.eval_ref_split, when
+    set), preprocessed as for training."""
+    source = data.source(self.config.data, x=(self.config.data.feature, self.models.data_shape))
+    split = getattr(self.config, "eval_ref_split", "")
+    return dataclasses.replace(source, split=split) if split else source
 
   @property
   def picture_scale(self) -> int:
