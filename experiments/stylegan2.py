@@ -4,8 +4,9 @@ cfg_specs): digits (offline, 16x16), MNIST or Fashion-MNIST (32x32), CIFAR-10 (3
   python -m gan_jax.main --config=experiments/stylegan2.py:data=digits,n=500 --workdir=runs/stylegan2_digits_500
 
 Arguments: data = digits | mnist | fashion_mnist | cifar10; n = the first n training images (0: all; the
-limited-data runs use 100 and 500); augment = none (DiffAugment and ADA are the next step of this family and are not
-built yet); steps (training steps); runlocal. The named files (stylegan2_digits.py, stylegan2_mnist.py,
+limited-data runs use 100 and 500); augment = none | diffaugment (Zhao et al. 2020: color, translation, cutout on
+everything D sees, translation and cutout filling with the background, -1, on the grey datasets and with the authors'
+0 on CIFAR-10; ADA is not built yet); steps (training steps); runlocal. The named files (stylegan2_digits.py, stylegan2_mnist.py,
 stylegan2_cifar10.py) are this config with their data.
 
 - Networks (models/stylegan2.py): the mapping network (2 layers, the ADA code's small-data 'auto' and 'cifar'
@@ -25,7 +26,7 @@ scripts/prepare_dataset.py from the original files for the first two).
 from gan_jax import config as config_lib
 
 DATA = ("digits", "mnist", "fashion_mnist", "cifar10")
-AUGMENT = ("none",)
+AUGMENT = ("none", "diffaugment")
 
 
 def get_config(arg=None):
@@ -33,8 +34,8 @@ def get_config(arg=None):
   if arg.data not in DATA:
     raise config_lib.UserError(f"unknown data {arg.data!r}; allowed: {', '.join(DATA)}")
   if arg.augment not in AUGMENT:
-    raise config_lib.UserError(f"unknown augment {arg.augment!r}; allowed: {', '.join(AUGMENT)} (DiffAugment and "
-                               f"ADA are not built yet)")
+    raise config_lib.UserError(f"unknown augment {arg.augment!r}; allowed: {', '.join(AUGMENT)} (ADA is not built "
+                               f"yet)")
   if arg.n < 0:
     raise config_lib.UserError(f"n must be >= 0 (0: all training images), got {arg.n}")
   config = config_lib.base_config()
@@ -55,6 +56,9 @@ def get_config(arg=None):
     config.data.split = f"train[:{arg.n}]"
     config.eval_ref_split = "train"
   config.batch_size = batch
+  if arg.augment == "diffaugment":  # Zhao et al. 2020's policy for StyleGAN2; fill: the background of grey digits.
+    config.augment.kind, config.augment.policy = "diffaugment", "color,translation,cutout"
+    config.augment.fill = 0.0 if cifar else -1.0
   config.regularizer.lazy_every = 16
   adam = dict(name="adam", learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)
   config.optimizer.g, config.optimizer.d = dict(adam), dict(adam)

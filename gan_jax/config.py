@@ -69,6 +69,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.regularizer.dragan = 0.0            # lambda of DRAGAN (Kodali et al. 2017: 10).
   c.regularizer.weight_clip = 0.0       # c of WGAN weight clipping (Arjovsky et al. 2017: 0.01).
 
+  # Differentiable augmentation of everything D sees (gan_jax/augment.py): kind "none" or "diffaugment" (Zhao et
+  # al. 2020: the policy's transforms, in order; `fill` what translation and cutout leave, 0 in the authors' code,
+  # -1 a black background). Objectives that support it: stylegan2.
+  c.augment = ml_collections.ConfigDict(dict(kind="none", policy="color,translation,cutout", fill=0.0))
+
   c.model_name = "dcgan"         # A module in gan_jax/models/.
   c.model = ml_collections.ConfigDict()  # Keyword arguments of that module's `make_models`.
 
@@ -233,7 +238,12 @@ def validate(config):
   _choose("dataset", config.data.name.split("/")[0].split(":")[0], data.names())  # A builder, maybe with a config.
   _choose("config.objective", config.objective, objectives.names())
   objectives.check_kwargs(config.objective, config.objective_kwargs.to_dict())
+  from gan_jax import augment  # pylint: disable=g-import-not-at-top
+  augment.check(config)
   objective = objectives.make(config, built)
+  if config.augment.kind != "none" and not objective.augments_d_inputs:
+    raise UserError(f"config.augment.kind {config.augment.kind!r} is not wired into objective {config.objective!r} "
+                    f"yet (it is into: stylegan2)")
   objective.check()
   metrics.check(config, objective.target_kinds)
   given, needed = sorted(config.optimizer), sorted(objective.networks)
@@ -264,6 +274,8 @@ def not_applicable(config) -> list:
   if config.on_divergence == "stop":
     keys |= {"rollback_lr_factor", "max_rollbacks"}
   keys |= {"ema_decay"} if config.ema_kimg else {"ema_rampup"}
+  if config.augment.kind == "none":
+    keys |= {"augment.policy", "augment.fill"}
   return sorted(keys)
 
 

@@ -48,6 +48,7 @@ class Objective:
   networks: tuple = ()
   sampled: tuple = ()
   latent_space: bool = False  # Samples come from latent vectors z: the latent tools (gan_jax.latent) apply.
+  augments_d_inputs: bool = False  # Applies config.augment to what D sees (gan_jax/augment.py).
 
   def __init__(self, config, models):
     self.config, self.models = config, models

@@ -13,7 +13,9 @@ and, because the lazy phases add updates, every optimizer of a lazily regularise
 rate times c and Adam's betas to the power c, c = k / (k + 1) (App. B; training_loop.py's mb_ratio): see
 optimizers.for_networks(lazy=...). Style mixing (Karras et al. 2019, Sec. 3.1) with probability `style_mixing`
 (0.9): for the whole batch, the w vectors from a random cutoff layer on come from a second z (loss.py run_G). The
-mapping network's w_avg moves in g_main only (the authors' moves it at every mapping call in training).
+mapping network's w_avg moves in g_main only (the authors' moves it at every mapping call in training). With
+config.augment (DiffAugment), everything D sees is augmented: reals and fakes in d_main, fakes in g_main, and the
+reals of R1, whose gradient is taken through the augmentation (as the ADA code's run_D does).
 
 The data, the sampling conditions, sampling, pictures and evaluation are the plain GAN's (objectives/gan.py),
 whose subclass this is; only the schedule is new.
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import models as models_lib, objectives, regularizers
+from gan_jax import augment, models as models_lib, objectives, regularizers
 from gan_jax.errors import UserError
 from gan_jax.models.stylegan2 import W_AVG, Generator
 from gan_jax.objectives import gan
@@ -59,6 +61,7 @@ def not_applicable(config) -> set:
 
 
 class StyleGAN2(gan.GAN):
+  augments_d_inputs = True
 
   def __init__(self, config, models, *, pl_weight, pl_decay, pl_batch_shrink, pl_every, style_mixing):
     super().__init__(config, models)
@@ -127,18 +130,25 @@ class StyleGAN2(gan.GAN):
     def synthesise(g_variables, ws, key):
       return g_module.apply(g_variables, ws, "random", method="synthesis", rngs={"noise": key})
 
-    def d_apply(d_params, x, labels):
+    augment_fn = augment.make(config)
+
+    def d_apply(d_params, x, labels, key=None):
+      """D's logits of x, augmented first (config.augment) when a key is given: every image D sees, real or
+      generated, in D's and G's losses and in R1 (whose gradient goes through the augmentation)."""
+      if augment_fn is not None and key is not None:
+        x = augment_fn(key, x)
       return d_module.apply({"params": d_params}, x, labels=labels)
 
     def g_main(state, batch_, key, carry):
       z, labels = inputs(key, batch)
       g, d_params = state.nets["g"], state.nets["d"].params
       map_key, noise_key = jax.random.split(jax.random.fold_in(key, 1))
+      aug_key = jax.random.fold_in(key, 2)
 
       def loss_fn(g_params):
         variables = {"params": g_params, **g.collections}
         ws, collections = mapped(variables, z, labels, map_key, update_w_avg=True)
-        logits = d_apply(d_params, synthesise(variables, ws, noise_key), labels)
+        logits = d_apply(d_params, synthesise(variables, ws, noise_key), labels, aug_key)
         return jnp.mean(jax.nn.softplus(-logits)), dict(collections)
 
       (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
@@ -171,13 +181,15 @@ class StyleGAN2(gan.GAN):
     def d_main(state, batch_, key, carry):
       z, labels = inputs(key, batch)
       map_key, noise_key = jax.random.split(jax.random.fold_in(key, 1))
+      real_aug, fake_aug = jax.random.split(jax.random.fold_in(key, 2))
       g_variables = state.variables("g")
       fake = jax.lax.stop_gradient(synthesise(g_variables, mapped(g_variables, z, labels, map_key)[0], noise_key))
       real, real_labels = batch_["x"][0], (batch_["label"][0] if models.num_classes else None)
       d = state.nets["d"]
 
       def loss_fn(d_params):
-        real_logits, fake_logits = d_apply(d_params, real, real_labels), d_apply(d_params, fake, labels)
+        real_logits = d_apply(d_params, real, real_labels, real_aug)
+        fake_logits = d_apply(d_params, fake, labels, fake_aug)
         loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
         return loss, (real_logits, fake_logits)
 
@@ -192,9 +204,11 @@ class StyleGAN2(gan.GAN):
     def d_reg(state, batch_, key, carry):
       real, real_labels = batch_["x"][0], (batch_["label"][0] if models.num_classes else None)
       k, gamma = config.regularizer.lazy_every, config.regularizer.r1
+      aug_key = jax.random.fold_in(key, 2)
 
       def loss_fn(d_params):
-        r1 = 0.5 * gamma * regularizers.gradient_norm_squared(lambda x: d_apply(d_params, x, real_labels), real)
+        r1 = 0.5 * gamma * regularizers.gradient_norm_squared(lambda x: d_apply(d_params, x, real_labels, aug_key),
+                                                              real)
         return r1 * k, r1
 
       (_, r1), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.nets["d"].params)
