@@ -33,8 +33,8 @@ def test_modulated_conv_fast_form_equals_per_sample_weights(up, demodulate):
   # Karras et al. 2020, Eq. 1-3: scaling the activations by s, one shared convolution, then scaling the outputs by d
   # is the convolution with each sample's weight w'' = d * s * w (the authors' grouped 'fused_modconv').
   x, w, s = _normal(0, (3, 6, 6, 5)), _normal(1, (3, 3, 5, 4)) / 3.0, 1.0 + 0.5 * _normal(2, (3, 5))
-  fast = sg.modulated_conv2d(x, w, s, demodulate=demodulate, up=up)
-  grouped = sg.modulated_conv2d_grouped(x, w, s, demodulate=demodulate, up=up)
+  fast, grouped = jax.jit(lambda x, w, s: (sg.modulated_conv2d(x, w, s, demodulate=demodulate, up=up),
+                                           sg.modulated_conv2d_grouped(x, w, s, demodulate=demodulate, up=up)))(x, w, s)
   assert fast.shape == (3, 12 if up else 6, 12 if up else 6, 4)
   np.testing.assert_allclose(fast, grouped, rtol=1e-4, atol=1e-5)
 
@@ -44,9 +44,9 @@ def test_demodulation_gives_unit_output_variance_for_unit_input():
   # weight's and the styles' scale (interior pixels: the zero padding lowers the border's variance).
   x = _normal(0, (64, 20, 20, 16))
   w, s = 7.0 * _normal(1, (3, 3, 16, 8)), 0.1 + jnp.abs(_normal(2, (64, 16)))
-  y = sg.modulated_conv2d(x, w, s)[:, 1:-1, 1:-1]
+  y, undemodulated = jax.jit(lambda x, w, s: (sg.modulated_conv2d(x, w, s)[:, 1:-1, 1:-1],
+                                              sg.modulated_conv2d(x, w, s, demodulate=False)[:, 1:-1, 1:-1]))(x, w, s)
   np.testing.assert_allclose(np.var(np.asarray(y), axis=(1, 2)).mean(), 1.0, rtol=0.03)
-  undemodulated = sg.modulated_conv2d(x, w, s, demodulate=False)[:, 1:-1, 1:-1]
   assert np.var(np.asarray(undemodulated)) > 10
 
 
@@ -55,22 +55,22 @@ def test_equalized_learning_rate_scales_at_runtime():
   # the stored bias is bias_init / lr_mul, used times lr_mul. So the output is the stored parameters' linear map
   # with those scales, and the weights as used have standard deviation 1 / sqrt(in).
   layer = sg.EqDense(256, lr_mul=0.01, bias_init=1.0)
-  variables = layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 512)))
+  variables = init_variables(layer, jax.random.PRNGKey(0), jnp.zeros((1, 512)))
   kernel, bias = variables["params"]["kernel"], variables["params"]["bias"]
   np.testing.assert_allclose(np.std(kernel), 1 / 0.01, rtol=0.02)
   np.testing.assert_allclose(bias, 100.0)
   x = _normal(1, (4, 512))
-  np.testing.assert_allclose(layer.apply(variables, x), x @ (kernel * 0.01 / math.sqrt(512)) + 1.0, rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(jax.jit(layer.apply)(variables, x), x @ (kernel * 0.01 / math.sqrt(512)) + 1.0,
+                             rtol=1e-5, atol=1e-5)
   # The gradient of the stored kernel is the runtime scale times the plain one: what equalizes the learning rate.
-  grad = jax.grad(lambda k: jnp.sum(layer.apply({"params": {"kernel": k, "bias": bias}}, x)))(kernel)
+  grad = jax.jit(jax.grad(lambda k: jnp.sum(layer.apply({"params": {"kernel": k, "bias": bias}}, x))))(kernel)
   np.testing.assert_allclose(grad, jnp.sum(x, 0)[:, None] * 0.01 / math.sqrt(512) * jnp.ones((1, 256)), rtol=1e-5)
   conv = sg.EqConv(8, kernel_size=3, activation=False)
-  conv_vars = conv.init(jax.random.PRNGKey(2), jnp.zeros((1, 5, 5, 4)))
+  conv_vars = init_variables(conv, jax.random.PRNGKey(2), jnp.zeros((1, 5, 5, 4)))
   x = _normal(3, (2, 5, 5, 4))
   plain = jax.lax.conv_general_dilated(x, conv_vars["params"]["kernel"] / math.sqrt(4 * 9), (1, 1), "SAME",
                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(conv.apply(conv_vars, x), plain, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(jax.jit(conv.apply)(conv_vars, x), plain, rtol=1e-5, atol=1e-5)
 
 
 def test_fir_resampling_matches_scipy_signal():
