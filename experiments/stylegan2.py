@@ -75,7 +75,9 @@ def get_config(arg=None):
   config.eval_num_samples = 1797 if arg.data == "digits" else 10_000
   if arg.runlocal:
     config_lib.make_tiny(config)
-    config.model.update(resolution=8, latent_dim=16, w_dim=16, channel_base=64, channel_max=8)
+    # 8x8: one up- and one down-sampling block in every phase. CIFAR-10's tiny run is 4x4 (no resampling block):
+    # it checks what its config changes (3 channels, no path length, no style mixing) and compiles in half the time.
+    config.model.update(resolution=4 if cifar else 8, latent_dim=16, w_dim=16, channel_base=64, channel_max=8)
   # R1's gamma and the EMA's half-life from the resolution and batch actually run ('auto': 0.0002 R^2 / batch and
   # batch x 10 / 32 kimg; 'cifar': 0.01 and 500 kimg), with the EMA's ramp-up 0.05.
   res, batch = config.model.resolution, config.batch_size
