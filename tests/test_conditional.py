@@ -189,6 +189,7 @@ def tiny_runs(data_dir, tmp_path_factory):
   return runs
 
 
+@pytest.mark.xdist_group("conditional_runs")  # One worker trains tiny_runs once for all its users.
 def test_sampling_by_label(tiny_runs, tmp_path):
   workdir = tiny_runs["cgan_digits"]
   by_label = lambda num, spec, seed=1: sample.sample(workdir, num, seed=seed, labels=sample.parse_labels(spec, num))
@@ -208,6 +209,7 @@ def test_sampling_by_label(tiny_runs, tmp_path):
     sample.sample(workdir, 5, inputs=np.zeros((5, 16, 16, 1), np.float32))
 
 
+@pytest.mark.xdist_group("conditional_runs")  # One worker trains tiny_runs once for all its users.
 def test_export_writes_a_labelled_dataset_other_pipelines_read(tiny_runs, tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from gan_jax import export  # pylint: disable=g-import-not-at-top
@@ -228,6 +230,7 @@ def test_export_writes_a_labelled_dataset_other_pipelines_read(tiny_runs, tmp_pa
     assert set(f) == {"images"}  # No labels to give.
 
 
+@pytest.mark.xdist_group("conditional_runs")  # One worker trains tiny_runs once for all its users.
 def test_latent_commands_on_tiny_runs(tiny_runs):
   run = latent.Run(tiny_runs["cgan_digits"])
   key = jax.random.PRNGKey(0)

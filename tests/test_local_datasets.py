@@ -43,6 +43,10 @@ def _read_idx(path):
     return np.frombuffer(f.read(), np.uint8).reshape(count)
 
 
+# The module's fixtures prepare MNIST and Fashion-MNIST (about a minute): one xdist worker runs all its tests,
+# so they are prepared once, not once per worker.
+pytestmark = pytest.mark.xdist_group("local_datasets")
+
 def _prepare_cli(*args):
   return subprocess.run([sys.executable, os.path.join(REPO, "scripts", "prepare_dataset.py"), *args], cwd=REPO,
                         capture_output=True, text=True, timeout=600,

@@ -153,6 +153,7 @@ def digits_run(data_dir, tmp_path_factory):
   return workdir
 
 
+@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for both users.
 def test_samples_are_deterministic(digits_run):
   a = sample.sample(digits_run, 6, seed=1)[0]
   b = sample.sample(digits_run, 6, seed=1, batch_size=4)[0]
@@ -164,6 +165,7 @@ def test_samples_are_deterministic(digits_run):
   assert not np.array_equal(a, d)
 
 
+@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for both users.
 def test_sample_cli_writes_npz_and_grid(digits_run, tmp_path):
   out, grid = tmp_path / "s.npz", tmp_path / "s.png"
   result = subprocess.run([sys.executable, "-m", "gan_jax.sample", f"--workdir={digits_run}", "--num=5",
