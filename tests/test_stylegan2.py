@@ -248,3 +248,20 @@ def test_limited_data_runs_are_scored_against_all_the_training_images(data_dir):
   config.eval_ref_split = "validation"
   with pytest.raises(UserError, match="validation"):
     train.build(config)[0].check_sources(config.batch_size)
+
+
+def test_conditional_networks_take_labels_through_mapping_and_projection():
+  # Traced only. G: the label's normalised embedding joins z in the mapping network; D: its output projected onto
+  # the label's mapped embedding (networks.py MappingNetwork's c, Discriminator's cmap), one logit per image.
+  models = sg.make_models(resolution=8, channels=3, latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
+                          channel_max=4, num_classes=10)
+  z, labels = jnp.zeros((4, 8)), jnp.arange(4)
+  g_vars = jax.eval_shape(lambda: models.generator.init(jax.random.PRNGKey(0), z, labels=labels))
+  assert g_vars["params"]["embed"]["kernel"].shape == (10, 8) and g_vars["params"]["fc0"]["kernel"].shape == (16, 8)
+  images = jax.eval_shape(lambda v: models.generator.apply(v, z, labels=labels), g_vars)
+  assert images.shape == (4, 8, 8, 3)
+  d_vars = jax.eval_shape(lambda: models.discriminator.init(jax.random.PRNGKey(1), jnp.zeros((4, 8, 8, 3)),
+                                                             labels=labels))
+  assert sorted(k for k in d_vars["params"] if k.startswith("cmap_fc")) == ["cmap_fc0", "cmap_fc1"]
+  logits = jax.eval_shape(lambda v: models.discriminator.apply(v, jnp.zeros((4, 8, 8, 3)), labels=labels), d_vars)
+  assert logits.shape == (4,)

@@ -307,6 +307,7 @@ class Discriminator(nn.Module):
   channel_max: int = 512
   mbstd_group_size: int = 4
   num_classes: int = 0
+  mapping_layers: int = 8
 
   @nn.compact
   def __call__(self, x, train: bool = False, labels=None):
@@ -328,10 +329,11 @@ class Discriminator(nn.Module):
       return EqDense(1, name="b4_out")(x)[:, 0]
     cmap_dim = ch(4)
     out = EqDense(cmap_dim, name="b4_out")(x)
-    # The label's mapping network (Discriminator.mapping: z_dim 0, c_dim classes, num_ws None, 8 layers).
+    # The label's mapping network (Discriminator.mapping: z_dim 0, c_dim classes, num_ws None, the generator's
+    # number of mapping layers, as the authors' mapping_kwargs are shared).
     cmap = normalize_2nd_moment(EqDense(cmap_dim, name="cmap_embed")(
         jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)))
-    for i in range(8):
+    for i in range(self.mapping_layers):
       cmap = EqDense(cmap_dim, lr_mul=0.01, activation=True, name=f"cmap_fc{i}")(cmap)
     return jnp.sum(out * cmap, axis=-1) / math.sqrt(cmap_dim)
 
@@ -356,5 +358,6 @@ def make_models(*, resolution: int, channels: int, latent_dim: int = 512, w_dim:
   return GANModels(
       generator=Generator(resolution, channels, latent_dim, w_dim, mapping_layers, channel_base=channel_base,
                           channel_max=channel_max, num_classes=num_classes),
-      discriminator=Discriminator(resolution, channel_base, channel_max, mbstd_group_size, num_classes),
+      discriminator=Discriminator(resolution, channel_base, channel_max, mbstd_group_size, num_classes,
+                                  mapping_layers),
       latent_dim=latent_dim, data_shape=(resolution, resolution, channels), num_classes=num_classes)
