@@ -15,8 +15,9 @@ from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it a
 # Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                   "data.data_dir", "data.download", "data.cache_mb", "evals", "eval_every", "eval_num_samples",
-                  "eval_features", "eval_ref_num", "eval_ref_split", "eval_cache_dir", "on_divergence", "rollback_lr_factor",
-                  "max_rollbacks", "augmentation.test_split", "augmentation.synthetic_ratio", "augmentation.steps")
+                  "eval_features", "eval_ref_num", "eval_ref_split", "eval_cache_dir", "on_divergence",
+                  "rollback_lr_factor", "max_rollbacks", "augmentation.test_split", "augmentation.synthetic_ratio",
+                  "augmentation.steps")
 
 
 def base_config() -> ml_collections.ConfigDict:
