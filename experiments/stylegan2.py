@@ -6,7 +6,10 @@ cfg_specs): digits (offline, 16x16), MNIST or Fashion-MNIST (32x32), CIFAR-10 (3
 Arguments: data = digits | mnist | fashion_mnist | cifar10; n = the first n training images (0: all; the
 limited-data runs use 100 and 500); augment = none | diffaugment (Zhao et al. 2020: color, translation, cutout on
 everything D sees, translation and cutout filling with the background, -1, on the grey datasets and with the authors'
-0 on CIFAR-10; ADA is not built yet); steps (training steps); runlocal. The named files (stylegan2_digits.py, stylegan2_mnist.py,
+0 on CIFAR-10) | ada (Karras et al. 2020: the 'bgc' pipeline, p from 0 towards r_t = 0.6 every 4 steps, moving by
+at most 1 in ada_kimg thousand images: the paper's 500 on CIFAR-10, whose runs are tens of millions of images; 20
+elsewhere, a fifth of a 3,000-step run at 32 images a step, where the paper's p can cross 0-1 in 2% of its run) |
+fixed (the 'bgc' pipeline with the constant p, default 0.2); steps (training steps); runlocal. The named files (stylegan2_digits.py, stylegan2_mnist.py,
 stylegan2_cifar10.py) are this config with their data.
 
 - Networks (models/stylegan2.py): the mapping network (2 layers, the ADA code's small-data 'auto' and 'cifar'
@@ -26,16 +29,15 @@ scripts/prepare_dataset.py from the original files for the first two).
 from gan_jax import config as config_lib
 
 DATA = ("digits", "mnist", "fashion_mnist", "cifar10")
-AUGMENT = ("none", "diffaugment")
+AUGMENT = ("none", "diffaugment", "ada", "fixed")
 
 
 def get_config(arg=None):
-  arg = config_lib.parse_arg(arg, data="digits", n=0, augment="none", steps=0, runlocal=False)
+  arg = config_lib.parse_arg(arg, data="digits", n=0, augment="none", ada_kimg=0.0, p=0.2, steps=0, runlocal=False)
   if arg.data not in DATA:
     raise config_lib.UserError(f"unknown data {arg.data!r}; allowed: {', '.join(DATA)}")
   if arg.augment not in AUGMENT:
-    raise config_lib.UserError(f"unknown augment {arg.augment!r}; allowed: {', '.join(AUGMENT)} (ADA is not built "
-                               f"yet)")
+    raise config_lib.UserError(f"unknown augment {arg.augment!r}; allowed: {', '.join(AUGMENT)}")
   if arg.n < 0:
     raise config_lib.UserError(f"n must be >= 0 (0: all training images), got {arg.n}")
   config = config_lib.base_config()
@@ -59,6 +61,12 @@ def get_config(arg=None):
   if arg.augment == "diffaugment":  # Zhao et al. 2020's policy for StyleGAN2; fill: the background of grey digits.
     config.augment.kind, config.augment.policy = "diffaugment", "color,translation,cutout"
     config.augment.fill = 0.0 if cifar else -1.0
+  elif arg.augment in ("ada", "fixed"):  # The ADA code's --aug=ada|fixed, --augpipe=bgc, --target=0.6.
+    config.augment.kind, config.augment.pipe = arg.augment, "bgc"
+    if arg.augment == "fixed":
+      config.augment.p = arg.p
+    else:
+      config.augment.ada_kimg = arg.ada_kimg or (500.0 if cifar else 20.0)
   config.regularizer.lazy_every = 16
   adam = dict(name="adam", learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8)
   config.optimizer.g, config.optimizer.d = dict(adam), dict(adam)

@@ -70,10 +70,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.regularizer.dragan = 0.0            # lambda of DRAGAN (Kodali et al. 2017: 10).
   c.regularizer.weight_clip = 0.0       # c of WGAN weight clipping (Arjovsky et al. 2017: 0.01).
 
-  # Differentiable augmentation of everything D sees (gan_jax/augment.py): kind "none" or "diffaugment" (Zhao et
+  # Differentiable augmentation of everything D sees (gan_jax/augment.py). kind "none"; "diffaugment" (Zhao et
   # al. 2020: the policy's transforms, in order; `fill` what translation and cutout leave, 0 in the authors' code,
-  # -1 a black background). Objectives that support it: stylegan2.
-  c.augment = ml_collections.ConfigDict(dict(kind="none", policy="color,translation,cutout", fill=0.0))
+  # -1 a black background); "ada" (Karras et al. 2020: the pipeline `pipe` with probability p, starting at `p`,
+  # moved every ada_interval steps towards E[sign D(x)] = ada_target, 0 to 1 in ada_kimg thousand images; the
+  # paper's 500 suits runs of tens of millions of images); "fixed" (the pipeline with the constant `p`).
+  # Objectives that support it: gan (every image family it trains) and stylegan2.
+  c.augment = ml_collections.ConfigDict(dict(kind="none", policy="color,translation,cutout", fill=0.0, pipe="bgc",
+                                             p=0.0, ada_target=0.6, ada_interval=4, ada_kimg=500.0))
 
   c.model_name = "dcgan"         # A module in gan_jax/models/.
   c.model = ml_collections.ConfigDict()  # Keyword arguments of that module's `make_models`.
@@ -244,7 +248,7 @@ def validate(config):
   objective = objectives.make(config, built)
   if config.augment.kind != "none" and not objective.augments_d_inputs:
     raise UserError(f"config.augment.kind {config.augment.kind!r} is not wired into objective {config.objective!r} "
-                    f"yet (it is into: stylegan2)")
+                    f"yet (it is into: gan, stylegan2)")
   objective.check()
   metrics.check(config, objective.target_kinds)
   given, needed = sorted(config.optimizer), sorted(objective.networks)
@@ -269,14 +273,13 @@ def not_applicable(config) -> list:
   `not_applicable` hooks: an unconditional DCGAN's conditioning, a U-Net's num_blocks, pix2pix's plain-GAN keys),
   and the rollback settings when divergence stops the run. (The evaluation settings stay, even without
   config.evals: gan_jax.evaluate and gan_jax.latent read them later.)"""
-  from gan_jax import models, objectives  # pylint: disable=g-import-not-at-top
+  from gan_jax import augment, models, objectives  # pylint: disable=g-import-not-at-top
   keys = {"model." + k for k in models.not_applicable(config.model_name, config.model.to_dict())}
   keys |= set(objectives.not_applicable(config))
   if config.on_divergence == "stop":
     keys |= {"rollback_lr_factor", "max_rollbacks"}
   keys |= {"ema_decay"} if config.ema_kimg else {"ema_rampup"}
-  if config.augment.kind == "none":
-    keys |= {"augment.policy", "augment.fill"}
+  keys |= augment.not_applicable(config)
   return sorted(keys)
 
 

@@ -1,6 +1,11 @@
 """Adversarial losses by name: each maps discriminator logits to the D and G objectives (to minimise).
 
 `get(name)` returns a `Loss`; `names()` lists them. Logits are the discriminator's raw outputs, shape [B].
+
+`real_sign` is ADA's overfitting heuristic r_t = E[sign(D(x) - t)] over real images (Karras et al. 2020b, Sec. 3.1:
+with logits, t = 0), at the loss's decision threshold t: 0 for the cross-entropy and hinge losses, 0.5 for LSGAN's
+0/1 targets. It goes from 0 (D cannot tell) towards 1 as D grows confident on the reals, or overfits them; every
+family logs it as d_real_sign. A Wasserstein critic's output has no fixed origin, so it has no threshold and no r_t.
 """
 import dataclasses
 from typing import Callable
@@ -13,6 +18,7 @@ import jax.numpy as jnp
 class Loss:
   d_loss: Callable[[jax.Array, jax.Array], jax.Array]  # (real_logits, fake_logits) -> scalar
   g_loss: Callable[[jax.Array], jax.Array]             # fake_logits -> scalar
+  threshold: float | None = 0.0                        # D's output between "fake" and "real" (None: none).
 
 
 def _d_cross_entropy(real_logits, fake_logits):
@@ -60,9 +66,9 @@ def _d_wasserstein(real_logits, fake_logits):
 _LOSSES = {
     "minimax": Loss(d_loss=_d_cross_entropy, g_loss=_g_minimax),
     "non_saturating": Loss(d_loss=_d_cross_entropy, g_loss=_g_non_saturating),
-    "lsgan": Loss(d_loss=_d_least_squares, g_loss=_g_least_squares),
+    "lsgan": Loss(d_loss=_d_least_squares, g_loss=_g_least_squares, threshold=0.5),
     "hinge": Loss(d_loss=_d_hinge, g_loss=_g_critic),
-    "wasserstein": Loss(d_loss=_d_wasserstein, g_loss=_g_critic),
+    "wasserstein": Loss(d_loss=_d_wasserstein, g_loss=_g_critic, threshold=None),
 }
 
 
@@ -72,3 +78,11 @@ def names():
 
 def get(name) -> Loss:
   return _LOSSES[name]
+
+
+def real_sign(threshold, real_logits) -> dict:
+  """{"d_real_sign": r_t} of D's outputs on reals (any shape: PatchGAN maps count every patch), or {} for a loss
+  without a threshold."""
+  if threshold is None:
+    return {}
+  return {"d_real_sign": jnp.mean(jnp.sign(real_logits - threshold))}

@@ -1,6 +1,9 @@
-"""DiffAugment (gan_jax/augment.py; Zhao et al. 2020) against its definition: shapes and ranges, translation as an
-integer shift filled with `fill`, cutout as one square of half the side, colour on constant images, gradients, and
-where StyleGAN2's phases apply it."""
+"""DiffAugment and ADA (gan_jax/augment.py; Zhao et al. 2020, Karras et al. 2020) against their definitions.
+DiffAugment: shapes and ranges, translation as an integer shift filled with `fill`, cutout as one square of half the
+side, colour on constant images, gradients. ADA: the identity at p = 0, geometry at known parameters (integer shifts
+exact, rotations and scalings undone by their inverses), the colour transforms' closed forms, p's update rule.
+Where StyleGAN2's phases apply them. (scripts/check_ada_parity.py compares the pipeline with the authors' PyTorch
+AugmentPipe at fixed parameters.)"""
 import os
 
 import jax
@@ -8,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, init_state, tiny_config
 from gan_jax import augment, config as config_lib, steps, train
 from gan_jax.errors import UserError
 
@@ -82,8 +85,8 @@ def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
   # run when it is); without augmentation, never.
   calls = []
   make = augment.make
-  monkeypatch.setattr(augment, "make", lambda config: (lambda f: f and (lambda k, x: calls.append(x.shape) or f(k, x)))(
-      make(config)))
+  monkeypatch.setattr(augment, "make", lambda config: (
+      lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
   config = _config(data_dir, **{"augment.kind": "diffaugment", "augment.fill": -1.0})
   config_lib.validate(config)
   objective, txs = train.build(config)
@@ -105,7 +108,12 @@ def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"augment.kind": "ada"}, "unknown config.augment.kind 'ada'"),
+    ({"augment.kind": "adaptive"}, "unknown config.augment.kind 'adaptive'"),
+    ({"augment.kind": "ada", "augment.pipe": "bgcfnc"}, "unknown config.augment.pipe 'bgcfnc'"),
+    ({"augment.kind": "fixed", "augment.p": 1.5}, r"config.augment.p must be a probability in \[0, 1\]"),
+    ({"augment.kind": "ada", "augment.ada_target": 1.0}, r"config.augment.ada_target must be in \(-1, 1\)"),
+    ({"augment.kind": "ada", "augment.ada_interval": 0}, "config.augment.ada_interval must be a positive integer"),
+    ({"augment.kind": "ada", "augment.ada_kimg": 0.0}, "config.augment.ada_kimg must be > 0"),
     ({"augment.kind": "diffaugment", "augment.policy": "color,zoom"}, "config.augment.policy"),
     ({"augment.kind": "diffaugment", "augment.fill": 2.0}, r"config.augment.fill must be a number in \[-1, 1\]"),
 ])
@@ -115,7 +123,130 @@ def test_bad_augment_configs_are_refused(data_dir, overrides, message):
 
 
 def test_augment_on_an_objective_without_it_is_refused(data_dir):
-  config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir,
+  config = tiny_config(os.path.join(REPO, "experiments", "pix2pix_edges2fashion.py"), data_dir,
                        **{"augment.kind": "diffaugment"})
-  with pytest.raises(UserError, match="not wired into objective 'gan'"):
+  with pytest.raises(UserError, match="not wired into objective 'pix2pix'"):
     config_lib.validate(config)
+
+
+# --- ADA ---
+
+def _smooth(shape=(4, 16, 16, 3)):
+  """Band-limited images (a few low-frequency cosines): what resampling can undo to a small error."""
+  b, h, w, c = shape
+  rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+  phases = np.random.default_rng(0).uniform(0, 2 * np.pi, (b, 1, 1, c, 2))
+  x = 0.5 * np.cos(2 * np.pi * rows[None, :, :, None] / h + phases[..., 0]) * np.cos(
+      2 * np.pi * cols[None, :, :, None] / w + phases[..., 1])
+  return jnp.asarray(x, jnp.float32)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ada_is_the_identity_at_p_zero_and_changes_images_at_p_one(channels):
+  # Up-sampling and down-sampling with the orthogonal sym6 filter undo each other, and every transform is drawn
+  # but not applied: the output is the input to float error. At p = 1 every transform applies.
+  x = _images(shape=(8, 16, 16, channels))
+  ada = jax.jit(augment.ada)
+  np.testing.assert_allclose(ada(jax.random.PRNGKey(0), x, 0.0), x, atol=2e-6)
+  y = ada(jax.random.PRNGKey(0), x, 1.0)
+  assert y.shape == x.shape and np.all(np.isfinite(y)) and float(jnp.mean(jnp.abs(y - x))) > 0.2
+
+
+def test_ada_geometry_at_known_parameters():
+  # Integer translations move pixels exactly (reflected at the border); a rotation and a scaling followed by their
+  # inverses give the image back, up to the resampling filters' error on band-limited images.
+  x = _smooth()
+  b = x.shape[0]
+  shifted = augment.geometric(x, augment.translate2d(-jnp.full(b, 3.0), -jnp.full(b, 2.0)))   # Right 3, down 2.
+  np.testing.assert_allclose(shifted[:, 2:, 3:], x[:, :-2, :-3], atol=1e-5)
+  np.testing.assert_allclose(shifted[:, 2:, 2], x[:, :-2, 1], atol=1e-5)   # Column -1 reflects column 1.
+  quarter = augment.geometric(x, augment.rotate2d(jnp.full(b, np.pi / 2)))
+  # (Not exact, as in the authors' pipeline: the sym6 filter is not symmetric, so resampling does not commute with
+  # rotations; exact for integer shifts.)
+  np.testing.assert_allclose(quarter, jnp.rot90(x, 1, axes=(1, 2)), atol=0.03)
+  for forward, backward in [(augment.rotate2d(jnp.full(b, 0.6)), augment.rotate2d(jnp.full(b, -0.6))),
+                            (augment.scale2d(jnp.full(b, 0.7), 0.7), augment.scale2d(jnp.full(b, 1 / 0.7), 1 / 0.7))]:
+    there_and_back = augment.geometric(augment.geometric(x, forward), backward)
+    np.testing.assert_allclose(there_and_back[:, 4:12, 4:12], x[:, 4:12, 4:12], atol=0.01)
+    assert float(jnp.max(jnp.abs(augment.geometric(x, forward) - x))) > 0.2
+
+
+def test_ada_colour_transforms_have_their_closed_forms():
+  x = _images(shape=(3, 4, 4, 3))
+  ones, zeros = jnp.ones(3), jnp.zeros(3)
+  b, c = jnp.asarray([0.1, -0.3, 0.0]), jnp.asarray([0.5, 1.0, 2.0])
+  np.testing.assert_allclose(augment.apply_color(x, augment.color_transform(b, c, zeros)),
+                             (x + b[:, None, None, None]) * c[:, None, None, None], atol=1e-6)   # Brightness first.
+  # Luma flip reflects about the grey axis: the grey component negates, the colour part stays.
+  grey = jnp.mean(x, axis=-1, keepdims=True)
+  np.testing.assert_allclose(augment.apply_color(x, augment.color_transform(zeros, ones, ones)),
+                             x - 2 * grey, atol=1e-6)
+  # Saturation s scales the distance from grey; hue rotation keeps grey and the distance from it.
+  s = jnp.asarray([0.0, 0.5, 3.0])
+  np.testing.assert_allclose(augment.apply_color(x, augment.color_transform(zeros, ones, zeros, zeros, s)),
+                             grey + s[:, None, None, None] * (x - grey), atol=1e-6)
+  turned = augment.apply_color(x, augment.color_transform(zeros, ones, zeros, jnp.full(3, 2.0), ones))
+  np.testing.assert_allclose(jnp.mean(turned, -1), grey[..., 0], atol=1e-6)
+  np.testing.assert_allclose(jnp.linalg.norm(turned - grey, axis=-1), jnp.linalg.norm(x - grey, axis=-1), atol=1e-5)
+  # Grey images: the authors' reduction; a luma flip negates them, and hue and saturation are never drawn.
+  g = x[..., :1]
+  np.testing.assert_allclose(augment.apply_color(g, augment.color_transform(zeros, ones, ones)), -g, atol=1e-6)
+  # Drawn for grey images, the matrices hold no hue rotation or saturation: their RGB part is c (I - 2 f v v^T),
+  # symmetric with equal off-diagonal entries; drawn for RGB images, hue rotations make them asymmetric.
+  rgb_part = lambda channels: np.asarray(augment.color_matrix(jax.random.PRNGKey(0), 64, channels, 1.0))[:, :3, :3]
+  grey_m, rgb_m = rgb_part(1), rgb_part(3)
+  off = grey_m[:, ~np.eye(3, dtype=bool)]
+  np.testing.assert_allclose(off, off[:, :1] * np.ones_like(off), atol=1e-6)
+  assert np.max(np.abs(rgb_m - np.swapaxes(rgb_m, 1, 2))) > 0.1
+
+
+def test_ada_p_moves_by_its_speed_towards_the_target_and_stays_in_0_1():
+  # A scripted r_t: above the target p rises by batch x interval / (1000 kimg) per adjustment, below it falls,
+  # and it stays within [0, 1] (Karras et al. 2020, Sec. 3; training_loop.py with the clamp at 1 added).
+  step = 32 * 4 / (1000 * 2.0)
+  p, history = 0.0, []
+  for r_t in [0.8] * 20 + [0.6] + [0.2] * 40:
+    p = float(augment.ada_adjust(p, r_t, 0.6, 32, 4, 2.0))
+    history.append(p)
+  np.testing.assert_allclose(history[:3], [step, 2 * step, 3 * step], rtol=1e-6)
+  assert history[15] == 1.0 and history[19] == 1.0 and history[20] == 1.0   # Clamped at 1; r_t = target: no move.
+  np.testing.assert_allclose(history[21], 1.0 - step, rtol=1e-6)
+  assert history[-1] == 0.0 and min(history) == 0.0
+
+
+def test_the_plain_gan_augments_what_d_sees_and_moves_adas_p(data_dir, monkeypatch):
+  # DCGAN with ADA, p moving after every step: the augmentation is traced for the reals and fakes of D's update
+  # and the fakes of G's; p (logged as it augmented the step) moves by batch / (1000 ada_kimg) towards
+  # E[sign D(x)] = 0.6 from the previous step's logged r_t, and the accumulator holds the last step's sign.
+  calls = []
+  make = augment.make
+  monkeypatch.setattr(augment, "make", lambda config: (
+      lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
+  config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, **{
+      "augment.kind": "ada", "augment.p": 0.5, "augment.ada_interval": 1, "augment.ada_kimg": 0.08})
+  config_lib.validate(config)
+  objective, txs = train.build(config)
+  state = init_state(objective, 0, txs)
+  shape = (1, config.batch_size, *objective.models.data_shape)
+  step = jax.jit(steps.make_train_step(objective, txs))
+  rows = []
+  for i in range(3):
+    state, metrics = step(state, {"x": jax.random.uniform(jax.random.PRNGKey(i), shape, jnp.float32, -1, 1)})
+    rows.append({k: float(v) for k, v in metrics.items()})
+  assert calls == [shape[1:]] * 3   # Traced once: D's reals and fakes, G's fakes.
+  move = config.batch_size / 80.0
+  assert rows[0]["augment_p"] == 0.5
+  for before, after in zip(rows, rows[1:]):
+    expected = np.clip(before["augment_p"] + move * np.sign(before["d_real_sign"] - 0.6), 0, 1)
+    np.testing.assert_allclose(after["augment_p"], expected, rtol=1e-6)
+  assert int(state.extra["ada_count"]) == 1
+  np.testing.assert_allclose(float(state.extra["ada_signs"]), rows[2]["d_real_sign"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("experiment,overrides,message", [
+    ("wgangp_grid.py", {"augment.kind": "diffaugment"}, "augments images; model 'mlp' makes points"),
+    ("dcgan_digits.py", {"augment.kind": "ada", "loss": "wasserstein"}, "which loss 'wasserstein' does not define"),
+])
+def test_augment_combinations_the_plain_gan_refuses(data_dir, experiment, overrides, message):
+  with pytest.raises(UserError, match=message):
+    config_lib.validate(tiny_config(os.path.join(REPO, "experiments", experiment), data_dir, **overrides))

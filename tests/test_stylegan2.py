@@ -215,11 +215,12 @@ def test_half_life_ema_decay():
 
 
 @pytest.mark.xdist_group("stylegan2")  # With the tiny StyleGAN2 runs of test_train: the same programs.
-def test_resume_is_bitwise_exact_across_lazy_phases(data_dir, tmp_path):
-  # 3 steps straight; then the same workdir without its last checkpoint, resumed from step 2: pl_mean, the w_avg,
-  # the optimizers and the half-life EMA continue exactly. (Two runs, not three: the tiny config's programs, steps
-  # with both lazy phases and with none, are the golden run's, each compiled once per session.)
-  overrides = {"checkpoint_every": 1, "sample_every": 100, "evals": ()}
+def test_resume_is_bitwise_exact_across_lazy_phases_with_ada(data_dir, tmp_path):
+  # 3 steps straight with ADA moving p every 2 steps; then the same workdir without its last checkpoint, resumed
+  # from step 2: pl_mean, the w_avg, the optimizers, the half-life EMA, ADA's p and its pending r_t sum continue
+  # exactly (the checkpoint at 2 holds two steps' signs, applied at the start of step 2).
+  overrides = {"checkpoint_every": 1, "sample_every": 100, "evals": (), "augment.kind": "ada", "augment.p": 0.5,
+               "augment.ada_interval": 2, "augment.ada_kimg": 0.16}   # p moves by 8 x 2 / 160 = 0.1.
   full = train.train_and_evaluate(_config(data_dir, total_steps=3, **overrides), str(tmp_path / "full"))
   with open(tmp_path / "full" / "metrics.jsonl") as f:
     rows = [r for r in map(json.loads, f) if "g_loss" in r]
@@ -232,6 +233,13 @@ def test_resume_is_bitwise_exact_across_lazy_phases(data_dir, tmp_path):
   # The lazy phases ran on step 0 only (logged as step 1) and wrote pl_mean.
   assert [(r["g_reg_pl_penalty"] > 0, r["d_reg_r1"] > 0) for r in rows] == [(True, True)] + [(False, False)] * 2
   assert float(full.extra["pl_mean"]) > 0
+  # p (logged by d_main, as it augmented that step) moved once, at step 2, by 0.1 towards r_t = 0.6 from the mean
+  # of steps 0 and 1's E[sign D(x)]; step 2's sign waits in the accumulator.
+  r_t = (rows[0]["d_real_sign"] + rows[1]["d_real_sign"]) / 2
+  assert [r["augment_p"] for r in rows[:2]] == [0.5, 0.5] and r_t != 0.6
+  np.testing.assert_allclose(rows[2]["augment_p"], 0.5 + 0.1 * np.sign(r_t - 0.6), rtol=1e-6)
+  assert int(full.extra["ada_count"]) == 1
+  np.testing.assert_allclose(float(full.extra["ada_signs"]), rows[2]["d_real_sign"], rtol=1e-6)
 
 
 def test_limited_data_runs_are_scored_against_all_the_training_images(data_dir):

@@ -34,29 +34,31 @@ def lrelu(x, gain=SQRT2):
   return jax.nn.leaky_relu(x, 0.2) * gain
 
 
-def _fir_1d(x, axis: int, up: int, pad, gain: float):
-  """One axis of upfirdn2d: zero insertion by `up`, zero padding `pad`, then the [1, 3, 3, 1] / 8 filter times
-  `gain` as four shifted, weighted slices (the filter is separable: the 2D one is the outer product of two)."""
+def _fir_1d(x, axis: int, up: int, pad, gain: float, taps=FIR):
+  """One axis of upfirdn2d: zero insertion by `up`, padding `pad` (negative crops), then the filter `taps`
+  normalised to sum 1, times `gain`, correlated (valid) as shifted, weighted slices (the filter is separable: the 2D
+  one is the outer product of two)."""
   if up > 1:
     x = jnp.stack([x] + [jnp.zeros_like(x)] * (up - 1), axis=axis + 1)
     shape = list(x.shape)
     x = x.reshape(shape[:axis] + [shape[axis] * up] + shape[axis + 2:])
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = tuple(pad)
-  x = jnp.pad(x, widths)
-  taps = np.asarray(FIR) / np.sum(FIR) * gain
+  widths = [(0, 0, 0)] * x.ndim
+  widths[axis] = (int(pad[0]), int(pad[1]), 0)
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), widths)
+  taps = np.asarray(taps, np.float64) / np.sum(taps) * gain
   n = x.shape[axis] - len(taps) + 1
   return sum(float(t) * jax.lax.slice_in_dim(x, i, i + n, axis=axis) for i, t in enumerate(taps))
 
 
-def upfirdn2d(x, up: int = 1, down: int = 1, pad=(0, 0), gain: float = 1.0):
-  """upfirdn2d (torch_utils/ops/upfirdn2d.py) with the [1, 3, 3, 1] filter, NHWC: zero insertion by `up` (each
-  pixel followed by up - 1 zeros), zero padding pad = (before, after) on both spatial axes, the 4x4 filter times
-  `gain` (valid), then every `down`-th pixel. The filter is symmetric, so convolution and correlation agree. Run as
-  shifted slices along each axis: XLA's CPU backend runs the same filter as a depthwise (grouped) convolution
-  12 times slower, with its gradient."""
+def upfirdn2d(x, up: int = 1, down: int = 1, pad=(0, 0), gain: float = 1.0, taps=FIR):
+  """upfirdn2d (torch_utils/ops/upfirdn2d.py), NHWC: zero insertion by `up` (each pixel followed by up - 1 zeros),
+  padding pad = (before, after) on both spatial axes (negative crops), the separable filter `taps` (the
+  [1, 3, 3, 1] of G and D by default) times `gain` (valid), then every `down`-th pixel. `taps` are correlated, the
+  authors' flip_filter=True; for their default convolution pass them reversed (the same for a symmetric filter).
+  Run as shifted slices along each axis: XLA's CPU backend runs the same filter as a depthwise (grouped)
+  convolution 12 times slower, with its gradient."""
   axis_gain = math.sqrt(gain)
-  y = _fir_1d(_fir_1d(x, 1, up, pad, axis_gain), 2, up, pad, axis_gain)
+  y = _fir_1d(_fir_1d(x, 1, up, pad, axis_gain, taps), 2, up, pad, axis_gain, taps)
   return y[:, ::down, ::down] if down > 1 else y
 
 

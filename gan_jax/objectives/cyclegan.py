@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import data, objectives, state as state_lib
+from gan_jax import data, losses, objectives, state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.objectives import _translation
 from gan_jax.steps import apply_gradients
@@ -181,6 +181,7 @@ class CycleGAN(objectives.Objective):
   def phases(self, txs, batch_sharding=None) -> list:
     m = self.models
     d_loss_fn, g_loss_fn = _translation.patch_losses(self.config.loss)
+    threshold = losses.get(self.config.loss).threshold
     l1 = lambda x, y: jnp.mean(jnp.abs(x - y))
 
     def g_main(state, batch, key, carry):
@@ -237,11 +238,13 @@ class CycleGAN(objectives.Objective):
         def loss_fn(d_params, d=d, module=module, real=real, shown=shown):
           real_logits, collections = _translation.apply_train(module, d_params, d.collections, real)
           fake_logits, _ = _translation.apply_train(module, d_params, d.collections, shown)
-          return d_loss_fn(real_logits, fake_logits), collections
+          return d_loss_fn(real_logits, fake_logits), (collections, real_logits)
 
-        (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        (loss, (collections, real_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
         state = apply_gradients(state, name, grads, txs[name], collections=collections)
         metrics[f"{name}_loss"] = loss
+        for key_, value in losses.real_sign(threshold, real_logits).items():   # d_a_real_sign, d_b_real_sign.
+          metrics[key_.replace("d_", f"{name}_", 1)] = value
       return state.replace(extra=extra), metrics, carry
 
     phases = [objectives.Phase("g_main", ("g_ab", "g_ba"), g_main)]

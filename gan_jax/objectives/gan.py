@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import data, losses, models as models_lib, objectives, optimizers, regularizers, state as state_lib
+from gan_jax import augment, data, losses, models as models_lib, objectives, optimizers, regularizers, state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.models import GANModels
 from gan_jax.steps import apply_gradients
@@ -139,6 +139,7 @@ class GAN(objectives.Objective):
   networks = ("g", "d")
   sampled = ("g",)
   latent_space = True
+  augments_d_inputs = True
 
   # --- Data, state and conditions.
 
@@ -172,7 +173,7 @@ class GAN(objectives.Objective):
     d_input = jnp.zeros((1, *sample_shape, self.config.pack * channels))
     d_variables = m.discriminator.init(d_key, d_input, train=False, **labels)
     nets = {"g": state_lib.network(g_variables, txs["g"]), "d": state_lib.network(d_variables, txs["d"])}
-    return state_lib.new_state(train_key, nets, sampled=self.sampled)
+    return state_lib.new_state(train_key, nets, sampled=self.sampled, extra=augment.initial_state(self.config))
 
   def conditions(self, key, num: int, labels=None) -> dict:
     """{"z": latents [num, latent_dim] from `key`} and for class-conditional models {"labels": [num]}: `labels`
@@ -225,6 +226,18 @@ class GAN(objectives.Objective):
     if (self.models.num_classes or self.models.aux) and (self.config.pack > 1 or self.config.unrolled_steps):
       raise UserError("PacGAN packing and unrolled GAN are not implemented for class-conditional or InfoGAN "
                       "models: config.pack must be 1 and config.unrolled_steps 0")
+    kind = self.config.augment.kind
+    if kind != "none":
+      if not self.models.makes_images:
+        raise UserError(f"config.augment.kind {kind!r} augments images; model {self.config.model_name!r} makes "
+                        f"points")
+      if self.config.unrolled_steps:
+        raise UserError(f"config.augment.kind {kind!r} is not implemented with unrolled GAN's look-ahead "
+                        f"(config.unrolled_steps must be 0)")
+      augment.check_images(self.config, self.models.data_shape)
+    if augment.adaptive(self.config) and losses.get(self.config.loss).threshold is None:
+      raise UserError(f"config.augment.kind 'ada' steers p by E[sign D(x)], which loss {self.config.loss!r} does not "
+                      f"define (a Wasserstein critic has no decision threshold); use kind 'fixed' or 'diffaugment'")
 
   def reference_source(self):
     """The real images the image metrics compare samples with: config.data's (its config.eval_ref_split, when
@@ -264,6 +277,7 @@ class GAN(objectives.Objective):
 def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
   """The plain GAN's two phases as closures over the config, the models and the optimizers `txs`."""
   loss = losses.get(config.loss)
+  augment_fn, adaptive = augment.make(config), augment.adaptive(config)
   unroll_tx = optimizers.make(config.optimizer.d.to_dict(), differentiable=True)  # D's look-ahead updates.
   num_samples = config.batch_size * config.pack   # G samples per update; D sees batch_size packs of them.
 
@@ -297,6 +311,13 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
 
   def generator_inputs(key):
     return latents(jax.random.split(key)[0]), fake_labels_for(key)
+
+  def seen_by_d(state, x, key):
+    """Images [N, ...] as D sees them, before packing: augmented per image with config.augment (ADA with the
+    state's p), else as they are. The penalties (R1, gradient penalty, DRAGAN) then act on the augmented images."""
+    if augment_fn is None:
+      return x
+    return augment_fn(key, x, state.extra["ada_p"] if adaptive else None)
 
   def generator_forward(state, key):
     """(z, fake labels, fakes, G's vjp with respect to its parameters, G's updated collections) of the critic
@@ -336,7 +357,9 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       z, fake_labels, fake = generated
     # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
     # interpolation and one input-gradient norm per pack.
-    real, fake = pack(real, config.pack), pack(jax.lax.stop_gradient(fake), config.pack)
+    real_aug, fake_aug = jax.random.split(jax.random.fold_in(key, 3))
+    real, fake = seen_by_d(state, real, real_aug), seen_by_d(state, jax.lax.stop_gradient(fake), fake_aug)
+    real, fake = pack(real, config.pack), pack(fake, config.pack)
     d = state.nets["d"]
 
     def d_loss_fn(d_params):
@@ -369,6 +392,7 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
         "d_loss": adversarial,
         "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),  # Mean D(x); 0.5 at equilibrium.
         "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),  # Mean D(G(z)); 0.5 at equilibrium.
+        **losses.real_sign(loss.threshold, real_logits),     # ADA's r_t: towards 1 as D overfits the reals.
         "d_grad_norm": optax.global_norm(grads),
         **{f"d_reg_{name}": value for name, value in terms.items()},
         **{f"d_{name}": value for name, value in aux.items()},
@@ -379,6 +403,8 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
     """num_critic_steps D updates; with reuse_fakes or simultaneous_updates the last one also runs G's forward
     pass for G's update (carry['forward']), and with simultaneous_updates the state before them is carried."""
     n = config.num_critic_steps
+    if adaptive:   # ADA's p moves between steps, from the signs of the last ada_interval steps' critic updates.
+      state = state.replace(extra=augment.ada_step(config, state.extra, num_samples * n))
     d_keys = jax.random.split(key, n)
     d_steps = state.step * n + jnp.arange(n)
     # A Python loop, not lax.scan: XLA's CPU backend runs convolutions inside a while loop several times slower
@@ -392,6 +418,9 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       state, metrics = d_update(state, batch["x"][i], labels, d_keys[i], d_steps[i], generated)
       d_metrics.append(metrics)
     d_metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics)  # Mean over the critic steps.
+    if adaptive:
+      d_metrics["augment_p"] = state.extra["ada_p"]
+      state = state.replace(extra=augment.ada_accumulate(state.extra, d_metrics["d_real_sign"]))
     return state, d_metrics, {**carry, "forward": forward, "critic": before if config.simultaneous_updates else None}
 
   def unrolled_d_params(state, g_params, reals, key):
@@ -409,10 +438,11 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       d_params = optax.apply_updates(d_params, updates)
     return d_params
 
-  def g_objective(critic, d_params, fake, z, fake_labels):
+  def g_objective(critic, d_params, fake, z, fake_labels, key):
     """G's loss on its fakes against D(d_params): (total, (adversarial part, auxiliary terms))."""
     # D's collections are unchanged by G's update.
-    fake_logits, fake_aux, _ = d_logits(d_params, critic.nets["d"].collections, pack(fake, config.pack),
+    fake_logits, fake_aux, _ = d_logits(d_params, critic.nets["d"].collections,
+                                        pack(seen_by_d(critic, fake, jax.random.fold_in(key, 3)), config.pack),
                                         fake_labels)
     adversarial = loss.g_loss(fake_logits)
     if not models.aux:
@@ -431,7 +461,7 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
     if carry.get("forward") is not None:
       z, fake_labels, fake, g_vjp, g_collections = carry["forward"]
       fake_grads, (g_loss, aux) = jax.grad(g_objective, argnums=2, has_aux=True)(
-          critic, critic.nets["d"].params, fake, z, fake_labels)
+          critic, critic.nets["d"].params, fake, z, fake_labels, key)
       grads, = g_vjp(fake_grads)
     else:
       z_key, unroll_key = jax.random.split(key)
@@ -441,7 +471,7 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       def g_loss_fn(g_params):
         fake, g_collections = generate_train({"params": g_params, **g.collections}, z, fake_labels)
         d_params = unrolled_d_params(state, g_params, batch["x"], unroll_key)
-        total, (adversarial, aux) = g_objective(state, d_params, fake, z, fake_labels)
+        total, (adversarial, aux) = g_objective(state, d_params, fake, z, fake_labels, key)
         return total, (g_collections, adversarial, aux)
 
       grads, (g_collections, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(g.params)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import data, objectives, state as state_lib
+from gan_jax import data, losses, objectives, state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.objectives import _translation
 from gan_jax.steps import apply_gradients
@@ -148,7 +148,8 @@ class Pix2Pix(objectives.Objective):
       (loss, (collections, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
       state = apply_gradients(state, "d", grads, txs["d"], collections=collections)
       metrics = {"d_loss": loss, "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),
-                 "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)), "d_grad_norm": optax.global_norm(grads)}
+                 "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)), "d_grad_norm": optax.global_norm(grads),
+                 **losses.real_sign(losses.get(config.loss).threshold, real_logits)}
       return state, metrics, {**carry, "forward": (x, y, fake, g_vjp, g_collections)}
 
     def g_main(state, batch, key, carry):

@@ -15,7 +15,10 @@ optimizers.for_networks(lazy=...). Style mixing (Karras et al. 2019, Sec. 3.1) w
 (0.9): for the whole batch, the w vectors from a random cutoff layer on come from a second z (loss.py run_G). The
 mapping network's w_avg moves in g_main only (the authors' moves it at every mapping call in training). With
 config.augment (DiffAugment), everything D sees is augmented: reals and fakes in d_main, fakes in g_main, and the
-reals of R1, whose gradient is taken through the augmentation (as the ADA code's run_D does).
+reals of R1, whose gradient is taken through the augmentation (as the ADA code's run_D does). With ADA
+(config.augment.kind 'ada'), p and the sum of d_main's E[sign D(x)] since p last moved live in state.extra
+("ada_p", "ada_signs", "ada_count"), and p moves at the start of every ada_interval-th step (augment.ada_adjust;
+the authors count the reals of their Dreg phase in r_t too, 1 batch in 17 at the default intervals).
 
 The data, the sampling conditions, sampling, pictures and evaluation are the plain GAN's (objectives/gan.py),
 whose subclass this is; only the schedule is new.
@@ -81,6 +84,7 @@ class StyleGAN2(gan.GAN):
       if given[key] != default[key]:
         raise UserError(f"config.{key} is a plain-GAN setting that objective 'stylegan2' does not use; leave it at "
                         f"{default[key]!r}")
+    augment.check_images(self.config, self.models.data_shape)
     group = min(self.models.discriminator.mbstd_group_size, self.config.batch_size)
     if self.config.batch_size % group:
       raise UserError(f"config.batch_size ({self.config.batch_size}) must be a multiple of the minibatch-std group "
@@ -100,7 +104,7 @@ class StyleGAN2(gan.GAN):
 
   def init(self, seed, txs):
     state = super().init(seed, txs)
-    return state.replace(extra={"pl_mean": jnp.zeros((), jnp.float32)})
+    return state.replace(extra={"pl_mean": jnp.zeros((), jnp.float32), **augment.initial_state(self.config)})
 
   def phases(self, txs, batch_sharding=None) -> list:
     config, models = self.config, self.models
@@ -130,16 +134,19 @@ class StyleGAN2(gan.GAN):
     def synthesise(g_variables, ws, key):
       return g_module.apply(g_variables, ws, "random", method="synthesis", rngs={"noise": key})
 
-    augment_fn = augment.make(config)
+    augment_fn, adaptive = augment.make(config), augment.adaptive(config)
 
-    def d_apply(d_params, x, labels, key=None):
-      """D's logits of x, augmented first (config.augment) when a key is given: every image D sees, real or
-      generated, in D's and G's losses and in R1 (whose gradient goes through the augmentation)."""
+    def d_apply(state, d_params, x, labels, key=None):
+      """D's logits of x, augmented first (config.augment; ADA with the state's p) when a key is given: every
+      image D sees, real or generated, in D's and G's losses and in R1 (whose gradient goes through the
+      augmentation)."""
       if augment_fn is not None and key is not None:
-        x = augment_fn(key, x)
+        x = augment_fn(key, x, state.extra["ada_p"] if adaptive else None)
       return d_module.apply({"params": d_params}, x, labels=labels)
 
     def g_main(state, batch_, key, carry):
+      if adaptive:   # ADA's p moves between steps, from the signs of the last ada_interval steps' d_main.
+        state = state.replace(extra=augment.ada_step(config, state.extra, batch))
       z, labels = inputs(key, batch)
       g, d_params = state.nets["g"], state.nets["d"].params
       map_key, noise_key = jax.random.split(jax.random.fold_in(key, 1))
@@ -148,7 +155,7 @@ class StyleGAN2(gan.GAN):
       def loss_fn(g_params):
         variables = {"params": g_params, **g.collections}
         ws, collections = mapped(variables, z, labels, map_key, update_w_avg=True)
-        logits = d_apply(d_params, synthesise(variables, ws, noise_key), labels, aug_key)
+        logits = d_apply(state, d_params, synthesise(variables, ws, noise_key), labels, aug_key)
         return jnp.mean(jax.nn.softplus(-logits)), dict(collections)
 
       (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
@@ -188,18 +195,22 @@ class StyleGAN2(gan.GAN):
       d = state.nets["d"]
 
       def loss_fn(d_params):
-        real_logits = d_apply(d_params, real, real_labels, real_aug)
-        fake_logits = d_apply(d_params, fake, labels, fake_aug)
+        real_logits = d_apply(state, d_params, real, real_labels, real_aug)
+        fake_logits = d_apply(state, d_params, fake, labels, fake_aug)
         loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
         return loss, (real_logits, fake_logits)
 
       (loss, (real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
       state = apply_gradients(state, "d", grads, txs["d"])
-      return state, {"d_loss": loss, "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),
-                     "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),
-                     # ADA's overfitting heuristic r_t = E[sign(D(x))] (Karras et al. 2020b, Sec. 3.1).
-                     "d_real_sign": jnp.mean(jnp.sign(real_logits)),
-                     "d_grad_norm": optax.global_norm(grads)}, carry
+      # ADA's overfitting heuristic r_t = E[sign(D(x))] (Karras et al. 2020b, Sec. 3.1), of the augmented reals.
+      real_sign = jnp.mean(jnp.sign(real_logits))
+      metrics = {"d_loss": loss, "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),
+                 "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)), "d_real_sign": real_sign,
+                 "d_grad_norm": optax.global_norm(grads)}
+      if adaptive:
+        metrics["augment_p"] = state.extra["ada_p"]
+        state = state.replace(extra=augment.ada_accumulate(state.extra, real_sign))
+      return state, metrics, carry
 
     def d_reg(state, batch_, key, carry):
       real, real_labels = batch_["x"][0], (batch_["label"][0] if models.num_classes else None)
@@ -207,8 +218,8 @@ class StyleGAN2(gan.GAN):
       aug_key = jax.random.fold_in(key, 2)
 
       def loss_fn(d_params):
-        r1 = 0.5 * gamma * regularizers.gradient_norm_squared(lambda x: d_apply(d_params, x, real_labels, aug_key),
-                                                              real)
+        r1 = 0.5 * gamma * regularizers.gradient_norm_squared(
+            lambda x: d_apply(state, d_params, x, real_labels, aug_key), real)
         return r1 * k, r1
 
       (_, r1), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.nets["d"].params)
