@@ -100,6 +100,8 @@ def get_config(arg=None):
     config.model.resolution = 32
     config.model.num_blocks = 1
     config.eval_num_samples = config.eval_ref_num = 32
+    if not pix2pix:  # Batches of 8 into pools of 10: the second step fills 2 slots and swaps (the pool's both paths).
+      config.objective_kwargs.pool_size = 10
     for spec_ in config.optimizer.values():
       if spec_.get("lr_schedule") == "linear_decay":
         spec_.decay_begin, spec_.decay_end = 1, 2

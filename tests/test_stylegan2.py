@@ -214,7 +214,6 @@ def test_half_life_ema_decay():
   np.testing.assert_allclose(steps.half_life_decay(10_000, 32, 10.0, 0.05), 0.5 ** (32 / 10_000), rtol=1e-6)
 
 
-@pytest.mark.xdist_group("stylegan2")  # With the tiny StyleGAN2 runs of test_train: the same programs.
 def test_resume_is_bitwise_exact_across_lazy_phases_with_ada(data_dir, tmp_path):
   # 3 steps straight with ADA moving p every 2 steps; then the same workdir without its last checkpoint, resumed
   # from step 2: pl_mean, the w_avg, the optimizers, the half-life EMA, ADA's p and its pending r_t sum continue

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import data, sample, train
+from gan_jax import data, losses, sample, train
 from gan_jax.errors import UserError
 
 from conftest import EXPERIMENTS, REPO, tiny_config
@@ -43,10 +43,14 @@ _LOGGED = {"gan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_nor
 
 
 def _grouped(experiment):
-  """StyleGAN2's tiny runs go to one xdist worker, with test_stylegan2's resume test (the same programs): each
-  program then compiles once, its persistent-cache entry written before the next run reads it."""
-  if os.path.basename(experiment).startswith("stylegan2") and "cifar10" not in experiment:
+  """Tiny runs with the same programs go to one xdist worker: StyleGAN2's (digits and MNIST are the same tiny
+  networks), and CycleGAN's on digits-M with test_translation's resume test. Each program then compiles once, its
+  persistent-cache entry written before the next run reads it."""
+  name = os.path.basename(experiment)
+  if name.startswith("stylegan2") and "cifar10" not in name:
     return pytest.param(experiment, marks=pytest.mark.xdist_group("stylegan2"))
+  if name == "cyclegan_digits_m.py":
+    return pytest.param(experiment, marks=pytest.mark.xdist_group("cyclegan_digits_m"))
   return experiment
 
 
@@ -69,6 +73,12 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplo
     assert all(np.isfinite(v) for v in row.values())
     if "d_real_prob" in _LOGGED[config.objective]:
       assert 0.0 < row["d_real_prob"] < 1.0 and 0.0 < row["d_fake_prob"] < 1.0
+    # ADA's r_t, E[sign(D(x) - t)], for every loss with a decision threshold t (all but the Wasserstein critic's).
+    signs = ["d_a_real_sign", "d_b_real_sign"] if config.objective == "cyclegan" else ["d_real_sign"]
+    if losses.get(config.loss).threshold is not None:
+      assert all(-1.0 <= row[name] <= 1.0 for name in signs), row
+    else:
+      assert not set(signs) & set(row)
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
   real = ["real.png"] if config.objective in ("gan", "stylegan2") else []  # Translation grids show the real targets themselves.
   assert sorted(os.listdir(tmp_path / "samples")) == real + ["step_0000001.png", "step_0000002.png"]

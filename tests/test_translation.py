@@ -1,6 +1,7 @@
 """pix2pix and CycleGAN objectives: the image pool, aligned jitter, CycleGAN's losses against hand-computed values
 on toy networks, exact resume of a CycleGAN run with its pools, sampling translations from given inputs."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from gan_jax import evaluate, images, models, sample, steps, train
+from gan_jax import checkpoint, evaluate, images, models, sample, steps, train
 from gan_jax.objectives import _translation, cyclegan
 from gan_jax.errors import UserError
 
@@ -151,16 +152,21 @@ def test_cyclegan_needs_equal_shapes_for_identity_and_rejects_plain_gan_keys(dat
     config_lib.validate(config)
 
 
+@pytest.mark.xdist_group("cyclegan_digits_m")  # After test_train's tiny run of the same programs.
 def test_cyclegan_resumes_exactly_with_its_pools(data_dir, tmp_path):
-  # Batches of 8 into pools of 10: the first step fills 8 slots, the second fills 2 and swaps with the rest, so
-  # the resumed step must restore the pools, their fill counts and the learning-rate schedule's count exactly.
-  overrides = {"checkpoint_every": 100, "evals": (), "sample_every": 100, "objective_kwargs.pool_size": 10}
-  config = lambda steps: tiny_config(os.path.join(REPO, "experiments", "cyclegan_digits_m.py"), data_dir,
-                                     total_steps=steps, **overrides)
-  full = train.train_and_evaluate(config(2), str(tmp_path / "full"))
-  half = train.train_and_evaluate(config(1), str(tmp_path / "split"))
-  assert int(half.extra["pool_a_filled"]) == 8
-  resumed = train.train_and_evaluate(config(2), str(tmp_path / "split"))
+  # The tiny config's batches of 8 go into pools of 10: the first step fills 8 slots, the second fills 2 and swaps
+  # with the rest, so the step resumed from checkpoint 1 must restore the pools, their fill counts and the
+  # learning-rate schedule's count exactly. (Two runs of the golden run's programs: the same workdir without its last
+  # checkpoint resumes.)
+  config = tiny_config(os.path.join(REPO, "experiments", "cyclegan_digits_m.py"), data_dir, evals=(),
+                       sample_every=100)
+  assert config.objective_kwargs.pool_size == 10 and config.batch_size == 8 and config.checkpoint_every == 1
+  full = train.train_and_evaluate(config, str(tmp_path / "full"))
+  shutil.copytree(tmp_path / "full", tmp_path / "split")
+  shutil.rmtree(tmp_path / "split" / "checkpoints" / "2")
+  half, _ = checkpoint.Checkpointer(str(tmp_path / "split"), read_only=True).restore(full)
+  assert int(half.extra["pool_a_filled"]) == 8 and int(half.step) == 1
+  resumed = train.train_and_evaluate(config, str(tmp_path / "split"))
   assert int(full.extra["pool_a_filled"]) == 10 and np.abs(np.asarray(full.extra["pool_b"])).sum() > 0
   for x, y in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
