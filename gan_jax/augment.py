@@ -33,7 +33,6 @@ down-sampled again (geometric). The colour transforms compose into one 4x4 matri
 differentiable in the images. How p moves is the objective's (ada_update: every ada_interval steps towards
 r_t = E[sign D(x)] = ada_target).
 """
-import math
 
 import jax
 import jax.numpy as jnp

@@ -260,6 +260,15 @@ def validate(config):
   return objective
 
 
+def check_at_defaults(config, keys, objective: str) -> None:
+  """Rejects any of the flat `keys` changed from base_config's default: plain-GAN knobs an objective would ignore."""
+  default, given = flatten(base_config()), flatten(config)
+  for key in keys:
+    if given[key] != default[key]:
+      raise UserError(f"config.{key} is a plain-GAN setting that objective {objective!r} does not use; leave it at "
+                      f"{default[key]!r}")
+
+
 def load_experiment(path, arg=None) -> ml_collections.ConfigDict:
   """Loads `get_config(arg)` from an experiment file (what --config=path:arg does)."""
   spec = importlib.util.spec_from_file_location("experiment_config", path)

@@ -109,14 +109,15 @@ def make_train_step(objective, txs, batch_sharding=None, active=None):
 
 
 class StepPrograms:
-  """The trainer's compiled step on CPUs: one program per pattern of active lazy phases over the steps of a call
-  (make_train_step's `active`), compiled by `compile_fn(list of K step functions)` when first needed and picked by
-  the call's first step number. With no lazy phase there is one program, the plain step."""
+  """The trainer's compiled step: with `host_dispatch` (on CPUs), one program per pattern of active lazy phases over
+  the steps of a call (make_train_step's `active`), compiled by `compile_fn(list of K step functions)` when first
+  needed and picked by the call's first step number; without it (accelerators) one program whose lazy phases run
+  under lax.cond. With no lazy phase there is one program either way, the plain step."""
 
-  def __init__(self, objective, txs, batch_sharding, steps_per_call: int, compile_fn):
+  def __init__(self, objective, txs, batch_sharding, steps_per_call: int, compile_fn, host_dispatch: bool = True):
     self.objective, self.txs, self.batch_sharding = objective, txs, batch_sharding
     self.steps_per_call, self.compile_fn = steps_per_call, compile_fn
-    self.intervals = lazy_intervals(objective, txs)
+    self.intervals = lazy_intervals(objective, txs) if host_dispatch else {}
     self.programs = {}
 
   def pattern(self, first_step: int) -> tuple:

@@ -199,13 +199,13 @@ def _train(config, objective, workdir, started):
     txs = build(config, meta["lr_scale"], objective)[1]
     jit = lambda fn: jax.jit(fn, in_shardings=(sharding.replicated(mesh), input_sharding),
                              out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
-    if jax.default_backend() == "cpu":  # Lazy phases picked on the host (steps.StepPrograms), steps unrolled.
-      train_step = steps.StepPrograms(objective, txs, sharding.batch_sharding(mesh), steps_per_call,
-                                    lambda fns: jit(fns[0] if len(fns) == 1 else steps.unrolled_steps(fns)))
-    else:  # Lazy phases under lax.cond, K steps in a lax.scan.
-      step_fn = steps.make_train_step(objective, txs, sharding.batch_sharding(mesh))
-      compiled = jit(step_fn if steps_per_call == 1 else steps.scan_steps(step_fn))
-      train_step = lambda state, batch, first_step: compiled(state, batch)
+    # On CPUs lazy phases are picked on the host and K steps unrolled; elsewhere lazy phases run under lax.cond and
+    # K steps in a lax.scan (steps.StepPrograms).
+    cpu = jax.default_backend() == "cpu"
+    compile_fn = lambda fns: jit(fns[0] if len(fns) == 1 else
+                                 steps.unrolled_steps(fns) if cpu else steps.scan_steps(fns[0]))
+    train_step = steps.StepPrograms(objective, txs, sharding.batch_sharding(mesh), steps_per_call, compile_fn,
+                                    host_dispatch=cpu)
     return sharding.prefetch_to_device(train_iter, input_sharding), train_step
 
   # --- Logging: TensorBoard and console through clu (process 0 writes), plus metrics.jsonl.

@@ -111,9 +111,8 @@ def compile_step(config, warmup=3):
   objective, txs = build(config)
   state = jax.jit(lambda: objective.init(config.seed, txs))()
   batch = random_batch(objective, config.batch_size, jax.random.PRNGKey(1))
-  programs = steps_lib.StepPrograms(objective, txs, None, 1, lambda fns: jax.jit(fns[0], donate_argnums=0))
-  if jax.default_backend() != "cpu":
-    programs.intervals = {}  # One program, its lazy phases under lax.cond (train.py's choice off CPUs).
+  programs = steps_lib.StepPrograms(objective, txs, None, 1, lambda fns: jax.jit(fns[0], donate_argnums=0),
+                                    host_dispatch=jax.default_backend() == "cpu")   # As train.py chooses.
   flops = []
   for step in range(math.lcm(*programs.intervals.values(), 1)):
     pattern = programs.pattern(step) if programs.intervals else None

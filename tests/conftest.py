@@ -54,6 +54,10 @@ def data_dir(tmp_path_factory):
 
 
 def tiny_config(experiment, data_dir, **overrides):
+  """The `runlocal` config of `experiment` (a path, or a file name in experiments/) reading data_dir, with the flat
+  `overrides`."""
+  if not os.path.dirname(experiment):
+    experiment = os.path.join(REPO, "experiments", experiment)
   config = config_lib.load_experiment(experiment, "runlocal")
   config.data.data_dir = data_dir
   for key, value in overrides.items():

@@ -75,10 +75,6 @@ def test_diff_augment_is_differentiable():
   assert np.all(np.isfinite(grad)) and float(jnp.max(jnp.abs(grad))) > 0
 
 
-def _config(data_dir, **overrides):
-  return tiny_config(os.path.join(REPO, "experiments", "stylegan2_digits.py"), data_dir, **overrides)
-
-
 def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
   # Traced, not compiled. The augmentation is traced for the fakes of g_main, the reals and fakes of d_main, and
   # R1's reals in d_reg (which is traced once for its metrics' shapes even when it is not due, and once more to
@@ -87,7 +83,7 @@ def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
   make = augment.make
   monkeypatch.setattr(augment, "make", lambda config: (
       lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
-  config = _config(data_dir, **{"augment.kind": "diffaugment", "augment.fill": -1.0})
+  config = tiny_config("stylegan2_digits.py", data_dir, **{"augment.kind": "diffaugment", "augment.fill": -1.0})
   config_lib.validate(config)
   objective, txs = train.build(config)
   state = jax.eval_shape(lambda: objective.init(0, txs))
@@ -100,7 +96,7 @@ def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
     traced[active] = len(calls)
   assert traced == {frozenset(): 4, frozenset({"d_reg"}): 5}
   calls.clear()
-  objective, txs = train.build(_config(data_dir))
+  objective, txs = train.build(tiny_config("stylegan2_digits.py", data_dir))
   jax.eval_shape(steps.make_train_step(objective, txs, active=frozenset({"g_reg", "d_reg"})), state, batch)
   assert calls == []
   assert config_lib.load_experiment(os.path.join(REPO, "experiments", "stylegan2.py"),
@@ -119,11 +115,11 @@ def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
 ])
 def test_bad_augment_configs_are_refused(data_dir, overrides, message):
   with pytest.raises(UserError, match=message):
-    config_lib.validate(_config(data_dir, **overrides))
+    config_lib.validate(tiny_config("stylegan2_digits.py", data_dir, **overrides))
 
 
 def test_augment_on_an_objective_without_it_is_refused(data_dir):
-  config = tiny_config(os.path.join(REPO, "experiments", "pix2pix_edges2fashion.py"), data_dir,
+  config = tiny_config("pix2pix_edges2fashion.py", data_dir,
                        **{"augment.kind": "diffaugment"})
   with pytest.raises(UserError, match="not wired into objective 'pix2pix'"):
     config_lib.validate(config)
@@ -222,7 +218,7 @@ def test_the_plain_gan_augments_what_d_sees_and_moves_adas_p(data_dir, monkeypat
   make = augment.make
   monkeypatch.setattr(augment, "make", lambda config: (
       lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
-  config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, **{
+  config = tiny_config("dcgan_digits.py", data_dir, **{
       "augment.kind": "ada", "augment.p": 0.5, "augment.ada_interval": 1, "augment.ada_kimg": 0.08})
   config_lib.validate(config)
   objective, txs = train.build(config)
@@ -249,4 +245,4 @@ def test_the_plain_gan_augments_what_d_sees_and_moves_adas_p(data_dir, monkeypat
 ])
 def test_augment_combinations_the_plain_gan_refuses(data_dir, experiment, overrides, message):
   with pytest.raises(UserError, match=message):
-    config_lib.validate(tiny_config(os.path.join(REPO, "experiments", experiment), data_dir, **overrides))
+    config_lib.validate(tiny_config(experiment, data_dir, **overrides))

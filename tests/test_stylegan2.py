@@ -165,15 +165,11 @@ def test_truncation_moves_w_towards_w_avg():
   np.testing.assert_allclose(truncated, jnp.arange(8.0) + 0.25 * (ws - jnp.arange(8.0)), rtol=1e-6)
 
 
-def _config(data_dir, **overrides):
-  return tiny_config(os.path.join(REPO, "experiments", "stylegan2_digits.py"), data_dir, **overrides)
-
-
 def test_lazy_phases_have_their_intervals_weights_and_adams_correction(data_dir):
   # StyleGAN2-ADA's phases: Gmain and Dmain every step, Greg every pl_every steps, Dreg every lazy_every steps, each
   # lazy loss times its interval, and the optimizers of both networks corrected (the steps they run on are checked
   # in the resume test's logs).
-  config = _config(data_dir)
+  config = tiny_config("stylegan2_digits.py", data_dir)
   objective, txs = train.build(config)
   assert objective.lazy_intervals() == {"g": 4, "d": 16}
   assert [(p.name, p.every) for p in objective.phases(txs)] == [("g_main", 1), ("g_reg", 4), ("d_main", 1),
@@ -185,6 +181,13 @@ def test_lazy_phases_have_their_intervals_weights_and_adams_correction(data_dir)
   assert [step for step, names in enumerate(due) if "d_reg" in names] == [0, 16, 32]
   assert steps.StepPrograms(objective, txs, None, 2, compile_fn=None).pattern(3) == (frozenset(),
                                                                                      frozenset({"g_reg"}))
+  # Off CPUs (host_dispatch False) one program runs every step, its lazy phases under lax.cond.
+  compiled = []
+  one = steps.StepPrograms(objective, txs, None, 1, lambda fns: compiled.append(fns) or (lambda s, b: (s, {})),
+                           host_dispatch=False)
+  for step in range(5):
+    one(None, None, step)
+  assert one.intervals == {} and list(one.programs) == [None] and len(compiled) == 1
   # Dreg's update is 16 x the gradient of gamma / 2 E||grad D(x)||^2: with plain SGD of rate 1 the update is the
   # gradient.
   sgd = {"g": optax.sgd(1.0), "d": optax.sgd(1.0)}
@@ -220,12 +223,13 @@ def test_resume_is_bitwise_exact_across_lazy_phases_with_ada(data_dir, tmp_path)
   # exactly (the checkpoint at 2 holds two steps' signs, applied at the start of step 2).
   overrides = {"checkpoint_every": 1, "sample_every": 100, "evals": (), "augment.kind": "ada", "augment.p": 0.5,
                "augment.ada_interval": 2, "augment.ada_kimg": 0.16}   # p moves by 8 x 2 / 160 = 0.1.
-  full = train.train_and_evaluate(_config(data_dir, total_steps=3, **overrides), str(tmp_path / "full"))
+  config = lambda: tiny_config("stylegan2_digits.py", data_dir, total_steps=3, **overrides)
+  full = train.train_and_evaluate(config(), str(tmp_path / "full"))
   with open(tmp_path / "full" / "metrics.jsonl") as f:
     rows = [r for r in map(json.loads, f) if "g_loss" in r]
   shutil.copytree(tmp_path / "full", tmp_path / "resumed")
   shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "3")
-  resumed = train.train_and_evaluate(_config(data_dir, total_steps=3, **overrides), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(config(), str(tmp_path / "resumed"))
   assert int(resumed.step) == 3
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
     np.testing.assert_array_equal(a, b)
@@ -245,7 +249,7 @@ def test_limited_data_runs_are_scored_against_all_the_training_images(data_dir):
   # experiments/stylegan2.py with n: trained on the first n images, its FID reference is the whole training split
   # (config.eval_ref_split), as the limited-data papers (Karras et al. 2020b, Zhao et al. 2020) score; a reference
   # split that does not exist is refused before training.
-  config = tiny_config(os.path.join(REPO, "experiments", "stylegan2_digits.py"), data_dir)
+  config = tiny_config("stylegan2_digits.py", data_dir)
   config.update_from_flattened_dict({"data.split": "train[:100]", "eval_ref_split": "train"})
   objective, _ = train.build(config)
   assert objective.sources()["x"].split == "train[:100]" and objective.reference_source().split == "train"

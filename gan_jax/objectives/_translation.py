@@ -22,11 +22,7 @@ def check_plain_gan_keys(config, objective: str) -> None:
   and a config.loss it does not take."""
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   patch_losses(config.loss)
-  default, given = config_lib.flatten(config_lib.base_config()), config_lib.flatten(config)
-  for key in _PLAIN_GAN_KEYS:
-    if given[key] != default[key]:
-      raise UserError(f"config.{key} is a plain-GAN setting that objective {objective!r} does not use; leave it at "
-                      f"{default[key]!r}")
+  config_lib.check_at_defaults(config, _PLAIN_GAN_KEYS, objective)
 
 
 def not_applicable(config) -> set:

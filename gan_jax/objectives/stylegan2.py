@@ -79,11 +79,7 @@ class StyleGAN2(gan.GAN):
     if self.config.loss != "non_saturating":
       raise UserError(f"objective 'stylegan2' trains with the non-saturating loss (loss.py's softplus terms); "
                       f"config.loss must be 'non_saturating', got {self.config.loss!r}")
-    default, given = config_lib.flatten(config_lib.base_config()), config_lib.flatten(self.config)
-    for key in _PLAIN_GAN_KEYS:
-      if given[key] != default[key]:
-        raise UserError(f"config.{key} is a plain-GAN setting that objective 'stylegan2' does not use; leave it at "
-                        f"{default[key]!r}")
+    config_lib.check_at_defaults(self.config, _PLAIN_GAN_KEYS, "stylegan2")
     augment.check_images(self.config, self.models.data_shape)
     group = min(self.models.discriminator.mbstd_group_size, self.config.batch_size)
     if self.config.batch_size % group:
