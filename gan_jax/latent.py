@@ -1,11 +1,13 @@
-"""The latent space as a tool: interpolation, attribute vectors and arithmetic, truncation, inversion, and
-InfoGAN's codes, on the EMA generator of a training run.
+"""The latent space as a tool: interpolation, attribute vectors and arithmetic, truncation, inversion, InfoGAN's
+codes and StyleGAN2's style mixing, on the EMA generator of a training run.
 
   python -m gan_jax.latent interpolate --workdir=W --out=DIR [--num=8 --steps=10 --method=slerp]
   python -m gan_jax.latent arithmetic --workdir=W --out=DIR --source=3 --target=8 [--num=2000]
   python -m gan_jax.latent truncation --workdir=W --out=DIR [--thresholds=2,1,0.5,0.25]
+                                      (StyleGAN2: in W towards w_avg, --thresholds are psi, default 1,0.7,0.5,0)
   python -m gan_jax.latent invert --workdir=W --out=DIR [--num=16 --steps=300 --restarts=4]
   python -m gan_jax.latent codes --workdir=W --out=DIR        (InfoGAN: one code varied, the rest fixed)
+  python -m gan_jax.latent mixing --workdir=W --out=DIR [--num=4]   (StyleGAN2: coarse, middle, fine styles)
 
 Each writes <out>/<command>.png (a grid) and <out>/<command>.npz (latents, images, numbers) and prints a JSON
 line with what it measured. Everything random comes from --seed (default: the run's config.seed).
@@ -130,6 +132,38 @@ class Run:
   def latents(self, key, num):
     return self.objective.conditions(key, num)["z"]
 
+  # StyleGAN2's W space (models/stylegan2.py Generator's mapping, truncate and synthesis).
+
+  @property
+  def style_based(self) -> bool:
+    from gan_jax.models import stylegan2  # pylint: disable=g-import-not-at-top
+    return isinstance(self.models.generator, stylegan2.Generator)
+
+  def _apply(self, method, *args):
+    if not self.style_based:
+      raise errors.UserError(f"this command works in StyleGAN2's W space; this run's model is "
+                             f"{self.config.model_name!r}")
+    if not hasattr(self, "_jitted"):
+      self._jitted = {}
+    if method not in self._jitted:   # Compiled once per method and shape, not at every call.
+      module = self.models.generator
+      self._jitted[method] = jax.jit(lambda v, *a: module.apply(v, *a, method=method), static_argnums=(
+          (2,) if method == "truncate" else ()))
+    return np.asarray(self._jitted[method](self.ema["g"], *args))
+
+  def mapped(self, z, labels=None):
+    """ws [N, num_ws, w_dim] of latents z (and labels of conditional models; all classes in turn when not given)."""
+    if self.models.num_classes and labels is None:
+      labels = np.arange(len(z), dtype=np.int32) % self.models.num_classes
+    return self._apply("mapping", jnp.asarray(z), None if labels is None else jnp.asarray(labels, jnp.int32))
+
+  def truncated(self, ws, psi: float):
+    return self._apply("truncate", jnp.asarray(ws), psi)
+
+  def synthesised(self, ws):
+    """Images [N, ...] of ws [N, num_ws, w_dim], the noise fixed as in sampling."""
+    return self._apply("synthesis", jnp.asarray(ws))
+
   def classifier(self, spec=None):
     from gan_jax import metrics  # pylint: disable=g-import-not-at-top
     spec = spec or self.config.eval_features
@@ -192,7 +226,15 @@ def run_arithmetic(run, key, source: int, target: int, num=2000, features=None, 
 
 def run_truncation(run, key, thresholds=(2.0, 1.0, 0.5, 0.25), num=10):
   """Rows: the same draws truncated at each threshold (one key, so each row maps the same uniforms through
-  a narrower truncated normal); InfoGAN's codes are kept."""
+  a narrower truncated normal); InfoGAN's codes are kept. StyleGAN2: the truncation trick in W (Karras et al.
+  2019, Sec. 2): rows of the same latents' w moved towards w_avg, w_avg + psi (w - w_avg), one psi per row."""
+  if run.style_based:
+    ws = run.mapped(run.latents(key, num))
+    rows = [run.synthesised(run.truncated(ws, psi)) for psi in thresholds]
+    return ({"latents": np.asarray(run.latents(key, num)), "images": np.concatenate(rows),
+             "psi": np.asarray(thresholds, np.float32)},
+            {"space": "W", "psi": list(thresholds), "pixel_std_per_row": [float(r.std(axis=0).mean()) for r in rows]},
+            num)
   base, noise_key, noise_dim = run.latents(key, num), jax.random.fold_in(key, 1), run.models.noise_dim
   rows, latents = [], []
   for t in thresholds:
@@ -251,7 +293,43 @@ def run_codes(run, key, span=2.0, steps=9):
   return {"latents": z, "images": run.generate(z)}, {"grids": len(grids), "rows": rows, "columns": steps}, steps
 
 
-COMMANDS = ("interpolate", "arithmetic", "truncation", "invert", "codes")
+# StyleGAN2's style bands by the ws they cover (Karras et al. 2019, Sec. 3.1 and Fig. 3): coarse the 4x4 and 8x8
+# blocks' (ws 0-3: pose, shape), middle 16x16 and 32x32 (ws 4-7: features), fine 64x64 on (colour, texture).
+STYLE_BANDS = (("coarse", 0, 4), ("middle", 4, 8), ("fine", 8, None))
+
+
+def mix_styles(ws_rows, ws_columns, start: int, stop):
+  """[R, C, num_ws, w_dim]: each row source's ws with the layers [start, stop) taken from each column source."""
+  rows = np.broadcast_to(ws_rows[:, None], (len(ws_rows), len(ws_columns), *ws_rows.shape[1:])).copy()
+  rows[:, :, start:stop] = np.broadcast_to(ws_columns[None, :, start:stop], rows[:, :, start:stop].shape)
+  return rows
+
+
+def run_mixing(run, key, num=4):
+  """Style-mixing grids (Karras et al. 2019, Fig. 3): a header row of `num` column sources B; then, for each style
+  band the generator has (STYLE_BANDS within its num_ws), one row per row source A: A, then A with that band's
+  ws from each B. Reports, per band, the mean pixel distance of the mixes to A and to B."""
+  row_key, column_key = jax.random.split(key)
+  ws_a, ws_b = run.mapped(run.latents(row_key, num)), run.mapped(run.latents(column_key, num))
+  images_a, images_b = run.synthesised(ws_a), run.synthesised(ws_b)
+  num_ws = ws_a.shape[1]
+  corner = np.full_like(images_a[:1], -1.0)
+  pictures, summary = [corner, images_b], {"num_ws": num_ws, "bands": {}}
+  for name, start, stop in STYLE_BANDS:
+    stop = num_ws if stop is None else min(stop, num_ws)
+    if start >= stop:
+      continue
+    mixed = run.synthesised(mix_styles(ws_a, ws_b, start, stop).reshape(num * num, *ws_a.shape[1:]))
+    mixed = mixed.reshape(num, num, *mixed.shape[1:])
+    for i in range(num):
+      pictures += [images_a[i:i + 1], mixed[i]]
+    summary["bands"][name] = {"ws": [start, stop],
+                              "distance_to_rows": float(np.mean(np.abs(mixed - images_a[:, None]))),
+                              "distance_to_columns": float(np.mean(np.abs(mixed - images_b[None])))}
+  return {"ws_rows": ws_a, "ws_columns": ws_b, "images": np.concatenate(pictures)}, summary, num + 1
+
+
+COMMANDS = ("interpolate", "arithmetic", "truncation", "invert", "codes", "mixing")
 
 
 def main_cli():
@@ -259,13 +337,15 @@ def main_cli():
   workdir = flags.DEFINE_string("workdir", None, "Workdir of a training run.")
   out = flags.DEFINE_string("out", None, "Output directory for <command>.png and <command>.npz.")
   seed = flags.DEFINE_integer("seed", None, "Seed; default: the run's config.seed.")
-  num = flags.DEFINE_integer("num", None, "interpolate: pairs (8); arithmetic: samples (2000); invert: images (16).")
+  num = flags.DEFINE_integer("num", None, "interpolate: pairs (8); arithmetic: samples (2000); invert: images (16); "
+                                             "mixing: sources per side (4).")
   steps = flags.DEFINE_integer("steps", None, "interpolate: points per path (10); invert: Adam steps (300).")
   method = flags.DEFINE_enum("method", "slerp", ["slerp", "lerp"], "Interpolation path.")
   source = flags.DEFINE_integer("source", None, "arithmetic: the class to turn into --target.")
   target = flags.DEFINE_integer("target", None, "arithmetic: the class to reach.")
   features = flags.DEFINE_string("features", None, "arithmetic: classifier (default: the run's eval_features).")
-  thresholds = flags.DEFINE_list("thresholds", ["2", "1", "0.5", "0.25"], "truncation thresholds.")
+  thresholds = flags.DEFINE_list("thresholds", None, "truncation thresholds (2,1,0.5,0.25); StyleGAN2: psi "
+                                                     "(1,0.7,0.5,0).")
   restarts = flags.DEFINE_integer("restarts", 4, "invert: random starts per image.")
   learning_rate = flags.DEFINE_float("learning_rate", 0.05, "invert: Adam's learning rate.")
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
@@ -287,13 +367,17 @@ def main_cli():
           raise errors.UserError("arithmetic needs --source and --target (class ids)")
         result = run_arithmetic(run, key, source.value, target.value, given(num, 2000), features.value)
       elif command == "truncation":
+        given_thresholds = thresholds.value or (["1", "0.7", "0.5", "0"] if run.style_based else
+                                                ["2", "1", "0.5", "0.25"])
         try:
-          values = tuple(float(t) for t in thresholds.value)
+          values = tuple(float(t) for t in given_thresholds)
         except ValueError:
-          raise errors.UserError(f"--thresholds {thresholds.value} are not numbers") from None
+          raise errors.UserError(f"--thresholds {given_thresholds} are not numbers") from None
         result = run_truncation(run, key, values)
       elif command == "invert":
         result = run_invert(run, key, given(num, 16), given(steps, 300), learning_rate.value, restarts.value)
+      elif command == "mixing":
+        result = run_mixing(run, key, given(num, 4))
       else:
         result = run_codes(run, key)
     arrays, summary, columns = result

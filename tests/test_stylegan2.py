@@ -6,6 +6,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,7 @@ import pytest
 import scipy.signal
 
 from conftest import REPO, init_state, init_variables, tiny_config
-from gan_jax import config as config_lib, steps, train
+from gan_jax import config as config_lib, latent, steps, train
 from gan_jax.errors import UserError
 from gan_jax.models import stylegan2 as sg
 from gan_jax.objectives import stylegan2 as sg_objective
@@ -276,3 +278,39 @@ def test_conditional_networks_take_labels_through_mapping_and_projection():
   assert sorted(k for k in d_vars["params"] if k.startswith("cmap_fc")) == ["cmap_fc0", "cmap_fc1"]
   logits = jax.eval_shape(lambda v: models.discriminator.apply(v, jnp.zeros((4, 8, 8, 3)), labels=labels), d_vars)
   assert logits.shape == (4,)
+
+
+@pytest.mark.xdist_group("stylegan2")  # After test_train's tiny StyleGAN2 runs: the same training programs.
+def test_w_space_tools_truncate_towards_w_avg_and_mix_styles_by_layer(data_dir, tmp_path, monkeypatch):
+  # gan_jax.latent on a tiny StyleGAN2 run (8x8: num_ws 4, all in the coarse band). Truncation in W: psi 1 is the
+  # sampled generator, psi 0 the image of w_avg for every latent. Mixing: a band's ws come from the column source
+  # and the rest from the row source, so with every ws in the band the mixes are the column sources' images.
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(tiny_config("stylegan2_digits.py", data_dir, evals=()), workdir)
+  run = latent.Run(workdir)
+  key = jax.random.PRNGKey(0)
+  arrays, summary, columns = latent.run_truncation(run, key, thresholds=(1.0, 0.0), num=2)
+  plain, at_avg = arrays["images"][:2], arrays["images"][2:]
+  np.testing.assert_allclose(plain, run.generate(arrays["latents"]), atol=1e-5)
+  np.testing.assert_allclose(at_avg, np.broadcast_to(at_avg[:1], at_avg.shape), atol=1e-5)
+  assert summary["space"] == "W" and summary["pixel_std_per_row"][1] < 1e-5 < summary["pixel_std_per_row"][0]
+  arrays, summary, columns = latent.run_mixing(run, key, num=2)
+  assert columns == 3 and summary["num_ws"] == 4 and list(summary["bands"]) == ["coarse"]
+  grid = arrays["images"].reshape(3, 3, 8, 8, 1)     # Header row, then one row per row source.
+  np.testing.assert_allclose(grid[1:, 1:], np.broadcast_to(grid[:1, 1:], (2, 2, 8, 8, 1)), atol=1e-5)
+  assert summary["bands"]["coarse"]["distance_to_columns"] < 1e-5 < summary["bands"]["coarse"]["distance_to_rows"]
+  # Two bands of two layers each: the middle band's mixes are the row source's first two ws, the column's last two.
+  monkeypatch.setattr(latent, "STYLE_BANDS", (("coarse", 0, 2), ("middle", 2, None)))
+  arrays, summary, _ = latent.run_mixing(run, key, num=2)
+  ws_a, ws_b = arrays["ws_rows"], arrays["ws_columns"]
+  mixed = latent.mix_styles(ws_a, ws_b, 2, 4)
+  assert np.array_equal(mixed[1, 0, :2], ws_a[1, :2]) and np.array_equal(mixed[1, 0, 2:], ws_b[0, 2:])
+  middle_rows = arrays["images"].reshape(5, 3, 8, 8, 1)[3:, 1:]     # Header, 2 coarse rows, 2 middle rows.
+  np.testing.assert_allclose(middle_rows, run.synthesised(mixed.reshape(4, *ws_a.shape[1:])).reshape(2, 2, 8, 8, 1),
+                             atol=1e-5)
+  result = subprocess.run([sys.executable, "-m", "gan_jax.latent", "mixing", f"--workdir={workdir}",
+                           f"--out={tmp_path / 'out'}", "--num=2"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert json.loads(result.stdout.strip().splitlines()[-1])["bands"]["coarse"]["ws"] == [0, 4]
+  assert np.load(tmp_path / "out" / "mixing.npz")["images"].shape == (3 + 2 * 3, 8, 8, 1)
