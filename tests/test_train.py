@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import data, losses, sample, train
+from gan_jax import checkpoint, data, losses, sample, train
 from gan_jax.errors import UserError
 
 from conftest import EXPERIMENTS, REPO, tiny_config
@@ -44,13 +44,15 @@ _LOGGED = {"gan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_nor
 
 def _grouped(experiment):
   """Tiny runs with the same programs go to one xdist worker: StyleGAN2's (digits and MNIST are the same tiny
-  networks), and CycleGAN's on digits-M with test_translation's resume test. Each program then compiles once, its
-  persistent-cache entry written before the next run reads it."""
+  networks), CycleGAN's on digits-M with test_translation's resume test, the default experiment's with digits_run.
+  Each program then compiles once, its persistent-cache entry written before the next run reads it."""
   name = os.path.basename(experiment)
   if name.startswith("stylegan2") and "cifar10" not in name:
     return pytest.param(experiment, marks=pytest.mark.xdist_group("stylegan2"))
   if name == "cyclegan_digits_m.py":
     return pytest.param(experiment, marks=pytest.mark.xdist_group("cyclegan_digits_m"))
+  if name == "dcgan_digits.py":   # With the digits_run fixture: the same tiny run.
+    return pytest.param(experiment, marks=pytest.mark.xdist_group("digits_run"))
   return experiment
 
 
@@ -110,10 +112,10 @@ def _digits(data_dir, **overrides):
   return tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, **overrides)
 
 
-def test_first_step_matches_closed_form_at_init(data_dir, tmp_path):
+@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for all its users.
+def test_first_step_matches_closed_form_at_init(digits_run):
   # At init D's logits are near 0: D(x) ~ D(G(z)) ~ 1/2, D's loss ~ 2 log 2 and G's ~ log 2.
-  train.train_and_evaluate(_digits(data_dir, total_steps=1), str(tmp_path))
-  first = _metrics(tmp_path)[0]
+  first = _metrics(digits_run)[0]
   np.testing.assert_allclose([first["d_loss"], first["g_loss"]], [2 * np.log(2), np.log(2)], atol=0.1)
   np.testing.assert_allclose([first["d_real_prob"], first["d_fake_prob"]], [0.5, 0.5], atol=0.05)
 
@@ -121,12 +123,17 @@ def test_first_step_matches_closed_form_at_init(data_dir, tmp_path):
 def test_resume_is_bitwise_exact(data_dir, tmp_path):
   # Two critic steps per G step and a tiny shuffle buffer: resume must restore RNG, optimizers, EMA, step
   # and the data position. 4 steps * 2 * 8 examples, run in halves.
-  overrides = {"num_critic_steps": 2, "ema_decay": 0.5, "checkpoint_every": 100}
-  full = train.train_and_evaluate(_digits(data_dir, total_steps=4, **overrides), str(tmp_path / "full"))
-  half = train.train_and_evaluate(_digits(data_dir, total_steps=2, **overrides), str(tmp_path / "split"))
-  resumed = train.train_and_evaluate(_digits(data_dir, total_steps=4, **overrides), str(tmp_path / "split"))
+  # (The run's workdir without its checkpoint at 4 resumes from 2; what it logged after 2 is set aside and
+  # logged again.)
+  overrides = {"num_critic_steps": 2, "ema_decay": 0.5, "checkpoint_every": 2, "total_steps": 4}
+  full = train.train_and_evaluate(_digits(data_dir, **overrides), str(tmp_path / "full"))
+  shutil.copytree(tmp_path / "full", tmp_path / "split")
+  shutil.rmtree(tmp_path / "split" / "checkpoints" / "4")
+  half, _ = checkpoint.Checkpointer(str(tmp_path / "split"), read_only=True).restore(full)
+  resumed = train.train_and_evaluate(_digits(data_dir, **overrides), str(tmp_path / "split"))
   assert int(half.step) == 2 and int(resumed.step) == int(full.step) == 4
   _assert_trees_equal(full, resumed)
+  assert [r["step"] for r in _metrics(tmp_path / "split")] == [1, 2, 3, 4]
   assert _metrics(tmp_path / "full")[2:] == _metrics(tmp_path / "split")[2:]
 
 
@@ -137,15 +144,24 @@ def test_resume_with_a_different_model_is_refused(data_dir, tmp_path):
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]
 
 
-def test_ema_with_zero_decay_is_the_generator(data_dir, tmp_path):
-  state = train.train_and_evaluate(_digits(data_dir, ema_decay=0.0), str(tmp_path))
+@pytest.fixture(scope="module")
+def plain_d_run(data_dir, tmp_path_factory):
+  """(workdir, final state) of the tiny DCGAN with an EMA decay of 0 and no normalisation in D, for two tests."""
+  workdir = tmp_path_factory.mktemp("plain_d_run")
+  return workdir, train.train_and_evaluate(_digits(data_dir, ema_decay=0.0, **{"model.d_norm": "none"}), str(workdir))
+
+
+@pytest.mark.xdist_group("plain_d_run")
+def test_ema_with_zero_decay_is_the_generator(plain_d_run):
+  _, state = plain_d_run
   _assert_trees_equal(state.ema["g"], state.variables("g"))
 
 
-def test_discriminator_without_batchnorm_trains(data_dir, tmp_path):
+@pytest.mark.xdist_group("plain_d_run")
+def test_discriminator_without_batchnorm_trains(plain_d_run):
   # Every make_models keyword is in config.model (config.set_model), so it can be overridden like this.
-  state = train.train_and_evaluate(_digits(data_dir, **{"model.d_norm": "none"}), str(tmp_path))
-  assert state.nets["d"].collections == {} and all(np.isfinite(r["d_loss"]) for r in _metrics(tmp_path))
+  workdir, state = plain_d_run
+  assert state.nets["d"].collections == {} and all(np.isfinite(r["d_loss"]) for r in _metrics(workdir))
 
 
 def test_divergence_stops_before_checkpointing(data_dir, tmp_path):
@@ -163,7 +179,7 @@ def digits_run(data_dir, tmp_path_factory):
   return workdir
 
 
-@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for both users.
+@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for all its users.
 def test_samples_are_deterministic(digits_run):
   a = sample.sample(digits_run, 6, seed=1)[0]
   b = sample.sample(digits_run, 6, seed=1, batch_size=4)[0]
@@ -175,7 +191,7 @@ def test_samples_are_deterministic(digits_run):
   assert not np.array_equal(a, d)
 
 
-@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for both users.
+@pytest.mark.xdist_group("digits_run")  # One worker trains digits_run once for all its users.
 def test_sample_cli_writes_npz_and_grid(digits_run, tmp_path):
   out, grid = tmp_path / "s.npz", tmp_path / "s.png"
   result = subprocess.run([sys.executable, "-m", "gan_jax.sample", f"--workdir={digits_run}", "--num=5",
