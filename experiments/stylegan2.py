@@ -9,8 +9,8 @@ everything D sees, translation and cutout filling with the background, -1, on th
 0 on CIFAR-10) | ada (Karras et al. 2020: the 'bgc' pipeline, p from 0 towards r_t = 0.6 every 4 steps, moving by
 at most 1 in ada_kimg thousand images: the paper's 500 on CIFAR-10, whose runs are tens of millions of images; 20
 elsewhere, a fifth of a 3,000-step run at 32 images a step, where the paper's p can cross 0-1 in 2% of its run) |
-fixed (the 'bgc' pipeline with the constant p, default 0.2); steps (training steps); runlocal. The named files (stylegan2_digits.py, stylegan2_mnist.py,
-stylegan2_cifar10.py) are this config with their data.
+fixed (the 'bgc' pipeline with the constant p, default 0.2); steps (training steps); runlocal. The named files
+(stylegan2_digits.py, stylegan2_mnist.py, stylegan2_cifar10.py) are this config with their data.
 
 - Networks (models/stylegan2.py): the mapping network (2 layers, the ADA code's small-data 'auto' and 'cifar'
   configs; the paper's 8), the skip generator and residual discriminator, minibatch std over groups of 4.

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import augment, data, losses, models as models_lib, objectives, optimizers, regularizers, state as state_lib
+from gan_jax import augment, data, losses, models as models_lib, objectives, optimizers, regularizers
+from gan_jax import state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.models import GANModels
 from gan_jax.steps import apply_gradients
