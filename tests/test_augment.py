@@ -2,8 +2,8 @@
 DiffAugment: shapes and ranges, translation as an integer shift filled with `fill`, cutout as one square of half the
 side, colour on constant images, gradients. ADA: the identity at p = 0, geometry at known parameters (integer shifts
 exact, rotations and scalings undone by their inverses), the colour transforms' closed forms, p's update rule.
-Where StyleGAN2's phases apply them. (scripts/check_ada_parity.py compares the pipeline with the authors' PyTorch
-AugmentPipe at fixed parameters.)"""
+Where StyleGAN2's and the plain GAN's phases apply them, and ADA's p moving in a DCGAN's steps.
+(scripts/check_ada_parity.py compares the pipeline with the authors' PyTorch AugmentPipe at fixed parameters.)"""
 import os
 
 import jax
