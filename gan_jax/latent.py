@@ -117,6 +117,7 @@ class Run:
       raise errors.UserError(f"gan_jax.latent works on generators with a latent space; objective "
                              f"{self.config.objective!r} has none")
     self.models, self.ema = self.objective.models, state.ema
+    self._jitted = {}   # StyleGAN2's generator methods, compiled once each (_apply).
     if not self.models.makes_images:
       raise errors.UserError("gan_jax.latent works on image models; this run's model makes vectors")
 
@@ -143,8 +144,6 @@ class Run:
     if not self.style_based:
       raise errors.UserError(f"this command works in StyleGAN2's W space; this run's model is "
                              f"{self.config.model_name!r}")
-    if not hasattr(self, "_jitted"):
-      self._jitted = {}
     if method not in self._jitted:   # Compiled once per method and shape, not at every call.
       module = self.models.generator
       self._jitted[method] = jax.jit(lambda v, *a: module.apply(v, *a, method=method), static_argnums=(
@@ -229,9 +228,10 @@ def run_truncation(run, key, thresholds=(2.0, 1.0, 0.5, 0.25), num=10):
   a narrower truncated normal); InfoGAN's codes are kept. StyleGAN2: the truncation trick in W (Karras et al.
   2019, Sec. 2): rows of the same latents' w moved towards w_avg, w_avg + psi (w - w_avg), one psi per row."""
   if run.style_based:
-    ws = run.mapped(run.latents(key, num))
+    z = np.asarray(run.latents(key, num))
+    ws = run.mapped(z)
     rows = [run.synthesised(run.truncated(ws, psi)) for psi in thresholds]
-    return ({"latents": np.asarray(run.latents(key, num)), "images": np.concatenate(rows),
+    return ({"latents": z, "images": np.concatenate(rows),
              "psi": np.asarray(thresholds, np.float32)},
             {"space": "W", "psi": list(thresholds), "pixel_std_per_row": [float(r.std(axis=0).mean()) for r in rows]},
             num)

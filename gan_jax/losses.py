@@ -80,9 +80,9 @@ def get(name) -> Loss:
   return _LOSSES[name]
 
 
-def real_sign(threshold, real_logits) -> dict:
-  """{"d_real_sign": r_t} of D's outputs on reals (any shape: PatchGAN maps count every patch), or {} for a loss
-  without a threshold."""
+def real_sign(threshold, real_logits, network: str = "d") -> dict:
+  """{"<network>_real_sign": r_t} of D's outputs on reals (any shape: PatchGAN maps count every patch), or {} for a
+  loss without a threshold."""
   if threshold is None:
     return {}
-  return {"d_real_sign": jnp.mean(jnp.sign(real_logits - threshold))}
+  return {f"{network}_real_sign": jnp.mean(jnp.sign(real_logits - threshold))}

@@ -75,14 +75,19 @@ def test_diff_augment_is_differentiable():
   assert np.all(np.isfinite(grad)) and float(jnp.max(jnp.abs(grad))) > 0
 
 
+def _record_augment_calls(monkeypatch) -> list:
+  """The shapes of the images every augmentation function augment.make returns is called on, from now on."""
+  calls, make = [], augment.make
+  monkeypatch.setattr(augment, "make", lambda config: (
+      lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
+  return calls
+
+
 def test_stylegan2_augments_everything_d_sees(data_dir, monkeypatch):
   # Traced, not compiled. The augmentation is traced for the fakes of g_main, the reals and fakes of d_main, and
   # R1's reals in d_reg (which is traced once for its metrics' shapes even when it is not due, and once more to
   # run when it is); without augmentation, never.
-  calls = []
-  make = augment.make
-  monkeypatch.setattr(augment, "make", lambda config: (
-      lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
+  calls = _record_augment_calls(monkeypatch)
   config = tiny_config("stylegan2_digits.py", data_dir, **{"augment.kind": "diffaugment", "augment.fill": -1.0})
   config_lib.validate(config)
   objective, txs = train.build(config)
@@ -214,10 +219,7 @@ def test_the_plain_gan_augments_what_d_sees_and_moves_adas_p(data_dir, monkeypat
   # DCGAN with ADA, p moving after every step: the augmentation is traced for the reals and fakes of D's update
   # and the fakes of G's; p (logged as it augmented the step) moves by batch / (1000 ada_kimg) towards
   # E[sign D(x)] = 0.6 from the previous step's logged r_t, and the accumulator holds the last step's sign.
-  calls = []
-  make = augment.make
-  monkeypatch.setattr(augment, "make", lambda config: (
-      lambda f: f and (lambda k, x, p=None: calls.append(x.shape) or f(k, x, p)))(make(config)))
+  calls = _record_augment_calls(monkeypatch)
   config = tiny_config("dcgan_digits.py", data_dir, **{
       "augment.kind": "ada", "augment.p": 0.5, "augment.ada_interval": 1, "augment.ada_kimg": 0.08})
   config_lib.validate(config)

@@ -243,8 +243,7 @@ class CycleGAN(objectives.Objective):
         (loss, (collections, real_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
         state = apply_gradients(state, name, grads, txs[name], collections=collections)
         metrics[f"{name}_loss"] = loss
-        for key_, value in losses.real_sign(threshold, real_logits).items():   # d_a_real_sign, d_b_real_sign.
-          metrics[key_.replace("d_", f"{name}_", 1)] = value
+        metrics.update(losses.real_sign(threshold, real_logits, name))   # d_a_real_sign, d_b_real_sign.
       return state.replace(extra=extra), metrics, carry
 
     phases = [objectives.Phase("g_main", ("g_ab", "g_ba"), g_main)]

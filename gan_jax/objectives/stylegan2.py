@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import augment, models as models_lib, objectives, regularizers
+from gan_jax import augment, losses, models as models_lib, objectives, regularizers
 from gan_jax.errors import UserError
 from gan_jax.models.stylegan2 import W_AVG, Generator
 from gan_jax.objectives import gan
@@ -199,13 +199,13 @@ class StyleGAN2(gan.GAN):
       (loss, (real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
       state = apply_gradients(state, "d", grads, txs["d"])
       # ADA's overfitting heuristic r_t = E[sign(D(x))] (Karras et al. 2020b, Sec. 3.1), of the augmented reals.
-      real_sign = jnp.mean(jnp.sign(real_logits))
       metrics = {"d_loss": loss, "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),
-                 "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)), "d_real_sign": real_sign,
+                 "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),
+                 **losses.real_sign(losses.get(config.loss).threshold, real_logits),
                  "d_grad_norm": optax.global_norm(grads)}
       if adaptive:
         metrics["augment_p"] = state.extra["ada_p"]
-        state = state.replace(extra=augment.ada_accumulate(state.extra, real_sign))
+        state = state.replace(extra=augment.ada_accumulate(state.extra, metrics["d_real_sign"]))
       return state, metrics, carry
 
     def d_reg(state, batch_, key, carry):
