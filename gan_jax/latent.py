@@ -1,5 +1,5 @@
 """The latent space as a tool: interpolation, attribute vectors and arithmetic, truncation, inversion, InfoGAN's
-codes and StyleGAN2's style mixing, on the EMA generator of a training run.
+codes, and StyleGAN2's style mixing and projector, on the EMA generator of a training run.
 
   python -m gan_jax.latent interpolate --workdir=W --out=DIR [--num=8 --steps=10 --method=slerp]
   python -m gan_jax.latent arithmetic --workdir=W --out=DIR --source=3 --target=8 [--num=2000]
@@ -8,6 +8,8 @@ codes and StyleGAN2's style mixing, on the EMA generator of a training run.
   python -m gan_jax.latent invert --workdir=W --out=DIR [--num=16 --steps=300 --restarts=4]
   python -m gan_jax.latent codes --workdir=W --out=DIR        (InfoGAN: one code varied, the rest fixed)
   python -m gan_jax.latent mixing --workdir=W --out=DIR [--num=4]   (StyleGAN2: coarse, middle, fine styles)
+  python -m gan_jax.latent project --workdir=W --out=DIR [--num=8 --steps=1000 --space=w|w+]
+                                      (StyleGAN2: the projector, real images into W or W+ with optimised noise)
 
 Each writes <out>/<command>.png (a grid) and <out>/<command>.npz (latents, images, numbers) and prints a JSON
 line with what it measured. Everything random comes from --seed (default: the run's config.seed).
@@ -102,6 +104,89 @@ def invert(generate_fn, targets, key, latent_dim: int, steps: int = 300, learnin
   best = jnp.argmin(errors_all, axis=0)                          # [N]
   z_best = z.reshape(restarts, n, -1)[best, jnp.arange(n)]
   return np.asarray(z_best), np.asarray(jax.jit(generate_fn)(z_best)), np.asarray(errors_all.min(axis=0))
+
+
+def noise_regularization(noise_maps):
+  """The projector's noise regulariser (Karras et al. 2020, Sec. 5; stylegan2-ada-pytorch projector.py): for each
+  noise map [B, r, r, 1] and its 2x2 average-pooled versions down to 8x8, the squared mean of its product with
+  itself rolled by one pixel, horizontally and vertically. [B]: zero for maps without spatial correlation, so the
+  optimiser cannot hide the image in the noise."""
+  total = 0.0
+  for noise in noise_maps:
+    while True:
+      for axis in (1, 2):
+        total = total + jnp.square(jnp.mean(noise * jnp.roll(noise, 1, axis=axis), axis=(1, 2, 3)))
+      if noise.shape[1] <= 8:
+        break
+      b, r = noise.shape[0], noise.shape[1]
+      noise = noise.reshape(b, r // 2, 2, r // 2, 2, 1).mean(axis=(2, 4))
+  return total
+
+
+def projection_schedule(step: int, steps: int, learning_rate: float = 0.1, noise_factor: float = 0.05,
+                        rampdown: float = 0.25, rampup: float = 0.05, noise_ramp: float = 0.75):
+  """projector.py's schedule at `step` of `steps`: (learning rate: a linear ramp-up over the first 5% and a cosine
+  ramp-down over the last 25%; the scale of the noise added to w, times w's standard deviation: quadratic decay to 0
+  at 75%)."""
+  t = step / steps
+  ramp = min(1.0, (1.0 - t) / rampdown)
+  ramp = (0.5 - 0.5 * np.cos(ramp * np.pi)) * min(1.0, t / rampup)
+  return learning_rate * ramp, noise_factor * max(0.0, 1.0 - t / noise_ramp) ** 2
+
+
+def project(synthesize, targets, w_avg, w_std, num_ws: int, noise_resolutions, key, features=None, steps=1000,
+            w_plus=False, learning_rate=0.1, feature_weight=1.0, pixel_weight=1.0, noise_weight=1e5):
+  """The StyleGAN2 projector (Karras et al. 2020, Sec. 5; stylegan2-ada-pytorch projector.py): finds, for each target
+  image [N, ...] in [-1, 1], one w (or, with `w_plus`, one w per layer, Abdal et al. 2019's W+) and the noise maps
+  whose synthesis matches it. Starts at w_avg and random unit noise; Adam (0.9, 0.999) on feature_weight x the
+  features' distance + pixel_weight x the mean squared pixel error + noise_weight x noise_regularization, with
+  projection_schedule's learning rate and decaying noise on w, the noise maps renormalised to zero mean and unit
+  variance after every step. The authors compare VGG16's LPIPS features, not available offline: here `features`
+  (images -> [N, F], differentiable: a domain classifier's) as unit vectors, as LPIPS normalises each layer's.
+
+  synthesize(ws [N, num_ws, w_dim], noise maps [N, r, r, 1] per r in noise_resolutions) -> images.
+  Returns (ws [N, num_ws, w_dim], noise maps, {"pixel_mse": [N], "feature_distance": [N]} at the end).
+  """
+  targets = jnp.asarray(targets, jnp.float32)
+  n, axes = targets.shape[0], tuple(range(1, targets.ndim))
+  unit = lambda f: f * jax.lax.rsqrt(jnp.sum(jnp.square(f), axis=-1, keepdims=True) + 1e-8)
+  target_features = unit(features(targets)) if features is not None else None
+  noise_key, key = jax.random.split(key)
+  w = jnp.broadcast_to(jnp.asarray(w_avg, jnp.float32), (n, num_ws if w_plus else 1, w_avg.shape[-1]))
+  noise = [jax.random.normal(jax.random.fold_in(noise_key, i), (n, r, r, 1), jnp.float32)
+           for i, r in enumerate(noise_resolutions)]
+
+  def distances(params, w_noise):
+    w, noise = params
+    images = synthesize(jnp.broadcast_to(w + w_noise, (n, num_ws, w.shape[-1])), noise)
+    pixel = jnp.mean(jnp.square(images - targets), axis=axes)
+    feature = (jnp.sum(jnp.square(unit(features(images)) - target_features), axis=-1) if features is not None
+               else jnp.zeros_like(pixel))
+    return feature_weight * feature + pixel_weight * pixel + noise_weight * noise_regularization(noise), pixel, feature
+
+  tx = optax.inject_hyperparams(optax.adam)(learning_rate=0.0, b1=0.9, b2=0.999)
+
+  @jax.jit
+  def step(params, opt_state, lr, w_noise_scale, key):
+    w_noise = jax.random.normal(key, params[0].shape) * w_noise_scale
+    grads = jax.grad(lambda p: jnp.sum(distances(p, w_noise)[0]))(params)   # Each image only moves its own loss.
+    opt_state.hyperparams["learning_rate"] = lr
+    updates, opt_state = tx.update(grads, opt_state, params)
+    w, noise = optax.apply_updates(params, updates)
+    noise = [m - jnp.mean(m, axis=(1, 2, 3), keepdims=True) for m in noise]
+    noise = [m * jax.lax.rsqrt(jnp.mean(jnp.square(m), axis=(1, 2, 3), keepdims=True)) for m in noise]
+    return (w, noise), opt_state
+
+  params = (w, noise)
+  opt_state = tx.init(params)
+  for i in range(steps):   # A Python loop: XLA's CPU backend runs convolutions inside while loops slowly.
+    lr, noise_factor = projection_schedule(i, steps, learning_rate)
+    params, opt_state = step(params, opt_state, lr, w_std * noise_factor, jax.random.fold_in(key, i))
+  w, noise = params
+  _, pixel, feature = jax.jit(distances)(params, 0.0)
+  ws = jnp.broadcast_to(w, (n, num_ws, w.shape[-1]))
+  return np.asarray(ws), [np.asarray(m) for m in noise], {"pixel_mse": np.asarray(pixel),
+                                                          "feature_distance": np.asarray(feature)}
 
 
 # --- Commands: each takes the loaded run and writes a grid, an .npz and a JSON summary.
@@ -271,6 +356,54 @@ def run_invert(run, key, num=16, steps=300, learning_rate=0.05, restarts=4, targ
            "images": np.concatenate([targets, reconstructions])}, summary, len(targets))
 
 
+def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_weight=1.0, pixel_weight=1.0,
+                w_avg_samples=10_000, targets=None):
+  """Projects `targets` (default: the first `num` real examples of the run's dataset) into W or W+ (`project`), the
+  features those of `features` (default: the run's classifier; none with feature_weight 0). w's mean and standard
+  deviation come from w_avg_samples mapped latents, as projector.py computes them. Reports the mean squared pixel
+  error of the start (w_avg, random noise), of the projection with its optimised noise, and of its ws with the
+  generator's own fixed noise (what projector.py's saved w alone reproduces), and the features' distance."""
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  from gan_jax.models import stylegan2  # pylint: disable=g-import-not-at-top
+  if space not in ("w", "w+"):
+    raise errors.UserError(f"--space must be w or w+, got {space!r}")
+  if not run.style_based:
+    raise errors.UserError(f"project works in StyleGAN2's W space; this run's model is {run.config.model_name!r} "
+                           "(use invert)")
+  if targets is None:
+    targets = data.load_examples(run.objective.sources()["x"], num=num)["x"]
+  classifier = run.classifier(features) if feature_weight else None
+  if classifier is not None and not hasattr(classifier, "features"):
+    raise errors.UserError(f"project compares a domain classifier's features; {classifier.name} is not one "
+                           "(--features=classifier:NAME_OR_FILE, or --feature_weight=0 for pixels alone)")
+  stats_key, noise_key, key = jax.random.split(key, 3)
+  ws = run.mapped(run.latents(stats_key, w_avg_samples))[:, 0]
+  w_avg = ws.mean(axis=0)
+  w_std = float(np.sqrt(np.sum(np.square(ws - w_avg)) / len(ws)))
+  generator, variables = run.models.generator, run.ema["g"]
+  synthesize = lambda ws, noise: generator.apply(variables, ws, noise, method="synthesis")
+  resolutions = stylegan2.noise_resolutions(generator.resolution)
+  num_ws = stylegan2.num_ws(generator.resolution)
+  start_noise = [jax.random.normal(jax.random.fold_in(noise_key, i), (len(targets), r, r, 1))
+                 for i, r in enumerate(resolutions)]
+  start = np.asarray(jax.jit(synthesize)(jnp.broadcast_to(jnp.asarray(w_avg), (len(targets), num_ws, len(w_avg))),
+                                         start_noise))
+  ws, noise, measured = project(synthesize, targets, w_avg, w_std, num_ws, resolutions, key,
+                                classifier.features if classifier is not None else None, steps, space == "w+",
+                                feature_weight=feature_weight, pixel_weight=pixel_weight)
+  projected = np.asarray(jax.jit(synthesize)(ws, noise))
+  fixed_noise = run.synthesised(ws)
+  mse = lambda images: np.mean(np.square(images - targets), axis=tuple(range(1, targets.ndim)))
+  summary = {"images": len(targets), "steps": steps, "space": space, "w_std": w_std,
+             "features": classifier.name if classifier is not None else None,
+             "mse_start": float(mse(start).mean()), "mse_projected": float(measured["pixel_mse"].mean()),
+             "mse_fixed_noise": float(mse(fixed_noise).mean()),
+             "feature_distance": float(measured["feature_distance"].mean())}
+  return ({"ws": ws, "targets": targets, "projections": projected, "fixed_noise": fixed_noise,
+           "pixel_mse": measured["pixel_mse"], "images": np.concatenate([targets, projected, fixed_noise])},
+          summary, len(targets))
+
+
 def run_codes(run, key, span=2.0, steps=9):
   """InfoGAN (Chen et al. 2016, Fig. 2): for each continuous code a grid whose row r has categorical code r
   and whose columns vary that code from -span to +span, the noise and the other codes fixed."""
@@ -329,7 +462,7 @@ def run_mixing(run, key, num=4):
   return {"ws_rows": ws_a, "ws_columns": ws_b, "images": np.concatenate(pictures)}, summary, num + 1
 
 
-COMMANDS = ("interpolate", "arithmetic", "truncation", "invert", "codes", "mixing")
+COMMANDS = ("interpolate", "arithmetic", "truncation", "invert", "codes", "mixing", "project")
 
 
 def main_cli():
@@ -338,12 +471,18 @@ def main_cli():
   out = flags.DEFINE_string("out", None, "Output directory for <command>.png and <command>.npz.")
   seed = flags.DEFINE_integer("seed", None, "Seed; default: the run's config.seed.")
   num = flags.DEFINE_integer("num", None, "interpolate: pairs (8); arithmetic: samples (2000); invert: images (16); "
-                                             "mixing: sources per side (4).")
-  steps = flags.DEFINE_integer("steps", None, "interpolate: points per path (10); invert: Adam steps (300).")
+                                             "mixing: sources per side (4); project: images (8).")
+  steps = flags.DEFINE_integer("steps", None, "interpolate: points per path (10); invert: Adam steps (300); "
+                                                 "project: Adam steps (1000).")
   method = flags.DEFINE_enum("method", "slerp", ["slerp", "lerp"], "Interpolation path.")
   source = flags.DEFINE_integer("source", None, "arithmetic: the class to turn into --target.")
   target = flags.DEFINE_integer("target", None, "arithmetic: the class to reach.")
-  features = flags.DEFINE_string("features", None, "arithmetic: classifier (default: the run's eval_features).")
+  features = flags.DEFINE_string("features", None, "arithmetic, project: classifier (default: the run's "
+                                                   "eval_features).")
+  space = flags.DEFINE_enum("space", "w", ["w", "w+"], "project: one w per image, or one per layer (W+).")
+  feature_weight = flags.DEFINE_float("feature_weight", 1.0, "project: weight of the classifier features' distance "
+                                                              "(0: pixels alone).")
+  pixel_weight = flags.DEFINE_float("pixel_weight", 1.0, "project: weight of the mean squared pixel error.")
   thresholds = flags.DEFINE_list("thresholds", None, "truncation thresholds (2,1,0.5,0.25); StyleGAN2: psi "
                                                      "(1,0.7,0.5,0).")
   restarts = flags.DEFINE_integer("restarts", 4, "invert: random starts per image.")
@@ -378,6 +517,9 @@ def main_cli():
         result = run_invert(run, key, given(num, 16), given(steps, 300), learning_rate.value, restarts.value)
       elif command == "mixing":
         result = run_mixing(run, key, given(num, 4))
+      elif command == "project":
+        result = run_project(run, key, given(num, 8), given(steps, 1000), space.value, features.value,
+                             feature_weight.value, pixel_weight.value)
       else:
         result = run_codes(run, key)
     arrays, summary, columns = result

@@ -2,16 +2,18 @@
 DiffAugment: shapes and ranges, translation as an integer shift filled with `fill`, cutout as one square of half the
 side, colour on constant images, gradients. ADA: the identity at p = 0, geometry at known parameters (integer shifts
 exact, rotations and scalings undone by their inverses), the colour transforms' closed forms, p's update rule.
-Where StyleGAN2's and the plain GAN's phases apply them, and ADA's p moving in a DCGAN's steps.
+Where StyleGAN2's and the plain GAN's phases apply them, and ADA's p moving in a DCGAN's steps and resuming exactly.
 (scripts/check_ada_parity.py compares the pipeline with the authors' PyTorch AugmentPipe at fixed parameters.)"""
+import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, init_state, tiny_config
+from conftest import REPO, tiny_config
 from gan_jax import augment, config as config_lib, steps, train
 from gan_jax.errors import UserError
 
@@ -215,30 +217,34 @@ def test_ada_p_moves_by_its_speed_towards_the_target_and_stays_in_0_1():
   assert history[-1] == 0.0 and min(history) == 0.0
 
 
-def test_the_plain_gan_augments_what_d_sees_and_moves_adas_p(data_dir, monkeypatch):
-  # DCGAN with ADA, p moving after every step: the augmentation is traced for the reals and fakes of D's update
-  # and the fakes of G's; p (logged as it augmented the step) moves by batch / (1000 ada_kimg) towards
-  # E[sign D(x)] = 0.6 from the previous step's logged r_t, and the accumulator holds the last step's sign.
+def test_the_plain_gan_augments_what_d_sees_moves_adas_p_and_resumes_it_exactly(data_dir, tmp_path, monkeypatch):
+  # DCGAN with ADA, p moving after every step, through the trainer: the augmentation is traced for the reals and
+  # fakes of D's update and the fakes of G's; p (logged as it augmented the step) moves by batch / (1000 ada_kimg)
+  # towards E[sign D(x)] = 0.6 from the previous step's logged r_t, and the accumulator holds the last step's sign.
+  # Then the same workdir without its last checkpoint, resumed from step 2: p, its pending r_t sum and everything
+  # else continue bitwise.
   calls = _record_augment_calls(monkeypatch)
-  config = tiny_config("dcgan_digits.py", data_dir, **{
-      "augment.kind": "ada", "augment.p": 0.5, "augment.ada_interval": 1, "augment.ada_kimg": 0.08})
-  config_lib.validate(config)
-  objective, txs = train.build(config)
-  state = init_state(objective, 0, txs)
-  shape = (1, config.batch_size, *objective.models.data_shape)
-  step = jax.jit(steps.make_train_step(objective, txs))
-  rows = []
-  for i in range(3):
-    state, metrics = step(state, {"x": jax.random.uniform(jax.random.PRNGKey(i), shape, jnp.float32, -1, 1)})
-    rows.append({k: float(v) for k, v in metrics.items()})
-  assert calls == [shape[1:]] * 3   # Traced once: D's reals and fakes, G's fakes.
-  move = config.batch_size / 80.0
-  assert rows[0]["augment_p"] == 0.5
+  config = lambda: tiny_config("dcgan_digits.py", data_dir, total_steps=3, checkpoint_every=1, sample_every=100,
+                               evals=(), **{"augment.kind": "ada", "augment.p": 0.5, "augment.ada_interval": 1,
+                                            "augment.ada_kimg": 0.08})
+  config_lib.validate(config())
+  full = train.train_and_evaluate(config(), str(tmp_path / "full"))
+  assert calls == [(config().batch_size, 16, 16, 1)] * 3   # Traced once: D's reals and fakes, G's fakes.
+  with open(tmp_path / "full" / "metrics.jsonl") as f:
+    rows = [r for r in map(json.loads, f) if "g_loss" in r]
+  move = config().batch_size / 80.0
+  assert len(rows) == 3 and rows[0]["augment_p"] == 0.5
   for before, after in zip(rows, rows[1:]):
     expected = np.clip(before["augment_p"] + move * np.sign(before["d_real_sign"] - 0.6), 0, 1)
     np.testing.assert_allclose(after["augment_p"], expected, rtol=1e-6)
-  assert int(state.extra["ada_count"]) == 1
-  np.testing.assert_allclose(float(state.extra["ada_signs"]), rows[2]["d_real_sign"], rtol=1e-6)
+  assert int(full.extra["ada_count"]) == 1
+  np.testing.assert_allclose(float(full.extra["ada_signs"]), rows[2]["d_real_sign"], rtol=1e-6)
+  shutil.copytree(tmp_path / "full", tmp_path / "resumed")
+  shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "3")
+  resumed = train.train_and_evaluate(config(), str(tmp_path / "resumed"))
+  assert int(resumed.step) == 3
+  for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("experiment,overrides,message", [

@@ -245,6 +245,8 @@ def test_latent_commands_on_tiny_runs(tiny_runs):
   assert arrays["images"].shape == (2 * 10 * 3, 16, 16, 1) and summary == {"grids": 2, "rows": 10, "columns": 3}
   with pytest.raises(UserError, match="`codes` is for InfoGAN runs"):
     latent.run_codes(run, key)
+  with pytest.raises(UserError, match="project works in StyleGAN2's W space"):
+    latent.run_project(run, key)
 
 
 def test_latent_cli_writes_grid_and_npz(tiny_runs, tmp_path):

@@ -50,13 +50,22 @@ class Classifier:
 
   def preprocess(self, images):
     """uint8 [N, H, W, C] -> float32 [N, res, res, channels] in [-1, 1] (bilinear, antialiased resize)."""
-    x = jnp.asarray(images, jnp.float32) / 127.5 - 1.0
+    return self.prepare(jnp.asarray(images, jnp.float32) / 127.5 - 1.0)
+
+  def prepare(self, x):
+    """float [N, H, W, C] in [-1, 1] -> [N, res, res, channels], the channels averaged or repeated and the image
+    resized (bilinear, antialiased) to the classifier's; differentiable."""
     channels, res = self.meta["channels"], self.meta["resolution"]
     if x.shape[-1] != channels:
       x = x.mean(axis=-1, keepdims=True) if channels == 1 else jnp.repeat(x, channels, axis=-1)
     if x.shape[1:3] != (res, res):
       x = jax.image.resize(x, (x.shape[0], res, res, channels), "bilinear")
     return x
+
+  def features(self, x):
+    """Features [N, feature_dim] of float images [N, H, W, C] in [-1, 1], differentiable in x (jit it): what the
+    StyleGAN2 projector compares where the authors compare VGG16's LPIPS features."""
+    return self.module.apply({"params": self.params}, self.prepare(x))[0]
 
   def features_and_probs(self, images, batch_size=500):
     """(features float32 [N, feature_dim], class probabilities float32 [N, num_classes])."""

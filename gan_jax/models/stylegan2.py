@@ -161,7 +161,8 @@ def modulated_conv2d_grouped(x, weight, styles, demodulate: bool = True, up: boo
 class SynthesisLayer(nn.Module):
   """SynthesisLayer: affine w -> styles (bias init 1), a modulated 3x3 convolution (up-sampling or not), per-pixel
   noise times a learned strength (init 0), bias and leaky ReLU. noise: 'random' (rng stream 'noise'), 'const'
-  (a fixed draw per layer, as the authors' noise_const buffers) or 'none'."""
+  (a fixed draw per layer, as the authors' noise_const buffers), 'none', or an array [B, R, R, 1] (the projector's
+  optimised noise, as projector.py sets the noise_const buffers)."""
   features: int
   resolution: int
   up: bool = False
@@ -175,7 +176,9 @@ class SynthesisLayer(nn.Module):
     x = modulated_conv2d(x, weight / math.sqrt(fan_in), styles, up=self.up)
     strength = self.param("noise_strength", nn.initializers.zeros, ())
     shape = (x.shape[0], self.resolution, self.resolution, 1)
-    if noise == "random":
+    if not isinstance(noise, str):
+      x = x + noise.astype(x.dtype) * strength
+    elif noise == "random":
       x = x + jax.random.normal(self.make_rng("noise"), shape, x.dtype) * strength
     elif noise == "const":
       fixed = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(0x5EED), self.layer_index), shape[1:], x.dtype)
@@ -204,6 +207,11 @@ def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
 def num_ws(resolution: int) -> int:
   """w vectors the synthesis network takes: one per convolution plus the last toRGB (2 log2(R) - 2: 8 at 32)."""
   return 2 * int(math.log2(resolution)) - 2
+
+
+def noise_resolutions(resolution: int) -> tuple:
+  """The resolution of each synthesis convolution's noise input, in order: 4, then two per block from 8 on."""
+  return (4,) + tuple(2 ** level for level in range(3, int(math.log2(resolution)) + 1) for _ in range(2))
 
 
 def normalize_2nd_moment(x, eps=1e-8):
@@ -263,15 +271,16 @@ class Generator(nn.Module):
     w_avg)."""
     return self.w_avg.value + psi * (ws - self.w_avg.value)
 
-  def synthesis(self, ws, noise: str = "const"):
+  def synthesis(self, ws, noise="const"):
     """SynthesisNetwork, 'skip' architecture: [B, num_ws, w_dim] -> images [B, R, R, channels]. Each block's first
     convolution up-samples; its toRGB reads the w of the next block's first convolution, and the image so far is
-    up-sampled (FIR) and added to (SynthesisBlock, w_idx)."""
+    up-sampled (FIR) and added to (SynthesisBlock, w_idx). noise: a mode of SynthesisLayer, or one array
+    [B, r, r, 1] per convolution (r from noise_resolutions)."""
     x = jnp.broadcast_to(self.const[None], (ws.shape[0], *self.const.shape))
     img, w_idx, conv_idx = None, 0, 0
     for level, torgb in enumerate(self.torgbs):
       for _ in range(1 if level == 0 else 2):
-        x = self.convs[conv_idx](x, ws[:, w_idx], noise)
+        x = self.convs[conv_idx](x, ws[:, w_idx], noise if isinstance(noise, str) else noise[conv_idx])
         conv_idx, w_idx = conv_idx + 1, w_idx + 1
       y = torgb(x, ws[:, w_idx])
       img = y if img is None else upsample2d(img) + y
