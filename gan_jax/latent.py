@@ -14,6 +14,7 @@ codes, and StyleGAN2's style mixing and projector, on the EMA generator of a tra
 Each writes <out>/<command>.png (a grid) and <out>/<command>.npz (latents, images, numbers) and prints a JSON
 line with what it measured. Everything random comes from --seed (default: the run's config.seed).
 """
+import functools
 import json
 import os
 
@@ -123,6 +124,13 @@ def noise_regularization(noise_maps):
   return total
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def unit_noise(key, num: int, resolutions: tuple) -> list:
+  """Noise maps [num, r, r, 1] of N(0, 1), one per resolution (the projector's start, as projector.py's randn_like),
+  drawn in one compiled program."""
+  return [jax.random.normal(jax.random.fold_in(key, i), (num, r, r, 1), jnp.float32) for i, r in enumerate(resolutions)]
+
+
 def projection_schedule(step: int, steps: int, learning_rate: float = 0.1, noise_factor: float = 0.05,
                         rampdown: float = 0.25, rampup: float = 0.05, noise_ramp: float = 0.75):
   """projector.py's schedule at `step` of `steps`: (learning rate: a linear ramp-up over the first 5% and a cosine
@@ -153,8 +161,7 @@ def project(synthesize, targets, w_avg, w_std, num_ws: int, noise_resolutions, k
   target_features = unit(features(targets)) if features is not None else None
   noise_key, key = jax.random.split(key)
   w = jnp.broadcast_to(jnp.asarray(w_avg, jnp.float32), (n, num_ws if w_plus else 1, w_avg.shape[-1]))
-  noise = [jax.random.normal(jax.random.fold_in(noise_key, i), (n, r, r, 1), jnp.float32)
-           for i, r in enumerate(noise_resolutions)]
+  noise = unit_noise(noise_key, n, tuple(noise_resolutions))
 
   def distances(params, w_noise):
     w, noise = params
@@ -362,7 +369,8 @@ def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_w
   features those of `features` (default: the run's classifier; none with feature_weight 0). w's mean and standard
   deviation come from w_avg_samples mapped latents, as projector.py computes them. Reports the mean squared pixel
   error of the start (w_avg, random noise), of the projection with its optimised noise, and of its ws with the
-  generator's own fixed noise (what projector.py's saved w alone reproduces), and the features' distance."""
+  generator's own fixed noise (what projector.py's saved w alone reproduces), the features' distance, and the share
+  of projections the classifier puts in their target's class."""
   from gan_jax import data  # pylint: disable=g-import-not-at-top
   from gan_jax.models import stylegan2  # pylint: disable=g-import-not-at-top
   if space not in ("w", "w+"):
@@ -384,8 +392,7 @@ def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_w
   synthesize = lambda ws, noise: generator.apply(variables, ws, noise, method="synthesis")
   resolutions = stylegan2.noise_resolutions(generator.resolution)
   num_ws = stylegan2.num_ws(generator.resolution)
-  start_noise = [jax.random.normal(jax.random.fold_in(noise_key, i), (len(targets), r, r, 1))
-                 for i, r in enumerate(resolutions)]
+  start_noise = unit_noise(noise_key, len(targets), resolutions)
   start = np.asarray(jax.jit(synthesize)(jnp.broadcast_to(jnp.asarray(w_avg), (len(targets), num_ws, len(w_avg))),
                                          start_noise))
   ws, noise, measured = project(synthesize, targets, w_avg, w_std, num_ws, resolutions, key,
@@ -399,6 +406,9 @@ def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_w
              "mse_start": float(mse(start).mean()), "mse_projected": float(measured["pixel_mse"].mean()),
              "mse_fixed_noise": float(mse(fixed_noise).mean()),
              "feature_distance": float(measured["feature_distance"].mean())}
+  if classifier is not None:   # The share of projections the classifier puts in their target's class.
+    summary["class_agreement"] = float(np.mean(predicted_classes(classifier, projected) ==
+                                               predicted_classes(classifier, targets)))
   return ({"ws": ws, "targets": targets, "projections": projected, "fixed_noise": fixed_noise,
            "pixel_mse": measured["pixel_mse"], "images": np.concatenate([targets, projected, fixed_noise])},
           summary, len(targets))

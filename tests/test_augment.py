@@ -19,13 +19,17 @@ from gan_jax.errors import UserError
 
 
 def _images(seed=0, shape=(16, 8, 8, 1)):
-  return jax.random.uniform(jax.random.PRNGKey(seed), shape, jnp.float32, -0.9, 0.9)
+  """Images uniform in [-0.9, 0.9], drawn by numpy: an eager jax.random.uniform of a new shape compiles threefry
+  alone (0.5 s), and no test depends on the particular values."""
+  return np.random.default_rng(seed).uniform(-0.9, 0.9, shape).astype(np.float32)
 
 
 def test_translation_shifts_each_image_by_at_most_an_eighth_and_fills_what_it_uncovers():
   # One bright pixel per image at (4, 4) of an 8x8 image: after translation it is at (4 + dy, 4 + dx) with |dy|,
   # |dx| <= int(8 / 8 + 0.5) = 1, everything else is the fill value.
-  x = jnp.full((64, 8, 8, 1), -1.0).at[:, 4, 4, 0].set(1.0)
+  # Inputs in numpy and every call jitted: eagerly, each small op of a new shape compiles alone.
+  x = np.full((64, 8, 8, 1), -1.0, np.float32)
+  x[:, 4, 4, 0] = 1.0
   y = np.asarray(jax.jit(lambda k, x: augment.translation(k, x, fill=-1.0))(jax.random.PRNGKey(0), x))
   shifts = set()
   for image in y[..., 0]:
@@ -35,15 +39,15 @@ def test_translation_shifts_each_image_by_at_most_an_eighth_and_fills_what_it_un
   assert len(shifts) == 9   # All nine shifts occur.
   # A shift moves the content: an image's values are its own, shifted, or the fill.
   x = _images()
-  y = np.asarray(augment.translation(jax.random.PRNGKey(1), x, fill=0.5))
-  for a, b in zip(np.asarray(x), y):
+  y = np.asarray(jax.jit(lambda k, x: augment.translation(k, x, fill=0.5))(jax.random.PRNGKey(1), x))
+  for a, b in zip(x, y):
     assert any(np.array_equal(b[max(dy, 0):8 + min(dy, 0), max(dx, 0):8 + min(dx, 0)],
                               a[max(-dy, 0):8 + min(-dy, 0), max(-dx, 0):8 + min(-dx, 0)])
                for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def test_cutout_sets_one_square_of_half_the_side_to_the_fill():
-  x = jnp.full((200, 8, 8, 1), 0.5)
+  x = np.full((200, 8, 8, 1), 0.5, np.float32)
   y = np.asarray(jax.jit(lambda k, x: augment.cutout(k, x, fill=-1.0))(jax.random.PRNGKey(0), x))[..., 0]
   areas = []
   for image in y:
@@ -57,13 +61,13 @@ def test_cutout_sets_one_square_of_half_the_side_to_the_fill():
 
 def test_color_on_constant_images_is_a_brightness_shift_and_keeps_shapes():
   # A constant grey image has no saturation or contrast to scale: only the brightness U(-0.5, 0.5) moves it.
-  x = jnp.full((256, 4, 4, 1), 0.2)
+  x = np.full((256, 4, 4, 1), 0.2, np.float32)
   y = np.asarray(jax.jit(augment.color)(jax.random.PRNGKey(0), x))
   shift = y[:, 0, 0, 0] - 0.2
   np.testing.assert_allclose(y, y[:, :1, :1, :1] * np.ones_like(y), atol=1e-6)
   assert shift.min() >= -0.5 and shift.max() <= 0.5 and shift.std() > 0.2
   colour = _images(shape=(8, 6, 6, 3))
-  out = augment.diff_augment(jax.random.PRNGKey(3), colour)
+  out = np.asarray(jax.jit(augment.diff_augment)(jax.random.PRNGKey(3), colour))   # Eagerly, each op compiles.
   assert out.shape == colour.shape and np.all(np.isfinite(out))
 
 
@@ -72,9 +76,9 @@ def test_diff_augment_is_differentiable():
   x = _images()
   grad = jax.jit(jax.grad(lambda x: jnp.sum(augment.diff_augment(jax.random.PRNGKey(0), x,
                                                                  ("translation", "cutout")))))(x)
-  assert set(np.unique(np.asarray(grad))) <= {0.0, 1.0} and 0 < float(jnp.mean(grad)) < 1
-  grad = jax.jit(jax.grad(lambda x: jnp.sum(jnp.square(augment.diff_augment(jax.random.PRNGKey(0), x)))))(x)
-  assert np.all(np.isfinite(grad)) and float(jnp.max(jnp.abs(grad))) > 0
+  assert set(np.unique(np.asarray(grad))) <= {0.0, 1.0} and 0 < float(np.mean(grad)) < 1
+  grad = np.asarray(jax.jit(jax.grad(lambda x: jnp.sum(jnp.square(augment.diff_augment(jax.random.PRNGKey(0), x)))))(x))
+  assert np.all(np.isfinite(grad)) and float(np.max(np.abs(grad))) > 0
 
 
 def _record_augment_calls(monkeypatch) -> list:
@@ -141,7 +145,7 @@ def _smooth(shape=(4, 16, 16, 3)):
   phases = np.random.default_rng(0).uniform(0, 2 * np.pi, (b, 1, 1, c, 2))
   x = 0.5 * np.cos(2 * np.pi * rows[None, :, :, None] / h + phases[..., 0]) * np.cos(
       2 * np.pi * cols[None, :, :, None] / w + phases[..., 1])
-  return jnp.asarray(x, jnp.float32)
+  return x.astype(np.float32)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -151,8 +155,8 @@ def test_ada_is_the_identity_at_p_zero_and_changes_images_at_p_one(channels):
   x = _images(shape=(8, 16, 16, channels))
   ada = jax.jit(augment.ada)
   np.testing.assert_allclose(ada(jax.random.PRNGKey(0), x, 0.0), x, atol=2e-6)
-  y = ada(jax.random.PRNGKey(0), x, 1.0)
-  assert y.shape == x.shape and np.all(np.isfinite(y)) and float(jnp.mean(jnp.abs(y - x))) > 0.2
+  y = np.asarray(ada(jax.random.PRNGKey(0), x, 1.0))                      # Checked in numpy: no eager op compiles.
+  assert y.shape == x.shape and np.all(np.isfinite(y)) and float(np.mean(np.abs(y - x))) > 0.2
 
 
 def test_ada_geometry_at_known_parameters():
@@ -160,42 +164,51 @@ def test_ada_geometry_at_known_parameters():
   # inverses give the image back, up to the resampling filters' error on band-limited images.
   x = _smooth()
   b = x.shape[0]
-  shifted = augment.geometric(x, augment.translate2d(-jnp.full(b, 3.0), -jnp.full(b, 2.0)))   # Right 3, down 2.
+  # geometric jitted once for all its calls (one shape), the matrices made in one program, the checks in numpy:
+  # eagerly, each op compiles alone (130 compilations); all the resamplings as one program compile 6x longer.
+  jitted = jax.jit(augment.geometric)
+  geometric = lambda x, g_inv: np.asarray(jitted(x, g_inv))
+  shift, quarter_turn, pairs = jax.jit(lambda: (
+      augment.translate2d(-jnp.full(b, 3.0), -jnp.full(b, 2.0)), augment.rotate2d(jnp.full(b, np.pi / 2)),
+      [(augment.rotate2d(jnp.full(b, 0.6)), augment.rotate2d(jnp.full(b, -0.6))),
+       (augment.scale2d(jnp.full(b, 0.7), 0.7), augment.scale2d(jnp.full(b, 1 / 0.7), 1 / 0.7))]))()
+  shifted = geometric(x, shift)                                            # Right 3, down 2.
   np.testing.assert_allclose(shifted[:, 2:, 3:], x[:, :-2, :-3], atol=1e-5)
   np.testing.assert_allclose(shifted[:, 2:, 2], x[:, :-2, 1], atol=1e-5)   # Column -1 reflects column 1.
-  quarter = augment.geometric(x, augment.rotate2d(jnp.full(b, np.pi / 2)))
+  quarter = geometric(x, quarter_turn)
   # (Not exact, as in the authors' pipeline: the sym6 filter is not symmetric, so resampling does not commute with
   # rotations; exact for integer shifts.)
-  np.testing.assert_allclose(quarter, jnp.rot90(x, 1, axes=(1, 2)), atol=0.03)
-  for forward, backward in [(augment.rotate2d(jnp.full(b, 0.6)), augment.rotate2d(jnp.full(b, -0.6))),
-                            (augment.scale2d(jnp.full(b, 0.7), 0.7), augment.scale2d(jnp.full(b, 1 / 0.7), 1 / 0.7))]:
-    there_and_back = augment.geometric(augment.geometric(x, forward), backward)
+  np.testing.assert_allclose(quarter, np.rot90(x, 1, axes=(1, 2)), atol=0.03)
+  for forward, backward in pairs:
+    there_and_back = geometric(geometric(x, forward), backward)
     np.testing.assert_allclose(there_and_back[:, 4:12, 4:12], x[:, 4:12, 4:12], atol=0.01)
-    assert float(jnp.max(jnp.abs(augment.geometric(x, forward) - x))) > 0.2
+    assert float(np.max(np.abs(geometric(x, forward) - x))) > 0.2
 
 
 def test_ada_colour_transforms_have_their_closed_forms():
   x = _images(shape=(3, 4, 4, 3))
-  ones, zeros = jnp.ones(3), jnp.zeros(3)
-  b, c = jnp.asarray([0.1, -0.3, 0.0]), jnp.asarray([0.5, 1.0, 2.0])
-  np.testing.assert_allclose(augment.apply_color(x, augment.color_transform(b, c, zeros)),
+  ones, zeros = np.ones(3, np.float32), np.zeros(3, np.float32)
+  b, c = np.asarray([0.1, -0.3, 0.0], np.float32), np.asarray([0.5, 1.0, 2.0], np.float32)
+  # Each transform made and applied as one program, the closed forms in numpy: eagerly, each op compiles alone.
+  colour = jax.jit(lambda x, *parameters: augment.apply_color(x, augment.color_transform(*parameters)))
+  np.testing.assert_allclose(colour(x, b, c, zeros),
                              (x + b[:, None, None, None]) * c[:, None, None, None], atol=1e-6)   # Brightness first.
   # Luma flip reflects about the grey axis: the grey component negates, the colour part stays.
-  grey = jnp.mean(x, axis=-1, keepdims=True)
-  np.testing.assert_allclose(augment.apply_color(x, augment.color_transform(zeros, ones, ones)),
-                             x - 2 * grey, atol=1e-6)
+  grey = np.mean(x, axis=-1, keepdims=True)
+  np.testing.assert_allclose(colour(x, zeros, ones, ones), x - 2 * grey, atol=1e-6)
   # Saturation s scales the distance from grey; hue rotation keeps grey and the distance from it.
-  s = jnp.asarray([0.0, 0.5, 3.0])
-  np.testing.assert_allclose(augment.apply_color(x, augment.color_transform(zeros, ones, zeros, zeros, s)),
-                             grey + s[:, None, None, None] * (x - grey), atol=1e-6)
-  turned = augment.apply_color(x, augment.color_transform(zeros, ones, zeros, jnp.full(3, 2.0), ones))
-  np.testing.assert_allclose(jnp.mean(turned, -1), grey[..., 0], atol=1e-6)
-  np.testing.assert_allclose(jnp.linalg.norm(turned - grey, axis=-1), jnp.linalg.norm(x - grey, axis=-1), atol=1e-5)
+  s = np.asarray([0.0, 0.5, 3.0], np.float32)
+  np.testing.assert_allclose(colour(x, zeros, ones, zeros, zeros, s), grey + s[:, None, None, None] * (x - grey),
+                             atol=1e-6)
+  turned = np.asarray(colour(x, zeros, ones, zeros, np.full(3, 2.0, np.float32), ones))
+  np.testing.assert_allclose(np.mean(turned, -1), grey[..., 0], atol=1e-6)
+  np.testing.assert_allclose(np.linalg.norm(turned - grey, axis=-1), np.linalg.norm(x - grey, axis=-1), atol=1e-5)
   # Grey images: the authors' reduction; a luma flip negates them, and hue and saturation are never drawn.
   g = x[..., :1]
-  np.testing.assert_allclose(augment.apply_color(g, augment.color_transform(zeros, ones, ones)), -g, atol=1e-6)
+  np.testing.assert_allclose(colour(g, zeros, ones, ones), -g, atol=1e-6)
   # Drawn for grey images, the matrices hold no hue rotation or saturation: their RGB part is c (I - 2 f v v^T),
-  # symmetric with equal off-diagonal entries; drawn for RGB images, hue rotations make them asymmetric.
+  # symmetric with equal off-diagonal entries; drawn for RGB images, hue rotations make them asymmetric. (Drawn
+  # eagerly: jitted, each channel count's draws compile threefry at XLA's full optimisation, 2.5x slower.)
   rgb_part = lambda channels: np.asarray(augment.color_matrix(jax.random.PRNGKey(0), 64, channels, 1.0))[:, :3, :3]
   grey_m, rgb_m = rgb_part(1), rgb_part(3)
   off = grey_m[:, ~np.eye(3, dtype=bool)]
@@ -207,9 +220,10 @@ def test_ada_p_moves_by_its_speed_towards_the_target_and_stays_in_0_1():
   # A scripted r_t: above the target p rises by batch x interval / (1000 kimg) per adjustment, below it falls,
   # and it stays within [0, 1] (Karras et al. 2020, Sec. 3; training_loop.py with the clamp at 1 added).
   step = 32 * 4 / (1000 * 2.0)
+  adjust = jax.jit(augment.ada_adjust, static_argnums=(2, 3, 4, 5))      # One program: eagerly, each op compiles.
   p, history = 0.0, []
   for r_t in [0.8] * 20 + [0.6] + [0.2] * 40:
-    p = float(augment.ada_adjust(p, r_t, 0.6, 32, 4, 2.0))
+    p = float(adjust(p, r_t, 0.6, 32, 4, 2.0))
     history.append(p)
   np.testing.assert_allclose(history[:3], [step, 2 * step, 3 * step], rtol=1e-6)
   assert history[15] == 1.0 and history[19] == 1.0 and history[20] == 1.0   # Clamped at 1; r_t = target: no move.

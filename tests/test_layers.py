@@ -10,6 +10,8 @@ import pytest
 
 from gan_jax.models import layers
 
+from conftest import init_variables
+
 CASES = [  # (input H, W), kernel, stride, padding: DCGAN, ResNet/U-Net style, odd sizes, explicit pads.
     ((7, 7), (4, 4), (2, 2), "SAME"),        # DCGAN 7 -> 14 (MNIST).
     ((4, 4), (4, 4), (2, 2), "SAME"),        # DCGAN 4 -> 8.
@@ -25,6 +27,13 @@ CASES = [  # (input H, W), kernel, stride, padding: DCGAN, ResNet/U-Net style, o
 ]
 
 
+def _one_program(*fs):
+  """A function of the arguments returning each f(*args), compiled as one program: run eagerly, each of their few
+  dozen operations of new shapes would compile on its own (20-40 ms each on a 2-core CPU), for every case. The
+  inputs are numpy float32 arrays for the same reason: jnp.asarray's float64 -> float32 conversion compiled too."""
+  return jax.jit(lambda *args: tuple(f(*args) for f in fs))
+
+
 @pytest.mark.parametrize("merge", [0.0, np.inf], ids=["per_phase", "merged"])
 @pytest.mark.parametrize("size,kernel,strides,padding", CASES)
 def test_conv_transpose_equals_lax_in_values_and_gradients(size, kernel, strides, padding, merge, monkeypatch):
@@ -32,49 +41,54 @@ def test_conv_transpose_equals_lax_in_values_and_gradients(size, kernel, strides
   # is a multiple of the stride (MAX_MERGED_OVERHEAD decides between them by cost; here it forces each).
   monkeypatch.setattr(layers, "MAX_MERGED_OVERHEAD", merge)
   rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
-  w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
+  x = rng.standard_normal((2, *size, 3)).astype(np.float32)
+  w = rng.standard_normal((*kernel, 3, 5)).astype(np.float32)
   reference = lambda x, w: jax.lax.conv_transpose(x, w, strides, padding)
   ours = lambda x, w: layers.conv_transpose(x, w, strides, padding)
-  np.testing.assert_allclose(ours(x, w), reference(x, w), atol=1e-5, rtol=1e-5)
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
-  for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(reference), (0, 1))(x, w)):
+  y, want_y, grads, want_grads = _one_program(
+      ours, reference, jax.grad(loss(ours), (0, 1)), jax.grad(loss(reference), (0, 1)))(x, w)
+  np.testing.assert_allclose(y, want_y, atol=1e-5, rtol=1e-5)
+  for got, want in zip(grads, want_grads):
     np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_conv_transpose_module_is_a_drop_in_for_flax(use_bias):
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 7, 7, 8))
+  # Input from numpy and initialisers compiled once: eagerly, jax.random compiles threefry (0.5 s) and each
+  # initialiser's operations compile one by one.
+  x = np.random.default_rng(0).standard_normal((2, 7, 7, 8)).astype(np.float32)
   kwargs = dict(features=4, kernel_size=(4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias,
                 bias_init=nn.initializers.normal(1.0))
   flax_layer, our_layer = nn.ConvTranspose(**kwargs), layers.ConvTranspose(**kwargs)
-  flax_vars = flax_layer.init(jax.random.PRNGKey(1), x)
-  our_vars = our_layer.init(jax.random.PRNGKey(1), x)
+  flax_vars = init_variables(flax_layer, jax.random.PRNGKey(1), x)
+  our_vars = init_variables(our_layer, jax.random.PRNGKey(1), x)
   # Same tree, shapes and initial values: checkpoints of either load into the other.
   assert jax.tree.structure(flax_vars) == jax.tree.structure(our_vars)
   for a, b in zip(jax.tree.leaves(flax_vars), jax.tree.leaves(our_vars)):
     np.testing.assert_array_equal(a, b)
-  np.testing.assert_allclose(our_layer.apply(flax_vars, x), flax_layer.apply(flax_vars, x), atol=1e-5)
+  np.testing.assert_allclose(*_one_program(our_layer.apply, flax_layer.apply)(flax_vars, x), atol=1e-5)
 
 
 @pytest.mark.parametrize("size,kernel,strides,padding", [CASES[0], CASES[4], CASES[9]])
 def test_conv_transpose_second_derivatives_equal_lax(size, kernel, strides, padding):
   # The custom backward pass is itself differentiable (gradient penalties through G, unrolled updates).
   rng = np.random.default_rng(1)
-  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
-  w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
+  x = rng.standard_normal((2, *size, 3)).astype(np.float32)
+  w = rng.standard_normal((*kernel, 3, 5)).astype(np.float32)
   def grad_norm(f):
     return lambda x, w: jnp.sum(jax.grad(lambda x, w: jnp.sum(jnp.tanh(f(x, w))), (0, 1))(x, w)[0] ** 2)
   reference = grad_norm(lambda x, w: jax.lax.conv_transpose(x, w, strides, padding))
   ours = grad_norm(lambda x, w: layers.conv_transpose(x, w, strides, padding))
-  for got, want in zip(jax.grad(ours, (0, 1))(x, w), jax.grad(reference, (0, 1))(x, w)):
+  for got, want in zip(*_one_program(jax.grad(ours, (0, 1)), jax.grad(reference, (0, 1)))(x, w)):
     np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)  # float32 rounding of sums of ~100 terms.
 
 
 def test_conv_transpose_keeps_bfloat16():
-  x = jnp.ones((2, 7, 7, 4), jnp.bfloat16)
-  w = jnp.ones((4, 4, 4, 3), jnp.bfloat16)
-  dx, dw = jax.grad(lambda x, w: jnp.sum(layers.conv_transpose(x, w, (2, 2)).astype(jnp.float32)), (0, 1))(x, w)
+  x = np.ones((2, 7, 7, 4), jnp.bfloat16)
+  w = np.ones((4, 4, 4, 3), jnp.bfloat16)
+  dx, dw = jax.jit(jax.grad(  # One program: eagerly, each of its operations compiles on its own.
+      lambda x, w: jnp.sum(layers.conv_transpose(x, w, (2, 2)).astype(jnp.float32)), (0, 1)))(x, w)
   assert dx.dtype == dw.dtype == jnp.bfloat16
 
 
@@ -99,22 +113,25 @@ LAX_CONV_CASES = [  # Left to jax.lax.
 @pytest.mark.parametrize("size,kernel,strides,padding", CONV_CASES + LAX_CONV_CASES)
 def test_strided_conv_equals_lax_in_values_and_first_and_second_derivatives(size, kernel, strides, padding):
   rng = np.random.default_rng(2)
-  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
-  w = jnp.asarray(rng.standard_normal((*kernel, 3, 5)), jnp.float32)
+  x = rng.standard_normal((2, *size, 3)).astype(np.float32)
+  w = rng.standard_normal((*kernel, 3, 5)).astype(np.float32)
   dn = ("NHWC", "HWIO", "NHWC")
   reference = lambda x, w: jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
   ours = lambda x, w: layers.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
   custom = "custom_vjp_call" in str(jax.make_jaxpr(ours)(x, w))
   assert custom == ((size, kernel, strides, padding) in CONV_CASES)
-  np.testing.assert_array_equal(ours(x, w), reference(x, w))  # The forward pass is jax.lax's own.
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
-  for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(reference), (0, 1))(x, w)):
-    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
   # The backward pass is itself differentiable: gradient penalties (WGAN-GP, R1) differentiate D's input
   # gradient with respect to D's parameters.
   def grad_norm(f):
     return lambda x, w: jnp.sum(jax.grad(lambda x, w: jnp.sum(jnp.tanh(f(x, w))))(x, w) ** 2)
-  for got, want in zip(jax.grad(grad_norm(ours), (0, 1))(x, w), jax.grad(grad_norm(reference), (0, 1))(x, w)):
+  y, want_y, grads, want_grads, grad_norm_grads, want_grad_norm_grads = _one_program(
+      ours, reference, jax.grad(loss(ours), (0, 1)), jax.grad(loss(reference), (0, 1)),
+      jax.grad(grad_norm(ours), (0, 1)), jax.grad(grad_norm(reference), (0, 1)))(x, w)
+  np.testing.assert_array_equal(y, want_y)  # The forward pass is jax.lax's own.
+  for got, want in zip(grads, want_grads):
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+  for got, want in zip(grad_norm_grads, want_grad_norm_grads):
     np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)
 
 
@@ -126,35 +143,41 @@ def test_strided_conv_equals_lax_in_values_and_first_and_second_derivatives(size
 ])
 def test_tall_kernels_with_few_outputs_are_row_split_and_equal_lax(size, kernel, outputs, padding):
   rng = np.random.default_rng(3)
-  x = jnp.asarray(rng.standard_normal((2, *size, 5)), jnp.float32)
-  w = jnp.asarray(rng.standard_normal((*kernel, 5, outputs)), jnp.float32)
+  x = rng.standard_normal((2, *size, 5)).astype(np.float32)
+  w = rng.standard_normal((*kernel, 5, outputs)).astype(np.float32)
   dn = ("NHWC", "HWIO", "NHWC")
   reference = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=dn)
   ours = lambda x, w: layers.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=dn)
   # One 1 x kw convolution to kh * outputs channels, not the kh x kw one.
   assert f"{kernel[1]},5,{kernel[0] * outputs}]" in str(jax.make_jaxpr(ours)(x, w)).replace(" ", "")
-  np.testing.assert_allclose(ours(x, w), reference(x, w), atol=1e-4, rtol=1e-5)
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
-  for got, want in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(reference), (0, 1))(x, w)):
+  wider = rng.standard_normal((*kernel, 5, layers.ROW_SPLIT_MAX_OUTPUTS + 1)).astype(np.float32)
+  computed = lambda f: lambda x, w, wider: (f(x, w), jax.grad(loss(f), (0, 1))(x, w), f(x, wider))
+  (y, grads, wide_y), (want_y, want_grads, want_wide_y) = _one_program(computed(ours), computed(reference))(
+      x, w, wider)
+  np.testing.assert_allclose(y, want_y, atol=1e-4, rtol=1e-5)
+  for got, want in zip(grads, want_grads):
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
-  wider = jnp.asarray(rng.standard_normal((*kernel, 5, layers.ROW_SPLIT_MAX_OUTPUTS + 1)), jnp.float32)
-  np.testing.assert_array_equal(ours(x, wider), reference(x, wider))  # More outputs: jax.lax's own.
+  np.testing.assert_array_equal(wide_y, want_wide_y)  # More outputs: jax.lax's own.
 
 
 def test_flax_conv_with_the_strided_conv_keeps_its_parameters_and_function():
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 14, 14, 8))
+  # Input from numpy, initialisers compiled once, and the computations below in one program each: eagerly,
+  # jax.random compiles threefry (0.5 s) and every operation of a new shape compiles on its own.
+  x = np.random.default_rng(0).standard_normal((2, 14, 14, 8)).astype(np.float32)
   kwargs = dict(features=4, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
   flax_layer = nn.Conv(**kwargs)
   our_layer = nn.Conv(**kwargs, conv_general_dilated=layers.conv_general_dilated)
-  variables = flax_layer.init(jax.random.PRNGKey(1), x)
-  assert jax.tree.structure(our_layer.init(jax.random.PRNGKey(1), x)) == jax.tree.structure(variables)
+  variables = init_variables(flax_layer, jax.random.PRNGKey(1), x)
+  assert jax.tree.structure(init_variables(our_layer, jax.random.PRNGKey(1), x)) == jax.tree.structure(variables)
   loss = lambda layer: lambda v, x: jnp.sum(layer.apply(v, x) ** 2)
-  np.testing.assert_array_equal(our_layer.apply(variables, x), flax_layer.apply(variables, x))
-  for got, want in zip(jax.tree.leaves(jax.grad(loss(our_layer), (0, 1))(variables, x)),
-                       jax.tree.leaves(jax.grad(loss(flax_layer), (0, 1))(variables, x))):
+  y, want_y, grads, want_grads = _one_program(our_layer.apply, flax_layer.apply, jax.grad(loss(our_layer), (0, 1)),
+                                              jax.grad(loss(flax_layer), (0, 1)))(variables, x)
+  np.testing.assert_array_equal(y, want_y)
+  for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads)):
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-5)
   x16 = x.astype(jnp.bfloat16)  # Mixed precision: gradients keep the compute dtype.
-  dx, dw = jax.grad(lambda x, w: jnp.sum(layers.conv_general_dilated(
-      x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")).astype(jnp.float32)), (0, 1))(
-          x16, jnp.ones((4, 4, 8, 3), jnp.bfloat16))
+  dx, dw = jax.jit(jax.grad(lambda x, w: jnp.sum(layers.conv_general_dilated(
+      x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")).astype(jnp.float32)), (0, 1)))(
+          x16, np.ones((4, 4, 8, 3), jnp.bfloat16))
   assert dx.dtype == dw.dtype == jnp.bfloat16

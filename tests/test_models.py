@@ -23,20 +23,22 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
   config = config_lib.load_experiment(using[0], "runlocal")
   gan = models.make(name, config.model.to_dict())
   if not hasattr(gan, "generator"):  # Translation networks: A images -> B images, PatchGAN logit maps on B.
-    a = jnp.zeros((3, *gan.shape_a))
+    a = np.zeros((3, *gan.shape_a), np.float32)
     g_vars = init_variables(gan.g_ab, jax.random.PRNGKey(1), a, train=False)
     fake = jax.jit(lambda v, x: gan.g_ab.apply(v, x, train=False))(g_vars, a)
     assert fake.shape == (3, *gan.shape_b) and np.all(np.isfinite(fake))
     d_vars = init_variables(gan.d_b, jax.random.PRNGKey(2), fake, train=False)
     assert jax.jit(lambda v, x: gan.d_b.apply(v, x, train=False))(d_vars, fake).shape[0] == 3
     return
-  labels = {"labels": jnp.arange(3, dtype=jnp.int32) % gan.num_classes} if gan.num_classes else {}
-  z = models.sample_latents(gan, jax.random.PRNGKey(0), 3)
+  # The latents and each network's forward pass are each one compiled program: eagerly, every operation of a
+  # new shape compiles on its own (a StyleGAN2's ~180 of them: 12 s).
+  labels = {"labels": np.arange(3, dtype=np.int32) % gan.num_classes} if gan.num_classes else {}
+  z = jax.jit(lambda key: models.sample_latents(gan, key, 3))(jax.random.PRNGKey(0))
   g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False, **labels)
-  fake = gan.generator.apply(g_vars, z, train=False, **labels)
+  fake = jax.jit(lambda v, z: gan.generator.apply(v, z, train=False, **labels))(g_vars, z)
   assert fake.shape == (3, *gan.data_shape) and np.all(np.isfinite(fake))
   d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), fake, train=False, **labels)
-  out = gan.discriminator.apply(d_vars, fake, train=False, **labels)
+  out = jax.jit(lambda v, x: gan.discriminator.apply(v, x, train=False, **labels))(d_vars, fake)
   assert (out[0] if gan.aux else out).shape == (3,)
 
 
@@ -45,18 +47,20 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
 def test_dcgan_shapes(resolution, channels, spectral_norm):
   gan = models.make("dcgan", dict(resolution=resolution, channels=channels, latent_dim=16, g_width=4, d_width=4,
                                   d_spectral_norm=spectral_norm))
-  z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
+  # Inputs from numpy and jitted forward passes: eagerly, jax.random.normal compiles threefry (0.5 s) and each
+  # layer's operations compile one by one, again for every resolution.
+  z = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
   g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False)
-  fake = gan.generator.apply(g_vars, z, train=False)
+  fake = jax.jit(lambda v, z: gan.generator.apply(v, z, train=False))(g_vars, z)
   assert fake.shape == (3, resolution, resolution, channels) == (3, *gan.data_shape)
-  assert float(jnp.max(jnp.abs(fake))) <= 1.0  # tanh output
+  assert float(np.max(np.abs(fake))) <= 1.0  # tanh output
   d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), fake, train=False)
-  assert gan.discriminator.apply(d_vars, fake, train=False).shape == (3,)
+  assert jax.jit(lambda v, x: gan.discriminator.apply(v, x, train=False))(d_vars, fake).shape == (3,)
 
 
 def test_dcgan_layout_and_init():
   gan = models.make("dcgan", dict(resolution=64, channels=3, g_width=128, d_width=64))
-  g_vars = init_variables(gan.generator, jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(0), np.zeros((1, 100), np.float32), train=False)
   # The DCGAN paper's 64x64 generator: 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 -> 64x64x3.
   shapes = [v.shape for k, v in sorted(g_vars["params"].items()) if k.startswith("ConvTranspose")
             for v in [v["kernel"]]]
@@ -65,7 +69,7 @@ def test_dcgan_layout_and_init():
   kernel = np.asarray(g_vars["params"]["ConvTranspose_1"]["kernel"])
   np.testing.assert_allclose(kernel.std(), 0.02, rtol=0.02)  # N(0, 0.02), Radford et al. Sec. 4.
   assert abs(kernel.mean()) < 1e-3
-  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)), train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(0), np.zeros((1, 64, 64, 3), np.float32), train=False)
   assert "BatchNorm_0" in d_vars["batch_stats"] and "BatchNorm_0" not in str(d_vars["params"]["Conv_0"])
 
 
@@ -77,24 +81,25 @@ def test_impossible_resolution_is_a_user_error(resolution):
 
 def test_discriminator_without_norm_has_no_batch_stats():
   gan = models.make("dcgan", dict(resolution=28, channels=1, d_width=8, d_norm="none"))
-  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)), train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(0), np.zeros((2, 28, 28, 1), np.float32), train=False)
   assert set(d_vars) == {"params"}
 
 
 @pytest.mark.parametrize("pack", [1, 4])
 def test_mlp_shapes_and_pacgan_sizes(pack):
   gan = models.make("mlp", {})
-  z = jax.random.normal(jax.random.PRNGKey(0), (5, 2))
+  z = np.random.default_rng(0).standard_normal((5, 2)).astype(np.float32)  # Eagerly, jax.random compiles threefry.
   g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False)
-  points = gan.generator.apply(g_vars, z, train=False)
+  points = jax.jit(lambda v, z: gan.generator.apply(v, z, train=False))(g_vars, z)
   assert points.shape == (5, 2) == (5, *gan.data_shape) and not gan.makes_images
   # PacGAN's G: 2 -> 400 -> 400 -> 400 -> 400 -> 2, no hidden biases; D: maxout 200 units x 5 pieces.
   kernels = [g_vars["params"][f"Dense_{i}"]["kernel"].shape for i in range(5)]
   assert kernels == [(2, 400), (400, 400), (400, 400), (400, 400), (400, 2)]
   assert "bias" not in g_vars["params"]["Dense_0"] and "bias" in g_vars["params"]["Dense_4"]
-  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), jnp.zeros((5, 2 * pack)), train=False)
+  d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), np.zeros((5, 2 * pack), np.float32), train=False)
   assert d_vars["params"]["Maxout_0"]["Dense_0"]["kernel"].shape == (2 * pack, 1000)
-  assert gan.discriminator.apply(d_vars, jnp.ones((5, 2 * pack)), train=False).shape == (5,)
+  d_apply = jax.jit(lambda v, x: gan.discriminator.apply(v, x, train=False))
+  assert d_apply(d_vars, np.ones((5, 2 * pack), np.float32)).shape == (5,)
 
 
 def test_spectral_norm_matches_svd():
@@ -108,16 +113,20 @@ def test_spectral_norm_matches_svd():
     def __call__(self, x, train):
       return layers.apply(nn.Dense(7, kernel_init=nn.initializers.normal(1.0)), x, spectral_norm=True, train=train)
 
-  x = jax.random.normal(jax.random.PRNGKey(0), (4, 5))
-  variables = Layer().init(jax.random.PRNGKey(1), x, train=False)
+  # Input from numpy, initialisation and each training call compiled once: eagerly, jax.random compiles threefry
+  # and every call's dozen operations are dispatched one by one, 200 times.
+  x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+  variables = init_variables(Layer(), jax.random.PRNGKey(1), x, train=False)
   kernel = np.asarray(variables["params"]["Dense_0"]["kernel"])
   singular_values = np.linalg.svd(kernel, compute_uv=False)
+  step = jax.jit(lambda state: Layer().apply({"params": variables["params"], **state}, x, train=True,
+                                             mutable=["spectral"])[1])
   state = {"spectral": variables["spectral"]}
   for _ in range(200):
-    _, state = Layer().apply({"params": variables["params"], **state}, x, train=True, mutable=["spectral"])
+    state = step(state)
   sigma = float(state["spectral"]["SpectralNorm_0"]["Dense_0/kernel/sigma"])
   np.testing.assert_allclose(sigma, singular_values[0], rtol=1e-4)
-  y = Layer().apply({"params": variables["params"], **state}, x, train=False)
+  y = jax.jit(lambda state: Layer().apply({"params": variables["params"], **state}, x, train=False))(state)
   bias = np.asarray(variables["params"]["Dense_0"]["bias"])
   np.testing.assert_allclose(y, x @ (kernel / singular_values[0]) + bias, rtol=1e-4, atol=1e-5)
 
@@ -125,16 +134,20 @@ def test_spectral_norm_matches_svd():
 def test_dcgan_bfloat16_computes_in_bf16_with_float32_parameters():
   kwargs = dict(resolution=16, channels=1, latent_dim=16, g_width=8, d_width=8)
   f32, bf16 = models.make("dcgan", kwargs), models.make("dcgan", dict(kwargs, dtype="bfloat16"))
-  z = jax.random.normal(jax.random.PRNGKey(0), (4, 16))
+  # Input from numpy, and both precisions' forward passes of each network one compiled program: eagerly,
+  # jax.random compiles threefry and each operation of each precision compiles on its own.
+  z = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
   g_vars = init_variables(f32.generator, jax.random.PRNGKey(1), z, train=False)
   bf16_vars = init_variables(bf16.generator, jax.random.PRNGKey(1), z, train=False)
   assert jax.tree.structure(g_vars) == jax.tree.structure(bf16_vars)
   assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(bf16_vars))
-  fake32, fake16 = (gan.generator.apply(g_vars, z, train=False) for gan in (f32, bf16))
+  fake32, fake16 = map(np.asarray, jax.jit(  # As numpy arrays: their difference below compiles nothing.
+      lambda v, z: tuple(gan.generator.apply(v, z, train=False) for gan in (f32, bf16)))(g_vars, z))
   assert fake16.dtype == jnp.float32                      # Outputs are handed on in float32.
-  assert 0 < float(jnp.max(jnp.abs(fake16 - fake32))) < 0.05  # bf16 rounding: different, but close.
+  assert 0 < float(np.max(np.abs(fake16 - fake32))) < 0.05  # bf16 rounding: different, but close.
   d_vars = init_variables(f32.discriminator, jax.random.PRNGKey(2), fake32, train=False)
-  logits32, logits16 = (gan.discriminator.apply(d_vars, fake32, train=False) for gan in (f32, bf16))
+  logits32, logits16 = jax.jit(lambda v, x: tuple(gan.discriminator.apply(v, x, train=False) for gan in (f32, bf16)))(
+      d_vars, fake32)
   assert logits16.dtype == jnp.float32
   np.testing.assert_allclose(logits16, logits32, atol=0.05)
   with pytest.raises(UserError, match="unknown config.model.dtype 'float16'"):

@@ -24,6 +24,12 @@ def _init(model, x, key=1):
   return init_variables(model, jax.random.PRNGKey(key), x, train=False)
 
 
+def _normal(shape, seed=0):
+  """A standard normal test input drawn by numpy: an eager jax.random.normal of a new shape compiles threefry alone
+  (0.5 s), and no test here depends on the particular values."""
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
 def _unet_vars(model, shape, key=0):
   """The U-Net's variables (shapes only: nothing is computed)."""
   x = jax.ShapeDtypeStruct(shape, jnp.float32)
@@ -104,64 +110,63 @@ def _official_unet(variables, x, num_downs):
   return block(0, x)
 
 
-def _perturbed(variables, key):
+def _perturbed(variables, seed):
   """Variables with every entry redrawn, so that norms and biases all matter: kernels N(0, 1 / fan_in), BatchNorm
-  scales N(1, 0.3), biases and running means N(0, 0.3), running variances U(0.5, 2). Drawn in one program compiled
-  as the trainer's initialisers are (eagerly, each shape's normal draw compiles alone: 15 s in all)."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  return train.compile_once(lambda: _redrawn(variables, key))()
+  scales N(1, 0.3), biases and running means N(0, 0.3), running variances U(0.5, 2). Drawn by numpy: with
+  jax.random each shape's draw compiles threefry (eagerly 15 s in all; as one program still 4 s a call)."""
+  rng = np.random.default_rng(seed)
 
-
-def _redrawn(variables, key):
-  leaves, treedef = jax.tree_util.tree_flatten_with_path(variables)
-  keys = jax.random.split(key, len(leaves))
-  new = []
-  for (path, leaf), k in zip(leaves, keys):
+  def redrawn(path, leaf):
     name = path[-1].key
     if name == "var":
-      new.append(jax.random.uniform(k, leaf.shape, minval=0.5, maxval=2.0))
+      new = rng.uniform(0.5, 2.0, leaf.shape)
     elif name == "kernel":
-      new.append(jax.random.normal(k, leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1])))
+      new = rng.standard_normal(leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
     else:
-      new.append((name == "scale") + 0.3 * jax.random.normal(k, leaf.shape))
-  return jax.tree_util.tree_unflatten(treedef, new)
+      new = (name == "scale") + 0.3 * rng.standard_normal(leaf.shape)
+    return new.astype(np.float32)
+
+  return jax.tree_util.tree_map_with_path(redrawn, variables)
 
 
 def test_unet_equals_the_official_nested_blocks():
   # num_downs 6 at 64: one ngf*8 intermediate level as well as the four outer ones and the innermost.
   model = translation.UNetGenerator(out_channels=3, num_downs=6, width=2)
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 64, 64, 3))
-  variables = _perturbed(_init(model, x), jax.random.PRNGKey(2))
-  ours = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  x = _normal((2, 64, 64, 3))
+  variables = _perturbed(_init(model, x), 2)
+  ours = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x))
   reference = jax.jit(lambda v, x: _official_unet(v, x, 6))(variables, x)
-  assert ours.shape == (2, 64, 64, 3) and float(jnp.max(jnp.abs(ours))) <= 1.0
-  assert float(jnp.std(ours)) > 0.1                                          # Not a saturated or vanishing output.
+  assert ours.shape == (2, 64, 64, 3) and float(np.max(np.abs(ours))) <= 1.0
+  assert float(np.std(ours)) > 0.1                                           # Not a saturated or vanishing output.
   np.testing.assert_allclose(ours, reference, atol=2e-5)
 
 
 def test_unet_dropout_and_batch_statistics_at_test_time():
   model = translation.UNetGenerator(out_channels=3, num_downs=6, width=2)   # One dropout level (4).
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 64, 64, 3))
+  x = _normal((2, 64, 64, 3))
   variables = _init(model, x)
-  variables = {**variables, "batch_stats": _perturbed(variables["batch_stats"], jax.random.PRNGKey(2))}
+  variables = {**variables, "batch_stats": _perturbed(variables["batch_stats"], 2)}
   key_a, key_b = jax.random.PRNGKey(3), jax.random.PRNGKey(4)
+  # Every apply jitted, the comparisons in numpy: eagerly, each op of the U-Net compiles alone (150 compilations).
   apply = jax.jit(lambda v, x, key, stochastic: model.apply(v, x, train=False, stochastic=stochastic,
                                                             rngs={"dropout": key}), static_argnums=3)
+  train_step = jax.jit(lambda v, x, key: model.apply(v, x, train=True, rngs={"dropout": key}, mutable=["batch_stats"]))
   # pix2pix at test time (Isola et al. Sec. 3.3): dropout on, so two dropout keys give two outputs; nothing is
   # mutable, and the outputs are those of a training step with the same key (batch statistics, not running ones).
-  sample_a, sample_b = apply(variables, x, key_a, True), apply(variables, x, key_b, True)
-  assert float(jnp.max(jnp.abs(sample_a - sample_b))) > 1e-3
+  sample_a, sample_b = np.asarray(apply(variables, x, key_a, True)), np.asarray(apply(variables, x, key_b, True))
+  assert float(np.max(np.abs(sample_a - sample_b))) > 1e-3
   np.testing.assert_array_equal(apply(variables, x, key_a, True), sample_a)
-  trained, state = model.apply(variables, x, train=True, rngs={"dropout": key_a}, mutable=["batch_stats"])
+  trained, state = jax.device_get(train_step(variables, x, key_a))
   np.testing.assert_allclose(trained, sample_a, atol=1e-6)
-  moved = jax.tree_util.tree_map(lambda new, old: float(jnp.max(jnp.abs(new - old))), state["batch_stats"],
-                                 variables["batch_stats"])
+  moved = jax.tree_util.tree_map(lambda new, old: float(np.max(np.abs(new - old))), state["batch_stats"],
+                                 jax.device_get(variables["batch_stats"]))
   assert min(jax.tree_util.tree_leaves(moved)) > 0                           # Training updates every average.
-  # Deterministic (train=False): no dropout and the running averages, whatever the key; needs no RNG.
-  deterministic = model.apply(variables, x, train=False)
+  # Deterministic (train=False): no dropout and the running averages, whatever the key; needs no RNG. (The same
+  # program as apply's with stochastic False, whose unused key jit prunes: the persistent cache compiles it once.)
+  deterministic = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x))
   np.testing.assert_array_equal(apply(variables, x, key_a, False), deterministic)
   np.testing.assert_array_equal(apply(variables, x, key_b, False), deterministic)
-  assert float(jnp.max(jnp.abs(deterministic - sample_a))) > 1e-3
+  assert float(np.max(np.abs(deterministic - sample_a))) > 1e-3
 
 
 def test_pix2pix_test_batches_are_groups_of_the_training_batch_size():
@@ -169,7 +174,7 @@ def test_pix2pix_test_batches_are_groups_of_the_training_batch_size():
   # key fold_in(key, group index), whatever batch_size chunks the inputs; the last group may be smaller.
   from gan_jax.objectives import _translation  # pylint: disable=g-import-not-at-top
   model = translation.UNetGenerator(out_channels=3, num_downs=6, width=2)   # One dropout level (4).
-  x = jax.random.normal(jax.random.PRNGKey(0), (7, 64, 64, 3))
+  x = _normal((7, 64, 64, 3))
   variables = _init(model, x[:1])
   key = jax.random.PRNGKey(5)
   chunked, whole = (_translation.generate_in_batches(model, variables, x, True, key, batch_size=b, group=3)
@@ -191,33 +196,42 @@ def test_unet_rejects_an_input_the_bottleneck_cannot_halve():
 
 
 def test_batch_norm_equals_flax_and_uses_batch_statistics_without_writing_them():
-  x = 3.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(0), (4, 5, 5, 6))
+  x = 3.0 + 2.0 * _normal((4, 5, 5, 6))
   ours = translation.BatchNorm()
   flax_bn = nn.BatchNorm(momentum=0.9, epsilon=1e-5)
-  variables = ours.init(jax.random.PRNGKey(1), x, True, True)
-  variables = {**variables, "batch_stats": _perturbed(variables["batch_stats"], jax.random.PRNGKey(2))}
-  for use_batch_stats in (True, False):
-    y, state = ours.apply(variables, x, use_batch_stats, use_batch_stats, mutable=["batch_stats"])
-    y_flax, state_flax = flax_bn.apply(variables, x, use_running_average=not use_batch_stats, mutable=["batch_stats"])
-    np.testing.assert_allclose(y, y_flax, atol=1e-5)
+  variables = init_variables(ours, jax.random.PRNGKey(1), x, True, True)
+  variables = {**variables, "batch_stats": _perturbed(variables["batch_stats"], 2)}
+
+  @jax.jit
+  def applied(variables, x):
+    """Both norms in both modes, and ours with batch statistics and nothing mutable, as one program: eagerly, each
+    op compiles alone."""
+    pairs = [(ours.apply(variables, x, use_batch_stats, use_batch_stats, mutable=["batch_stats"]),
+              flax_bn.apply(variables, x, use_running_average=not use_batch_stats, mutable=["batch_stats"]))
+             for use_batch_stats in (True, False)]
+    return pairs, ours.apply(variables, x, True, False)
+
+  pairs, y = jax.device_get(applied(variables, x))
+  for (y_ours, state), (y_flax, state_flax) in pairs:                       # use_batch_stats True, then False.
+    np.testing.assert_allclose(y_ours, y_flax, atol=1e-5)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5), state, state_flax)
-  y = ours.apply(variables, x, True, False)                                  # Batch statistics, nothing mutable.
-  np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), variables["params"]["bias"], atol=1e-5)
+  np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), variables["params"]["bias"], atol=1e-5)  # Batch statistics.
   # Init: scale N(1, 0.02) (init_weights' BatchNorm2d weight), bias 0, running mean 0 and variance 1.
-  fresh = translation.BatchNorm().init(jax.random.PRNGKey(3), jnp.zeros((1, 1, 1, 4096)), True, True)
-  assert abs(float(jnp.std(fresh["params"]["scale"])) - 0.02) < 0.002
-  assert abs(float(jnp.mean(fresh["params"]["scale"])) - 1.0) < 0.002
+  fresh = init_variables(translation.BatchNorm(), jax.random.PRNGKey(3), np.zeros((1, 1, 1, 4096), np.float32),
+                         True, True)
+  assert abs(float(np.std(fresh["params"]["scale"])) - 0.02) < 0.002
+  assert abs(float(np.mean(fresh["params"]["scale"])) - 1.0) < 0.002
   assert not np.any(fresh["params"]["bias"]) and not np.any(fresh["batch_stats"]["mean"])
   np.testing.assert_array_equal(fresh["batch_stats"]["var"], 1.0)
 
 
 def test_instance_norm_is_the_closed_form():
-  x = 5.0 + 3.0 * jax.random.normal(jax.random.PRNGKey(0), (3, 7, 6, 4))
-  variables = translation.InstanceNorm().init(jax.random.PRNGKey(1), x)
+  x = 5.0 + 3.0 * _normal((3, 7, 6, 4))                                     # numpy: so is the closed form.
+  variables = init_variables(translation.InstanceNorm(), jax.random.PRNGKey(1), x)
   assert not jax.tree_util.tree_leaves(variables)                           # affine=False: no parameters.
   mean = x.mean(axis=(1, 2), keepdims=True)
   var = ((x - mean) ** 2).mean(axis=(1, 2), keepdims=True)
-  np.testing.assert_allclose(translation.InstanceNorm().apply(variables, x), (x - mean) / np.sqrt(var + 1e-5),
+  np.testing.assert_allclose(jax.jit(translation.InstanceNorm().apply)(variables, x), (x - mean) / np.sqrt(var + 1e-5),
                              atol=1e-5)
 
 
@@ -240,7 +254,8 @@ def test_transposed_convs_are_pytorchs(kernel, padding, output_padding):
   layer = translation.layers.ConvTranspose(2, (kernel, kernel), (2, 2), use_bias=False,
                                            padding=translation.torch_transpose_padding(kernel, padding, output_padding))
   ours_kernel = jnp.asarray(weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1), jnp.float32)  # The module doc's port.
-  y = layer.apply({"params": {"kernel": ours_kernel}}, jnp.asarray(x[None], jnp.float32))[0]
+  # Jitted: eagerly, each op of the layer compiles alone.
+  y = np.asarray(jax.jit(layer.apply)({"params": {"kernel": ours_kernel}}, jnp.asarray(x[None], jnp.float32)))[0]
   assert y.shape == (10, 10, 2)                                              # Twice the input, as in the networks.
   np.testing.assert_allclose(y, _torch_conv_transpose(x, weight, 2, padding, output_padding), atol=1e-4)
 
@@ -255,7 +270,7 @@ def test_reflect_pad_is_reflection_pad_2d():
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_resnet_generator_layout_and_output(norm):
   model = translation.ResnetGenerator(out_channels=3, width=2, num_blocks=3, norm=norm)
-  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 32, 1), minval=-1, maxval=1)
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
   variables = _init(model, x)
   params = variables["params"]
   assert sorted(k for k in params if k.startswith("block_")) == ["block_0", "block_1", "block_2"]
@@ -271,23 +286,26 @@ def test_resnet_generator_layout_and_output(norm):
     assert with_bias == ["conv_out"]
     assert _keys(params["block_0"]) == {"conv_0", "norm_0", "conv_1", "norm_1"}
     assert {"norm_in", "down_norm_0", "down_norm_1", "up_norm_0", "up_norm_1"} <= _keys(params)
-  # init_weights('normal', 0.02) on every conv and transposed conv (4,568 weights), biases 0.
-  kernels = jnp.concatenate([leaf.ravel() for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-                             if path[-1].key == "kernel"])
-  assert kernels.size == 4568 and abs(float(jnp.std(kernels)) - 0.02) < 1.5e-3
+  # init_weights('normal', 0.02) on every conv and transposed conv (4,568 weights), biases 0. (Checked in numpy,
+  # and the forward pass below jitted: eagerly, each op of a new shape compiles alone.)
+  params = jax.device_get(params)
+  kernels = np.concatenate([leaf.ravel() for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+                            if path[-1].key == "kernel"])
+  assert kernels.size == 4568 and abs(float(np.std(kernels)) - 0.02) < 1.5e-3
   assert not any(np.any(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(params)
                  if path[-1].key == "bias" and "norm" not in jax.tree_util.keystr(path))
-  y = model.apply(variables, x, train=False)
-  assert y.shape == (2, 32, 32, 3) and float(jnp.max(jnp.abs(y))) <= 1.0
+  y = np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x))
+  assert y.shape == (2, 32, 32, 3) and float(np.max(np.abs(y))) <= 1.0
 
 
 def test_resnet_blocks_are_residual():
   # A block whose last norm is zeroed (batch norm, scale 0, bias 0) is the identity: x + 0.
   block = translation.ResnetBlock(norm="batch")
-  x = jax.random.normal(jax.random.PRNGKey(0), (1, 6, 6, 4))
-  variables = block.init(jax.random.PRNGKey(1), x, train=False)
-  params = {**variables["params"], "norm_1": jax.tree_util.tree_map(jnp.zeros_like, variables["params"]["norm_1"])}
-  np.testing.assert_allclose(block.apply({**variables, "params": params}, x, train=False), x, atol=1e-6)
+  x = _normal((1, 6, 6, 4))
+  variables = init_variables(block, jax.random.PRNGKey(1), x, train=False)
+  params = {**variables["params"], "norm_1": jax.tree_util.tree_map(np.zeros_like, variables["params"]["norm_1"])}
+  apply = jax.jit(lambda v, x: block.apply(v, x, train=False))              # Eagerly, each op compiles alone.
+  np.testing.assert_allclose(apply({**variables, "params": params}, x), x, atol=1e-6)
 
 
 @pytest.mark.parametrize("num_layers,expected", [(1, 14), (2, 6), (3, 2)])
@@ -295,9 +313,10 @@ def test_patch_discriminator_output_size_is_pytorchs(num_layers, expected):
   # Conv2d(kernel 4, padding 1): stride 2 halves, stride 1 takes one off: 32 -> 16 -> 8 -> 4 -> 3 -> 2 for 3.
   assert translation.patch_output_size(num_layers, 32) == expected
   model = translation.PatchDiscriminator(width=2, num_layers=num_layers)
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 4))
+  x = _normal((2, 32, 32, 4))
   variables = _init(model, x)
-  assert model.apply(variables, x, train=False).shape == (2, expected, expected)
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))              # Eagerly, each op compiles alone.
+  assert apply(variables, x).shape == (2, expected, expected)
   assert _keys(variables["params"]) == ({f"conv_{i}" for i in range(num_layers + 2)}
                                         | {f"norm_{i}" for i in range(1, num_layers + 1)})
   widths = [variables["params"][f"conv_{i}"]["kernel"].shape[-1] for i in range(num_layers + 2)]
@@ -322,11 +341,12 @@ def test_patch_receptive_field_by_formula_and_by_gradient(num_layers, size):
   # Empirically: the gradient of the centre logit is nonzero exactly on a size x size square (eval-mode batch norm
   # is per channel, so it does not mix positions; the square stays clear of the 128x128 input's borders).
   model = translation.PatchDiscriminator(width=2, num_layers=num_layers)
-  x = jax.random.normal(jax.random.PRNGKey(0), (1, 128, 128, 1))
+  x = _normal((1, 128, 128, 1))
   variables = _init(model, x)
   centre = translation.patch_output_size(num_layers, 128) // 2
-  grad = jax.grad(lambda x: model.apply(variables, x, train=False)[0, centre, centre])(x)
-  seen = np.asarray(jnp.any(grad[0] != 0, axis=-1))
+  # One program: eagerly, each op of the forward and backward passes compiles alone.
+  grad = np.asarray(jax.jit(jax.grad(lambda x: model.apply(variables, x, train=False)[0, centre, centre]))(x))
+  seen = np.any(grad[0] != 0, axis=-1)
   rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
   assert rows[0] > 0 and cols[0] > 0 and rows[-1] < 127 and cols[-1] < 127
   assert rows[-1] - rows[0] + 1 == size and cols[-1] - cols[0] + 1 == size
@@ -335,10 +355,14 @@ def test_patch_receptive_field_by_formula_and_by_gradient(num_layers, size):
 
 def test_init_is_normal_0_02_with_zero_biases():
   # init_weights('normal', 0.02): conv weights N(0, 0.02), biases 0 (the ResNet test checks the transposed ones).
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
   x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)            # lazy_init: parameters only, no forward pass.
-  params = translation.PatchDiscriminator(width=32).lazy_init(jax.random.PRNGKey(0), x, train=False)["params"]
-  kernel = params["conv_3"]["kernel"]                                        # 4 * 4 * 128 * 256 weights.
-  assert abs(float(jnp.std(kernel)) - 0.02) < 2e-4 and abs(float(jnp.mean(kernel))) < 2e-4
+  model = translation.PatchDiscriminator(width=32)
+  # One program compiled as the trainer's initialisers are (conftest.init_variables): eagerly, each initialiser
+  # compiles alone, at XLA's full optimisation (10 s).
+  params = train.compile_once(lambda: model.lazy_init(jax.random.PRNGKey(0), x, train=False))()["params"]
+  kernel = np.asarray(params["conv_3"]["kernel"])                            # 4 * 4 * 128 * 256 weights.
+  assert abs(float(np.std(kernel)) - 0.02) < 2e-4 and abs(float(np.mean(kernel))) < 2e-4
   assert not np.any(params["conv_0"]["bias"]) and not np.any(params["conv_4"]["bias"])
 
 
