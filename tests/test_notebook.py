@@ -1,4 +1,5 @@
-"""notebooks/latent_space.ipynb runs end to end (its tiny setting), so it cannot rot."""
+"""notebooks/latent_space.ipynb runs end to end (its tiny setting), so it cannot rot. (notebooks/stylegan2_w_space.ipynb
+runs in test_stylegan2's W-space test, on that test's tiny run.)"""
 import os
 
 import nbformat

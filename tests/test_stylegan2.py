@@ -12,6 +12,8 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import nbformat
+from nbclient import NotebookClient
 import numpy as np
 import optax
 import pytest
@@ -336,10 +338,11 @@ def test_conditional_networks_take_labels_through_mapping_and_projection():
 
 
 @pytest.mark.xdist_group("stylegan2")  # After test_train's tiny StyleGAN2 runs: the same training programs.
-def test_w_space_tools_truncate_towards_w_avg_and_mix_styles_by_layer(data_dir, tmp_path, monkeypatch):
+def test_w_space_tools_truncate_mix_styles_project_and_run_in_the_notebook(data_dir, tmp_path, monkeypatch):
   # gan_jax.latent on a tiny StyleGAN2 run (8x8: num_ws 4, all in the coarse band). Truncation in W: psi 1 is the
   # sampled generator, psi 0 the image of w_avg for every latent. Mixing: a band's ws come from the column source
-  # and the rest from the row source, so with every ws in the band the mixes are the column sources' images.
+  # and the rest from the row source, so with every ws in the band the mixes are the column sources' images. Then
+  # the projector, the mixing command line and the W-space notebook on the same run (one training for all).
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(tiny_config("stylegan2_digits.py", data_dir, evals=()), workdir)
   run = latent.Run(workdir)
@@ -378,3 +381,13 @@ def test_w_space_tools_truncate_towards_w_avg_and_mix_styles_by_layer(data_dir, 
   assert result.returncode == 0, result.stderr[-2000:]
   assert json.loads(result.stdout.strip().splitlines()[-1])["bands"]["coarse"]["ws"] == [0, 4]
   assert np.load(tmp_path / "out" / "mixing.npz")["images"].shape == (3 + 2 * 3, 8, 8, 1)
+  # notebooks/stylegan2_w_space.ipynb on this run, in its tiny setting, so that it cannot rot.
+  monkeypatch.setenv("GAN_JAX_NOTEBOOK_TINY", "1")
+  monkeypatch.setenv("GAN_JAX_NOTEBOOK_WORKDIR", workdir)
+  notebook = nbformat.read(os.path.join(REPO, "notebooks", "stylegan2_w_space.ipynb"), as_version=4)
+  NotebookClient(notebook, timeout=600, kernel_name="python3",
+                 resources={"metadata": {"path": REPO}}).execute()  # Raises on any cell's error.
+  outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+  text = "".join(o.get("text", "") for o in outputs)
+  assert "pixel std across a row, per psi" in text and "coarse ws [0, 4]" in text and "w+: mean squared" in text
+  assert sum("image/png" in o.get("data", {}) for o in outputs) == 4   # Truncation, mixing, W and W+ projections.
