@@ -77,3 +77,22 @@ def init_variables(module, *args, **kwargs):
   eagerly, each initialiser of a new shape compiles at XLA's full optimisation (19 s for DCGAN's 64x64 pair)."""
   from gan_jax import train  # pylint: disable=g-import-not-at-top
   return train.compile_once(lambda: module.init(*args, **kwargs))()
+
+
+def resume_a_copy_without_its_last_checkpoint(config, workdir, last_step: int):
+  """Copies the run in `workdir` (a pathlib.Path) to `<workdir>_resumed` without its checkpoint at `last_step`,
+  resumes the copy with `config` through train.train_and_evaluate, and returns its final state."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  copy = workdir.parent / f"{workdir.name}_resumed"
+  shutil.copytree(workdir, copy)
+  shutil.rmtree(copy / "checkpoints" / str(last_step))
+  return train.train_and_evaluate(config, str(copy))
+
+
+def assert_states_equal(a, b):
+  """Bitwise equality of two training states, leaf by leaf."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -6,14 +6,13 @@ Where StyleGAN2's and the plain GAN's phases apply them, and ADA's p moving in a
 (scripts/check_ada_parity.py compares the pipeline with the authors' PyTorch AugmentPipe at fixed parameters.)"""
 import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, assert_states_equal, resume_a_copy_without_its_last_checkpoint, tiny_config
 from gan_jax import augment, config as config_lib, steps, train
 from gan_jax.errors import UserError
 
@@ -253,12 +252,9 @@ def test_the_plain_gan_augments_what_d_sees_moves_adas_p_and_resumes_it_exactly(
     np.testing.assert_allclose(after["augment_p"], expected, rtol=1e-6)
   assert int(full.extra["ada_count"]) == 1
   np.testing.assert_allclose(float(full.extra["ada_signs"]), rows[2]["d_real_sign"], rtol=1e-6)
-  shutil.copytree(tmp_path / "full", tmp_path / "resumed")
-  shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "3")
-  resumed = train.train_and_evaluate(config(), str(tmp_path / "resumed"))
+  resumed = resume_a_copy_without_its_last_checkpoint(config(), tmp_path / "full", 3)
   assert int(resumed.step) == 3
-  for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
-    np.testing.assert_array_equal(a, b)
+  assert_states_equal(full, resumed)
 
 
 @pytest.mark.parametrize("experiment,overrides,message", [
