@@ -153,7 +153,8 @@ def project(synthesize, targets, w_avg, w_std, num_ws: int, noise_resolutions, k
   (images -> [N, F], differentiable: a domain classifier's) as unit vectors, as LPIPS normalises each layer's.
 
   synthesize(ws [N, num_ws, w_dim], noise maps [N, r, r, 1] per r in noise_resolutions) -> images.
-  Returns (ws [N, num_ws, w_dim], noise maps, {"pixel_mse": [N], "feature_distance": [N]} at the end).
+  Returns (ws [N, num_ws, w_dim], noise maps, {"images": the synthesis [N, ...], "pixel_mse": [N],
+  "feature_distance": [N]} at the end, and "start_pixel_mse": [N] of the start: w_avg and the initial noise maps).
   """
   targets = jnp.asarray(targets, jnp.float32)
   n, axes = targets.shape[0], tuple(range(1, targets.ndim))
@@ -169,7 +170,8 @@ def project(synthesize, targets, w_avg, w_std, num_ws: int, noise_resolutions, k
     pixel = jnp.mean(jnp.square(images - targets), axis=axes)
     feature = (jnp.sum(jnp.square(unit(features(images)) - target_features), axis=-1) if features is not None
                else jnp.zeros_like(pixel))
-    return feature_weight * feature + pixel_weight * pixel + noise_weight * noise_regularization(noise), pixel, feature
+    total = feature_weight * feature + pixel_weight * pixel + noise_weight * noise_regularization(noise)
+    return total, pixel, feature, images
 
   tx = optax.inject_hyperparams(optax.adam)(learning_rate=0.0, b1=0.9, b2=0.999)
 
@@ -185,15 +187,18 @@ def project(synthesize, targets, w_avg, w_std, num_ws: int, noise_resolutions, k
     return (w, noise), opt_state
 
   params = (w, noise)
+  measure = jax.jit(distances)
+  start_pixel = measure(params, 0.0)[1]
   opt_state = tx.init(params)
   for i in range(steps):   # A Python loop: XLA's CPU backend runs convolutions inside while loops slowly.
     lr, noise_factor = projection_schedule(i, steps, learning_rate)
     params, opt_state = step(params, opt_state, lr, w_std * noise_factor, jax.random.fold_in(key, i))
   w, noise = params
-  _, pixel, feature = jax.jit(distances)(params, 0.0)
+  _, pixel, feature, images = measure(params, 0.0)
   ws = jnp.broadcast_to(w, (n, num_ws, w.shape[-1]))
-  return np.asarray(ws), [np.asarray(m) for m in noise], {"pixel_mse": np.asarray(pixel),
-                                                          "feature_distance": np.asarray(feature)}
+  return np.asarray(ws), [np.asarray(m) for m in noise], {
+      "images": np.asarray(images), "pixel_mse": np.asarray(pixel), "feature_distance": np.asarray(feature),
+      "start_pixel_mse": np.asarray(start_pixel)}
 
 
 # --- Commands: each takes the loaded run and writes a grid, an .npz and a JSON summary.
@@ -368,9 +373,9 @@ def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_w
   """Projects `targets` (default: the first `num` real examples of the run's dataset) into W or W+ (`project`), the
   features those of `features` (default: the run's classifier; none with feature_weight 0). w's mean and standard
   deviation come from w_avg_samples mapped latents, as projector.py computes them. Reports the mean squared pixel
-  error of the start (w_avg, random noise), of the projection with its optimised noise, and of its ws with the
-  generator's own fixed noise (what projector.py's saved w alone reproduces), the features' distance, and the share
-  of projections the classifier puts in their target's class."""
+  error of the projector's start (w_avg, its initial noise maps), of the projection with its optimised noise, and of
+  its ws with the generator's own fixed noise (what projector.py's saved w alone reproduces), the features'
+  distance, and the share of projections the classifier puts in their target's class."""
   from gan_jax import data  # pylint: disable=g-import-not-at-top
   from gan_jax.models import stylegan2  # pylint: disable=g-import-not-at-top
   if space not in ("w", "w+"):
@@ -384,7 +389,7 @@ def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_w
   if classifier is not None and not hasattr(classifier, "features"):
     raise errors.UserError(f"project compares a domain classifier's features; {classifier.name} is not one "
                            "(--features=classifier:NAME_OR_FILE, or --feature_weight=0 for pixels alone)")
-  stats_key, noise_key, key = jax.random.split(key, 3)
+  stats_key, _, key = jax.random.split(key, 3)   # (The middle key drew a start noise of its own until 2026-11-30.)
   ws = run.mapped(run.latents(stats_key, w_avg_samples))[:, 0]
   w_avg = ws.mean(axis=0)
   w_std = float(np.sqrt(np.sum(np.square(ws - w_avg)) / len(ws)))
@@ -392,19 +397,15 @@ def run_project(run, key, num=8, steps=1000, space="w", features=None, feature_w
   synthesize = lambda ws, noise: generator.apply(variables, ws, noise, method="synthesis")
   resolutions = stylegan2.noise_resolutions(generator.resolution)
   num_ws = stylegan2.num_ws(generator.resolution)
-  start_noise = unit_noise(noise_key, len(targets), resolutions)
-  start = np.asarray(jax.jit(synthesize)(jnp.broadcast_to(jnp.asarray(w_avg), (len(targets), num_ws, len(w_avg))),
-                                         start_noise))
-  ws, noise, measured = project(synthesize, targets, w_avg, w_std, num_ws, resolutions, key,
-                                classifier.features if classifier is not None else None, steps, space == "w+",
-                                feature_weight=feature_weight, pixel_weight=pixel_weight)
-  projected = np.asarray(jax.jit(synthesize)(ws, noise))
-  fixed_noise = run.synthesised(ws)
-  mse = lambda images: np.mean(np.square(images - targets), axis=tuple(range(1, targets.ndim)))
+  ws, _, measured = project(synthesize, targets, w_avg, w_std, num_ws, resolutions, key,
+                            classifier.features if classifier is not None else None, steps, space == "w+",
+                            feature_weight=feature_weight, pixel_weight=pixel_weight)
+  projected, fixed_noise = measured["images"], run.synthesised(ws)
   summary = {"images": len(targets), "steps": steps, "space": space, "w_std": w_std,
              "features": classifier.name if classifier is not None else None,
-             "mse_start": float(mse(start).mean()), "mse_projected": float(measured["pixel_mse"].mean()),
-             "mse_fixed_noise": float(mse(fixed_noise).mean()),
+             "mse_start": float(measured["start_pixel_mse"].mean()),
+             "mse_projected": float(measured["pixel_mse"].mean()),
+             "mse_fixed_noise": float(np.mean(np.square(fixed_noise - targets))),
              "feature_distance": float(measured["feature_distance"].mean())}
   if classifier is not None:   # The share of projections the classifier puts in their target's class.
     summary["class_agreement"] = float(np.mean(predicted_classes(classifier, projected) ==
