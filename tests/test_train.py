@@ -44,11 +44,14 @@ _LOGGED = {"gan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_nor
 
 def _grouped(experiment):
   """Tiny runs with the same programs go to one xdist worker: StyleGAN2's (digits and MNIST are the same tiny
-  networks), CycleGAN's on digits-M with test_translation's resume test, the default experiment's with digits_run.
-  Each program then compiles once, its persistent-cache entry written before the next run reads it."""
+  networks), the 2D benchmark's (ring8 and grid25 are the same points to a network: gan_ring's and gan_grid's
+  programs are one), CycleGAN's on digits-M with test_translation's resume test, the default experiment's with
+  digits_run. Each program then compiles once, its persistent-cache entry written before the next run reads it."""
   name = os.path.basename(experiment)
   if name.startswith("stylegan2") and "cifar10" not in name:
     return pytest.param(experiment, marks=pytest.mark.xdist_group("stylegan2"))
+  if name.endswith(("_ring.py", "_grid.py")) or name == "mode_collapse.py":
+    return pytest.param(experiment, marks=pytest.mark.xdist_group("mode_collapse"))
   if name == "cyclegan_digits_m.py":
     return pytest.param(experiment, marks=pytest.mark.xdist_group("cyclegan_digits_m"))
   if name == "dcgan_digits.py":   # With the digits_run fixture: the same tiny run.
