@@ -249,6 +249,7 @@ def test_latent_commands_on_tiny_runs(tiny_runs):
     latent.run_project(run, key)
 
 
+@pytest.mark.xdist_group("conditional_runs")  # One worker trains tiny_runs once for all its users.
 def test_latent_cli_writes_grid_and_npz(tiny_runs, tmp_path):
   result = subprocess.run([sys.executable, "-m", "gan_jax.latent", "interpolate", f"--workdir={tiny_runs['cgan_digits']}",
                            f"--out={tmp_path}", "--num=2", "--steps=3", "--method=lerp"], cwd=REPO,

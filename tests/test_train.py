@@ -205,6 +205,7 @@ def test_sample_cli_writes_npz_and_grid(digits_run, tmp_path):
   assert grid.stat().st_size > 0 and set(np.load(out)) == {"images"}  # Unconditional: no labels written.
 
 
+@pytest.mark.xdist_group("mode_collapse")  # The programs of test_every_experiment_trains_two_steps[pacgan2_grid].
 def test_sample_cli_writes_points_for_2d_models(data_dir, tmp_path):
   train.train_and_evaluate(tiny_config(os.path.join(REPO, "experiments", "pacgan2_grid.py"), data_dir),
                            str(tmp_path))
