@@ -91,7 +91,7 @@ def resume_a_copy_without_its_last_checkpoint(config, workdir, last_step: int):
 
 
 def assert_states_equal(a, b):
-  """Bitwise equality of two training states, leaf by leaf."""
+  """Bitwise equality of two training states (or any two pytrees of one structure), leaf by leaf."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):

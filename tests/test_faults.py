@@ -20,7 +20,7 @@ import pytest
 from gan_jax import checkpoint, data, models, sample, state as state_lib, steps, train, workdir as workdir_lib
 from gan_jax.errors import UserError
 
-from conftest import REPO, tiny_config
+from conftest import REPO, assert_states_equal, tiny_config
 
 RING = os.path.join(REPO, "experiments", "gan_ring.py")
 # The 2D benchmark's tiny MLPs: quick to compile. Every step logged (so a signal lands between two logged
@@ -53,13 +53,6 @@ def _wait_for_step(workdir, step, timeout=120):
       return
     time.sleep(0.01)
   raise TimeoutError(f"{workdir} did not reach step {step}")
-
-
-def _assert_trees_equal(a, b):
-  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
-  assert len(leaves_a) == len(leaves_b)
-  for x, y in zip(leaves_a, leaves_b):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_sigterm_and_sigint_stop_with_a_checkpoint_and_resume_bitwise(data_dir, tmp_path):
@@ -99,7 +92,7 @@ def test_sigterm_and_sigint_stop_with_a_checkpoint_and_resume_bitwise(data_dir, 
   # Resumed once more, it ends exactly where an uninterrupted run does, having logged the same steps.
   resumed = train.train_and_evaluate(config, workdir)
   uninterrupted = train.train_and_evaluate(config, str(tmp_path / "uninterrupted"))
-  _assert_trees_equal(resumed, uninterrupted)
+  assert_states_equal(resumed, uninterrupted)
   assert _logged_steps(workdir) == _logged_steps(tmp_path / "uninterrupted")
 
 
@@ -132,7 +125,7 @@ def test_killed_while_saving_resumes_from_the_last_complete_checkpoint(data_dir,
   assert "1" in leftovers and "2" not in leftovers and any(".orbax-checkpoint-tmp" in n for n in leftovers)
   config = _ring(data_dir, total_steps=3, checkpoint_every=1)
   resumed = train.train_and_evaluate(config, workdir)
-  _assert_trees_equal(resumed, train.train_and_evaluate(config, str(tmp_path / "whole")))
+  assert_states_equal(resumed, train.train_and_evaluate(config, str(tmp_path / "whole")))
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["1", "2", "3"]  # Leftovers cleaned up.
 
 
@@ -288,7 +281,7 @@ def test_corrupted_checkpoints_are_skipped_with_a_warning_naming_them(data_dir, 
 
   # Training resumes from step 1, moves the bad ones aside and ends where the first run did.
   resumed = train.train_and_evaluate(config, workdir)
-  _assert_trees_equal(resumed, final)
+  assert_states_equal(resumed, final)
   assert sorted(os.listdir(directory)) == ["1", "2", "3", "corrupt-2", "corrupt-3"]
 
   for step in ("1", "2", "3"):  # No intact checkpoint left: an error, not a fresh start over them.
@@ -334,7 +327,7 @@ def test_a_workdir_written_before_new_keys_and_digests_resumes(data_dir, tmp_pat
   manager.save(2, args=ocp.args.StandardSave(state_lib.to_legacy(flax.serialization.to_state_dict(half))))
   manager.wait_until_finished()
   manager.close()
-  _assert_trees_equal(train.train_and_evaluate(config, str(old)), whole)
+  assert_states_equal(train.train_and_evaluate(config, str(old)), whole)
 
 
 def test_a_digested_checkpoint_of_the_layout_before_named_networks_resumes(data_dir, tmp_path):
@@ -354,7 +347,7 @@ def test_a_digested_checkpoint_of_the_layout_before_named_networks_resumes(data_
   manager.close()
   sampled = sample.sample(str(tmp_path / "old"), 5, seed=1)[0]  # Sampling reads it as it is.
   np.testing.assert_array_equal(sampled, sample.sample(str(tmp_path / "half"), 5, seed=1)[0])
-  _assert_trees_equal(train.train_and_evaluate(config, str(tmp_path / "old")), whole)
+  assert_states_equal(train.train_and_evaluate(config, str(tmp_path / "old")), whole)
 
 
 def test_divergence_rolls_back_with_a_lower_learning_rate(data_dir, tmp_path):

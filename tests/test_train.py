@@ -18,7 +18,7 @@ import tensorflow_datasets as tfds
 from gan_jax import checkpoint, data, losses, sample, train
 from gan_jax.errors import UserError
 
-from conftest import EXPERIMENTS, REPO, tiny_config
+from conftest import EXPERIMENTS, REPO, assert_states_equal, tiny_config
 import golden_runs
 
 
@@ -26,13 +26,6 @@ def _metrics(workdir):
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f]
   return [r for r in rows if "g_grad_norm" in r]  # The step's metrics (every objective logs G's gradient norm).
-
-
-def _assert_trees_equal(a, b):
-  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
-  assert len(leaves_a) == len(leaves_b)
-  for x, y in zip(leaves_a, leaves_b):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 # What each objective logs at every step (besides every network's parameter norm).
@@ -135,7 +128,7 @@ def test_resume_is_bitwise_exact(data_dir, tmp_path):
   half, _ = checkpoint.Checkpointer(str(tmp_path / "split"), read_only=True).restore(full)
   resumed = train.train_and_evaluate(_digits(data_dir, **overrides), str(tmp_path / "split"))
   assert int(half.step) == 2 and int(resumed.step) == int(full.step) == 4
-  _assert_trees_equal(full, resumed)
+  assert_states_equal(full, resumed)
   assert [r["step"] for r in _metrics(tmp_path / "split")] == [1, 2, 3, 4]
   assert _metrics(tmp_path / "full")[2:] == _metrics(tmp_path / "split")[2:]
 
@@ -157,7 +150,7 @@ def plain_d_run(data_dir, tmp_path_factory):
 @pytest.mark.xdist_group("plain_d_run")
 def test_ema_with_zero_decay_is_the_generator(plain_d_run):
   _, state = plain_d_run
-  _assert_trees_equal(state.ema["g"], state.variables("g"))
+  assert_states_equal(state.ema["g"], state.variables("g"))
 
 
 @pytest.mark.xdist_group("plain_d_run")

@@ -16,7 +16,7 @@ from gan_jax import checkpoint, evaluate, images, models, sample, steps, train
 from gan_jax.objectives import _translation, cyclegan
 from gan_jax.errors import UserError
 
-from conftest import REPO, init_state, tiny_config
+from conftest import REPO, assert_states_equal, init_state, tiny_config
 
 
 def test_image_pool_fills_then_swaps_half_the_time():
@@ -168,8 +168,7 @@ def test_cyclegan_resumes_exactly_with_its_pools(data_dir, tmp_path):
   assert int(half.extra["pool_a_filled"]) == 8 and int(half.step) == 1
   resumed = train.train_and_evaluate(config, str(tmp_path / "split"))
   assert int(full.extra["pool_a_filled"]) == 10 and np.abs(np.asarray(full.extra["pool_b"])).sum() > 0
-  for x, y in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  assert_states_equal(full, resumed)
   # gan_jax.evaluate --direction=ba scores G_ba's translations of B test images against the real A ones.
   records = [evaluate.evaluate(str(tmp_path / "full"), num=8, ref_num=8, evals=["fid"], direction=direction)
              for direction in ("ab", "ba")]
