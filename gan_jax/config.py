@@ -53,6 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
   # half-life is at most ema_rampup x the images seen so far (their 0.05).
   c.ema_kimg = 0.0
   c.ema_rampup = 0.0
+  c.ema_start = 0                # Before this step the EMA is a copy of G (decay 0): BigGAN-PyTorch's ema_start.
   c.steps_per_call = 1           # Training steps per host call (steps.scan_steps); every *_every must be a multiple.
   # NaN or Inf in a logged loss, gradient norm or parameter norm: "stop" (with an error naming the step, the
   # quantity and the last good checkpoint) or "rollback" to the last good checkpoint with a new RNG and the
@@ -69,6 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.regularizer.lazy_every = 1          # R1/R2 every k D updates, weighted by k (Karras et al. 2020, Sec. 3.1).
   c.regularizer.dragan = 0.0            # lambda of DRAGAN (Kodali et al. 2017: 10).
   c.regularizer.weight_clip = 0.0       # c of WGAN weight clipping (Arjovsky et al. 2017: 0.01).
+  c.regularizer.g_orthogonal = 0.0      # beta of G's orthogonal regularisation (Brock et al. 2019, Sec. 3.1: 1e-4).
 
   # Differentiable augmentation of everything D sees (gan_jax/augment.py). kind "none"; "diffaugment" (Zhao et
   # al. 2020: the policy's transforms, in order; `fill` what translation and cutout leave, 0 in the authors' code,
@@ -195,7 +197,7 @@ def validate(config):
               "eval_ref_num", "steps_per_call"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
-  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip"):
+  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip", "g_orthogonal"):
     if not config.regularizer[key] >= 0.0:
       raise UserError(f"config.regularizer.{key} must be >= 0, got {config.regularizer[key]!r}")
   if isinstance(config.data.cache_mb, bool) or not isinstance(config.data.cache_mb, (int, float)) or not (
@@ -203,6 +205,8 @@ def validate(config):
     raise UserError(f"config.data.cache_mb must be >= 0, got {config.data.cache_mb!r}")
   if not isinstance(config.regularizer.lazy_every, int) or config.regularizer.lazy_every < 1:
     raise UserError(f"config.regularizer.lazy_every must be a positive integer, got {config.regularizer.lazy_every!r}")
+  if isinstance(config.ema_start, bool) or not isinstance(config.ema_start, int) or config.ema_start < 0:
+    raise UserError(f"config.ema_start must be a non-negative integer, got {config.ema_start!r}")
   if not isinstance(config.unrolled_steps, int) or config.unrolled_steps < 0:
     raise UserError(f"config.unrolled_steps must be a non-negative integer, got {config.unrolled_steps!r}")
   if not isinstance(config.pack_slot_statistics, bool):

@@ -1,4 +1,5 @@
-"""Discriminator regularisers and constraints, each a pure function of a critic `d_fn: x [B, ...] -> logits [B]`.
+"""Discriminator regularisers and constraints, each a pure function of a critic `d_fn: x [B, ...] -> logits [B]`,
+and the generator's orthogonal regularisation, a function of its parameters.
 
 Selected by `config.regularizer` (weights of 0 switch a term off); steps.py adds the terms to D's loss.
 Per-sample input gradients come from grad(sum(D(x))), exact when D treats samples independently (no
@@ -36,6 +37,23 @@ def dragan_penalty(d_fn, real, key):
   perturbed = real + 0.5 * jnp.std(real) * jax.random.uniform(noise_key, real.shape, real.dtype)
   x_hat = real + _per_sample(alpha_key, real) * (perturbed - real)
   return jnp.mean(jnp.square(_input_gradient_norms(d_fn, x_hat) - 1.0))
+
+
+def orthogonal(params, exclude=("shared",)):
+  """BigGAN's orthogonal regularisation (Brock et al. 2019, Sec. 3.1): sum over G's weight matrices of
+  ||W^T W * (1 - I)||_F^2, W a kernel reshaped to [fan_in, outputs] so the Gram matrix is that of the filters;
+  1-D parameters and those whose path names one of `exclude` (the shared class embedding, as BigGAN-PyTorch's
+  train_fns.py leaves it out) are not penalised. The authors' utils.ortho adds the gradient of half of this
+  (2 (W W^T * (1 - I)) W, with PyTorch's [outputs, fan_in] W), so their strength 1e-4 is beta 5e-5 here."""
+  total = jnp.float32(0.0)
+  for path, value in jax.tree_util.tree_leaves_with_path(params):
+    names = [str(getattr(k, "key", k)) for k in path]
+    if value.ndim < 2 or any(name in exclude for name in names):
+      continue
+    w = value.reshape(-1, value.shape[-1]).astype(jnp.float32)
+    gram = w.T @ w
+    total = total + jnp.sum(jnp.square(gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))))
+  return total
 
 
 def clip_weights(params, clip):

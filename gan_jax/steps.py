@@ -85,8 +85,12 @@ def make_train_step(objective, txs, batch_sharding=None, active=None):
 
   def decay_at(step):
     if ema_kimg:
-      return half_life_decay(step, config.batch_size, ema_kimg, config.ema_rampup)
-    return ema_decay_at(step, config.ema_decay)
+      decay = half_life_decay(step, config.batch_size, ema_kimg, config.ema_rampup)
+    else:
+      decay = ema_decay_at(step, config.ema_decay)
+    ema_start = getattr(config, "ema_start", 0)  # A copy of G on the updates before ema_start (BigGAN-PyTorch's
+    # utils.ema: its iteration count starts at 1 where this step number starts at 0).
+    return decay if not ema_start else jnp.where(step + 1 < ema_start, 0.0, decay)
 
   def train_step(state: TrainState, batch):
     step_key = jax.random.fold_in(state.rng, state.step)

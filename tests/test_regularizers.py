@@ -197,6 +197,40 @@ def test_regularizer_terms_are_applied_and_logged_with_their_weight(data_dir, ov
   assert term not in without and _differ(_d(once_state), _d(without_state))
 
 
+def test_orthogonal_regularisation_of_g_is_logged_with_its_weight_and_added_to_gs_gradient(data_dir):
+  # BigGAN (Brock et al. 2019, Sec. 3.1): beta x the penalty at G's parameters before the update is logged, and its
+  # gradient is added to G's (as the authors' train_fns.py adds it): G then moves as a step on loss + penalty.
+  beta = 0.5
+  config = _ring(data_dir, **{"regularizer.g_orthogonal": beta})
+  objective, txs = train.build(config)
+  start = init_state(objective, config.seed, txs)
+  with_ortho, metrics = _one_step(config)
+  np.testing.assert_allclose(float(metrics["g_reg_orthogonal"]), beta * float(regularizers.orthogonal(_g(start))),
+                             rtol=1e-5)
+  plain, plain_metrics = _one_step(_ring(data_dir))
+  assert "g_reg_orthogonal" not in plain_metrics and _differ(_g(with_ortho), _g(plain))
+  _assert_trees_close(_d(with_ortho), _d(plain), rtol=0, atol=0)  # D's update does not see G's penalty.
+
+
+def test_the_ema_copies_g_before_ema_start(data_dir):
+  # BigGAN-PyTorch's utils.ema: decay 0 before iteration ema_start (counted from 1), the set decay from then on.
+  config = _ring(data_dir, ema_start=2, ema_decay=0.5)
+  objective, txs = train.build(config)
+  step = jax.jit(steps.make_train_step(objective, txs))
+  state = init_state(objective, config.seed, txs)
+  real = {"x": jax.random.normal(jax.random.PRNGKey(7), (1, config.batch_size, 2))}
+  state, _ = step(state, real)  # Update 1 < ema_start: a copy.
+  _assert_trees_close(state.ema["g"], state.variables("g"), rtol=0, atol=0)
+  before = state.ema["g"]
+  state, _ = step(state, real)  # Update 2: 0.5 (the warm-up's (1 + 1) / (10 + 1) = 0.18 is the smaller decay).
+  decay = min(0.5, 2 / 11)
+  _assert_trees_close(state.ema["g"], jax.tree.map(lambda e, n: decay * e + (1 - decay) * n, before,
+                                                   state.variables("g")), rtol=1e-6, atol=1e-7)
+  assert _differ(state.ema["g"], state.variables("g"))
+  with pytest.raises(UserError, match="config.ema_start must be a non-negative integer"):
+    config_lib.validate(_ring(data_dir, ema_start=-1))
+
+
 def test_lazy_r1_is_an_update_of_its_own_every_kth_d_update_weighted_by_k_with_adams_correction(data_dir):
   # Karras et al. 2020, Sec. 3.1 and App. B: with lazy_every = k, R1 leaves D's main loss and becomes an update of
   # its own on every k-th D update, weighted by k so its average is unchanged; D's optimizer then runs with the

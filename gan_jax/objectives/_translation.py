@@ -14,7 +14,7 @@ from gan_jax.errors import UserError
 
 _PLAIN_GAN_KEYS = ("pack", "num_critic_steps", "unrolled_steps", "reuse_fakes", "simultaneous_updates",
                    "regularizer.gradient_penalty", "regularizer.r1", "regularizer.r2", "regularizer.dragan",
-                   "regularizer.weight_clip")
+                   "regularizer.weight_clip", "regularizer.g_orthogonal")
 
 
 def check_plain_gan_keys(config, objective: str) -> None:

@@ -476,6 +476,10 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
         return total, (g_collections, adversarial, aux)
 
       grads, (g_collections, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(g.params)
+    if config.regularizer.g_orthogonal:  # BigGAN: added to G's gradient, as the authors' train_fns.py does.
+      ortho, ortho_grads = jax.value_and_grad(regularizers.orthogonal)(g.params)
+      grads = jax.tree.map(lambda a, b: a + config.regularizer.g_orthogonal * b, grads, ortho_grads)
+      aux = {**aux, "g_reg_orthogonal": config.regularizer.g_orthogonal * ortho}
     state = apply_gradients(state, "g", grads, txs["g"], collections=g_collections)
     return state, {"g_loss": g_loss, "g_grad_norm": optax.global_norm(grads), **aux}, carry
 
