@@ -21,7 +21,9 @@ in torch_twin.py); digits (the default experiment); mlp2d (PacGAN's 2D benchmark
 100); pix2pix32 and cyclegan32 (experiments/pix2pix_digits_m.py and cyclegan_digits_m.py, batch 16; twins of the
 official PyTorch code in torch_twin.py); stylegan2_16 and stylegan2_32 (experiments/stylegan2_digits.py, 64 channels
 at 16x16, and stylegan2_mnist.py, 128 channels at 32x32; batch 32; the step holds the lazy phases, which run on
-their 1/4 and 1/16 of the timed steps as in training). Batches are
+their 1/4 and 1/16 of the timed steps as in training); sngan32 and biggan32 (experiments/sngan_cifar10.py and
+biggan_cifar10.py: the papers' CIFAR-10 networks and steps, 5 and 2 D updates of batch 64) and sngan16 (SNGAN's
+16x16 reduction at 64 channels, the size the local Fashion-MNIST runs train). Batches are
 random, shaped by the objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]},
 pix2pix's {"input", "target"}, CycleGAN's {"a", "b"}. --dtype=bfloat16 applies to the DCGAN models
 (config.model.dtype); with several models or dtypes the runs a model cannot make print a "skipped" line, and a run
@@ -47,12 +49,14 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32", "stylegan2_16", "stylegan2_32")
+MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32", "stylegan2_16", "stylegan2_32",
+          "sngan32", "biggan32", "sngan16")
 TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32")  # The models scripts/torch_twin.py has.
 DTYPES = ("float32", "bfloat16")
 _EXPERIMENTS = {"digits": "dcgan_digits.py", "mlp2d": "gan_ring.py", "pix2pix32": "pix2pix_digits_m.py",
                 "cyclegan32": "cyclegan_digits_m.py", "stylegan2_16": "stylegan2_digits.py",
-                "stylegan2_32": "stylegan2_mnist.py"}
+                "stylegan2_32": "stylegan2_mnist.py", "sngan32": "sngan_cifar10.py", "biggan32": "biggan_cifar10.py",
+                "sngan16": "sngan_fashion_mnist.py:res=16,width=64"}
 
 
 def model_config(name, batch):
@@ -65,7 +69,8 @@ def model_config(name, batch):
   elif name == "dcgan64":
     config_lib.set_model(c, "dcgan", resolution=64, channels=3, latent_dim=100, g_width=128, d_width=128)
   elif name in _EXPERIMENTS:
-    c = config_lib.load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments", _EXPERIMENTS[name]))
+    experiment, _, arg = _EXPERIMENTS[name].partition(":")
+    c = config_lib.load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments", experiment), arg)
   else:
     usage_error(f"unknown --model {name!r}; allowed: {', '.join(MODELS)}")
   c.batch_size = batch or (c.batch_size if name in _EXPERIMENTS else 64)

@@ -39,7 +39,7 @@ def _grouped(experiment):
   """Tiny runs with the same programs go to one xdist worker: StyleGAN2's (digits and MNIST are the same tiny
   networks), the 2D benchmark's (ring8 and grid25 are the same points to a network: gan_ring's and gan_grid's
   programs are one), CycleGAN's on digits-M with test_translation's resume test, the default experiment's with
-  digits_run. Each program then compiles once, its persistent-cache entry written before the next run reads it."""
+  digits_run, the ResNet GANs' shared config with sngan_cifar10 (its defaults). Each program then compiles once, its persistent-cache entry written before the next run reads it."""
   name = os.path.basename(experiment)
   if name.startswith("stylegan2") and "cifar10" not in name:
     return pytest.param(experiment, marks=pytest.mark.xdist_group("stylegan2"))
@@ -47,6 +47,8 @@ def _grouped(experiment):
     return pytest.param(experiment, marks=pytest.mark.xdist_group("mode_collapse"))
   if name == "cyclegan_digits_m.py":
     return pytest.param(experiment, marks=pytest.mark.xdist_group("cyclegan_digits_m"))
+  if name in ("resnet_gans.py", "sngan_cifar10.py"):  # The shared config's defaults are sngan_cifar10's.
+    return pytest.param(experiment, marks=pytest.mark.xdist_group("resnet_gans"))
   if name == "dcgan_digits.py":   # With the digits_run fixture: the same tiny run.
     return pytest.param(experiment, marks=pytest.mark.xdist_group("digits_run"))
   return experiment
