@@ -1,7 +1,8 @@
 """The benchmark's models and training steps in PyTorch: the baseline scripts/benchmark.py is compared with.
 
   pip install torch==2.13.0      # CPU build from the local wheel; never a runtime dependency of gan_jax
-  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32]] [--batch=64] [--steps=20]
+  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32,sngan16,sngan32]] [--batch=64]
+                               [--steps=20]
                                [--windows=5] [--warmup=3] [--reuse_fakes] [--device=cpu|cuda|auto]
                                [--dtype=float32[,bfloat16]]
 
@@ -25,6 +26,9 @@ two ResNet generators (width 32, 3 blocks, instance norm) and two 2-layer PatchG
 identity, both generators' update then both discriminators' on fakes from pools of 50. Each step first applies
 the random jitter (bicubic resize to 36, random crop back to 32 per image), which gan_jax does inside its step and
 the official code in its data loader; float32 only, as gan_jax's translation models.
+sngan16 and sngan32 are experiments/sngan_fashion_mnist.py's 16x16 reduction (64 channels) and sngan_cifar10.py's
+step: Miyato et al. 2018's ResNet G and spectrally normalised D (pfnet-research/sngan_projection) with conditional
+BatchNorm and the projection, hinge loss, 5 D updates and one G update, Adam 2e-4 (0, 0.9), batch 64, float32.
 Prints one JSON line per model and dtype like benchmark.py's (check "torch_twin:<model>:<dtype>[:reuse_fakes]"; with
 several, a run that fails prints a "failed" line, exit status 1, and the others go on).
 """
@@ -46,7 +50,10 @@ from torch.nn import functional as F
 MODELS = {"dcgan28": (28, 1, 64, 64, False), "dcgan64": (64, 3, 128, 128, True)}
 # name -> (resolution, channels A, channels B): experiments/pix2pix_digits_m.py's and cyclegan_digits_m.py's data.
 TRANSLATION_MODELS = {"pix2pix32": (32, 1, 3), "cyclegan32": (32, 3, 3)}
-ALL_MODELS = (*MODELS, *TRANSLATION_MODELS)
+# name -> (resolution, channels, G width, D width): benchmark.py's sngan16 (experiments/sngan_fashion_mnist.py at
+# res=16, width=64) and sngan32 (experiments/sngan_cifar10.py).
+SNGAN_MODELS = {"sngan16": (16, 1, 64, 64), "sngan32": (32, 3, 256, 128)}
+ALL_MODELS = (*MODELS, *TRANSLATION_MODELS, *SNGAN_MODELS)
 LATENT_DIM = 100
 
 
@@ -207,7 +214,7 @@ def jitter(images, generator):
 
 
 def float32_only(model):
-  return f"{model} runs in float32 only, as gan_jax's translation models"
+  return f"{model} runs in float32 only, as its gan_jax experiment"
 
 
 def make_translation_step(model, batch=16, device="cpu"):
@@ -282,6 +289,134 @@ def make_translation_step(model, batch=16, device="cpu"):
   return step
 
 
+class CondBatchNorm(nn.Module):
+  """BatchNorm without affine, then per-class gain (from 1) and bias (from 0): pfnet-research/sngan_projection's
+  CategoricalConditionalBatchNormalization."""
+
+  def __init__(self, features, num_classes):
+    super().__init__()
+    self.bn = nn.BatchNorm2d(features, affine=False)
+    self.gain, self.bias = nn.Embedding(num_classes, features), nn.Embedding(num_classes, features)
+    nn.init.ones_(self.gain.weight), nn.init.zeros_(self.bias.weight)
+
+  def forward(self, x, y):
+    return self.bn(x) * self.gain(y)[:, :, None, None] + self.bias(y)[:, :, None, None]
+
+
+def _sn(module):
+  return nn.utils.parametrizations.spectral_norm(module)  # One power iteration per training forward pass.
+
+
+class SNGANGBlock(nn.Module):
+  def __init__(self, features, num_classes):
+    super().__init__()
+    self.b1, self.b2 = CondBatchNorm(features, num_classes), CondBatchNorm(features, num_classes)
+    self.c1, self.c2 = nn.Conv2d(features, features, 3, padding=1), nn.Conv2d(features, features, 3, padding=1)
+    self.sc = nn.Conv2d(features, features, 1)
+    for conv, gain in ((self.c1, 2 ** 0.5), (self.c2, 2 ** 0.5), (self.sc, 1.0)):
+      nn.init.xavier_uniform_(conv.weight, gain)
+
+  def forward(self, x, y):
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")
+    h = self.c1(up(F.relu(self.b1(x, y))))
+    return self.c2(F.relu(self.b2(h, y))) + self.sc(up(x))
+
+
+class SNGANGenerator(nn.Module):
+  """Miyato et al. 2018's CIFAR G (pfnet-research/sngan_projection gen_models/resnet_32.py), conditional."""
+
+  def __init__(self, resolution, channels, width, num_classes=10, latent_dim=128):
+    super().__init__()
+    self.width = width
+    self.l1 = nn.Linear(latent_dim, 4 * 4 * width)
+    self.blocks = nn.ModuleList(SNGANGBlock(width, num_classes) for _ in range({16: 2, 32: 3}[resolution]))
+    self.bn = nn.BatchNorm2d(width)
+    self.out = nn.Conv2d(width, channels, 3, padding=1)
+    nn.init.xavier_uniform_(self.l1.weight), nn.init.xavier_uniform_(self.out.weight)
+
+  def forward(self, z, y):
+    x = self.l1(z).view(-1, self.width, 4, 4)
+    for block in self.blocks:
+      x = block(x, y)
+    return torch.tanh(self.out(F.relu(self.bn(x))))
+
+
+class SNGANDBlock(nn.Module):
+  def __init__(self, c_in, features, downsample, optimized):
+    super().__init__()
+    self.downsample, self.optimized = downsample, optimized
+    self.c1, self.c2 = _sn(nn.Conv2d(c_in, features, 3, padding=1)), _sn(nn.Conv2d(features, features, 3, padding=1))
+    self.sc = _sn(nn.Conv2d(c_in, features, 1)) if downsample or c_in != features else None
+    for conv, gain in ((self.c1, 2 ** 0.5), (self.c2, 2 ** 0.5), (self.sc, 1.0)):
+      if conv is not None:
+        nn.init.xavier_uniform_(conv.parametrizations.weight.original, gain)
+
+  def forward(self, x):
+    h = self.c2(F.relu(self.c1(x if self.optimized else F.relu(x))))
+    h = F.avg_pool2d(h, 2) if self.downsample else h
+    if self.optimized:
+      return h + self.sc(F.avg_pool2d(x, 2))
+    shortcut = x if self.sc is None else self.sc(x)
+    return h + (F.avg_pool2d(shortcut, 2) if self.downsample else shortcut)
+
+
+class SNGANDiscriminator(nn.Module):
+  """Miyato et al. 2018's CIFAR D (dis_models/snresnet_32.py) with the projection (Miyato & Koyama 2018)."""
+
+  def __init__(self, resolution, channels, width, num_classes=10):
+    super().__init__()
+    downs = {16: (True, False, False), 32: (True, True, False, False)}[resolution]
+    self.blocks = nn.ModuleList(SNGANDBlock(channels if i == 0 else width, width, down, i == 0)
+                                for i, down in enumerate(downs))
+    self.linear, self.embed = _sn(nn.Linear(width, 1)), _sn(nn.Embedding(num_classes, width))
+    nn.init.xavier_uniform_(self.linear.parametrizations.weight.original)
+    nn.init.xavier_uniform_(self.embed.parametrizations.weight.original)
+
+  def forward(self, x, y):
+    for block in self.blocks:
+      x = block(x)
+    h = torch.sum(F.relu(x), dim=(2, 3))
+    return self.linear(h)[:, 0] + torch.sum(self.embed(y) * h, dim=1)
+
+
+def make_sngan_step(model, batch=64, device="cpu"):
+  """experiments/sngan_*.py's step: 5 D updates (each on its own real batch and fresh fakes), hinge loss, then a G
+  update on fresh fakes, Adam 2e-4 (0, 0.9) for both, labels uniform for fakes; then the (decay 0) EMA copy of G
+  that gan_jax's step also makes. The learning rates' linear decay is left out (its cost is nil)."""
+  resolution, channels, g_width, d_width = SNGAN_MODELS[model]
+  torch.manual_seed(0)
+  g = SNGANGenerator(resolution, channels, g_width).to(device)
+  d = SNGANDiscriminator(resolution, channels, d_width).to(device)
+  ema = {k: v.detach().clone() for k, v in g.state_dict().items()}
+  g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.0, 0.9))
+  d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.0, 0.9))
+  reals = torch.rand(5, batch, channels, resolution, resolution, device=device) * 2 - 1
+  real_labels = torch.randint(0, 10, (5, batch), device=device)
+  fake_inputs = lambda: (torch.randn(batch, 128, device=device), torch.randint(0, 10, (batch,), device=device))
+
+  def step():
+    for real, real_y in zip(reals, real_labels):
+      z, y = fake_inputs()
+      with torch.no_grad():
+        fake = g(z, y)
+      d_loss = F.relu(1.0 - d(real, real_y)).mean() + F.relu(1.0 + d(fake, y)).mean()
+      d_opt.zero_grad(set_to_none=True)
+      d_loss.backward()
+      d_opt.step()
+    z, y = fake_inputs()
+    g_loss = -d(g(z, y), y).mean()
+    g_opt.zero_grad(set_to_none=True)
+    g_loss.backward()
+    g_opt.step()
+    with torch.no_grad():
+      for k, v in g.state_dict().items():
+        ema[k].copy_(v)
+    return d_loss, g_loss
+
+  step.device = device
+  return step
+
+
 def _init(module):  # Radford et al. 2016: N(0, 0.02) weights; BatchNorm scale N(1, 0.02).
   for m in module.modules():
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -309,6 +444,10 @@ def make_step(batch=64, reuse_fakes=False, model="dcgan28", device="cpu", dtype=
     if dtype != "float32":
       raise ValueError(float32_only(model))
     return make_translation_step(model, batch, device)
+  if model in SNGAN_MODELS:
+    if dtype != "float32":
+      raise ValueError(float32_only(model))
+    return make_sngan_step(model, batch, device)
   resolution, channels, g_width, d_width, d_batch_norm = MODELS[model]
   if device.type == "cuda":
     torch.backends.cuda.matmul.allow_tf32 = True  # As XLA's default precision (convolutions: cuDNN's default).
@@ -436,7 +575,7 @@ def main():
   runs = [(model, dtype) for dtype in dtypes for model in models]
   failed = 0
   for model, dtype in runs:
-    if model in TRANSLATION_MODELS and dtype != "float32":
+    if model in (*TRANSLATION_MODELS, *SNGAN_MODELS) and dtype != "float32":
       print(json.dumps({"check": check_name(model, dtype, args.reuse_fakes), "status": "skipped", "model": model,
                         "dtype": dtype, "reason": float32_only(model),
                         **device_fields(device)}), flush=True)
