@@ -5,7 +5,8 @@
 Arguments: variant = sngan | sagan | biggan; data = cifar10 | fashion_mnist | mnist (28x28 resized to 32x32,
 bilinear); conditional (default 1; 0: unconditional); res = 32 | 16 (the 16x16 reduction that fits a CPU, with
 the networks' widths given by width); width (G's and D's block channels; 0: the papers'); steps (G updates);
-runlocal (2 steps of the 16x16 networks at width 8). The named files (sngan_cifar10.py, biggan_fashion_mnist.py, ...) are this config with their arguments.
+runlocal (2 steps of the 16x16 networks at width 8). The named files (sngan_cifar10.py, biggan_fashion_mnist.py,
+...) are this config with their arguments.
 
 - sngan: Miyato et al. 2018 (Appendix B.4; pfnet-research/sngan_projection, configs/sn_cifar10.yml): G 256 and D
   128 channels, z 128, spectral norm in D, Glorot init; hinge loss, 5 D updates per G update, Adam 2e-4 (0, 0.9),
