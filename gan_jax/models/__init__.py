@@ -68,6 +68,19 @@ def sample_labels(models: GANModels, key, num: int):
   return jax.random.randint(key, (num,), 0, models.num_classes, jnp.int32)
 
 
+def check_positive_ints(**values) -> None:
+  """Rejects any config.model value that is not a positive integer, naming its key (make_models' shared check)."""
+  for key, value in values.items():
+    if not isinstance(value, int) or value < 1:
+      raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
+
+
+def check_num_classes(num_classes) -> None:
+  """Rejects a class count other than 0 (unconditional) or at least 2."""
+  if not isinstance(num_classes, int) or num_classes < 0 or num_classes == 1:
+    raise UserError(f"config.model.num_classes must be 0 (unconditional) or at least 2, got {num_classes!r}")
+
+
 def names():
   return _MODULES
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import UserError
-from gan_jax.models import GANModels
+from gan_jax.models import GANModels, check_positive_ints
 from gan_jax.models import conditioning, layers
 
 _init = nn.initializers.normal(0.02)  # Radford et al. 2016, Sec. 4.
@@ -150,10 +150,7 @@ def make_models(*, resolution: int, channels: int, latent_dim: int = 100, g_widt
   compute_dtype = layers.compute_dtype(dtype)
   if d_norm not in ("batch", "none"):
     raise UserError(f"unknown config.model.d_norm {d_norm!r}; allowed: batch, none")
-  for key, value in (("channels", channels), ("latent_dim", latent_dim), ("g_width", g_width),
-                     ("d_width", d_width)):
-    if not isinstance(value, int) or value < 1:
-      raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
+  check_positive_ints(channels=channels, latent_dim=latent_dim, g_width=g_width, d_width=d_width)
   info_dims = info_categorical + info_continuous
   return GANModels(
       generator=Generator(resolution, channels, latent_dim + info_dims, g_width, dtype=compute_dtype,

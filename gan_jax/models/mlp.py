@@ -4,8 +4,7 @@
 """
 import flax.linen as nn
 
-from gan_jax.errors import UserError
-from gan_jax.models import GANModels
+from gan_jax.models import GANModels, check_positive_ints
 from gan_jax.models import layers
 
 _init = nn.initializers.normal(0.02)
@@ -44,10 +43,8 @@ def make_models(*, dim: int = 2, latent_dim: int = 2, g_hidden: int = 400, g_dep
                 d_hidden: int = 200, d_depth: int = 3, d_pieces: int = 5,
                 d_spectral_norm: bool = False) -> GANModels:
   """The PacGAN 2D pair (defaults are the paper's)."""
-  for key, value in (("dim", dim), ("latent_dim", latent_dim), ("g_hidden", g_hidden), ("g_depth", g_depth),
-                     ("d_hidden", d_hidden), ("d_depth", d_depth), ("d_pieces", d_pieces)):
-    if not isinstance(value, int) or value < 1:
-      raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
+  check_positive_ints(dim=dim, latent_dim=latent_dim, g_hidden=g_hidden, g_depth=g_depth, d_hidden=d_hidden,
+                                 d_depth=d_depth, d_pieces=d_pieces)
   return GANModels(
       generator=Generator(dim, g_hidden, g_depth),
       discriminator=Discriminator(d_hidden, d_depth, d_pieces, d_spectral_norm),

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import UserError
-from gan_jax.models import GANModels
+from gan_jax.models import GANModels, check_num_classes, check_positive_ints
 from gan_jax.models import conditioning, layers
 
 RESOLUTIONS = (16, 32)
@@ -259,17 +259,13 @@ def make_models(*, resolution: int, channels: int, latent_dim: int = 128, g_widt
   if resolution not in RESOLUTIONS:
     raise UserError(f"the ResNet GANs are built at resolution {' or '.join(map(str, RESOLUTIONS))} (the CIFAR-10 "
                     f"networks and their 16x16 reduction), got {resolution!r}")
-  for key, value in (("channels", channels), ("latent_dim", latent_dim), ("g_width", g_width),
-                     ("d_width", d_width), ("shared_dim", shared_dim)):
-    if not isinstance(value, int) or value < 1:
-      raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
-  if not isinstance(num_classes, int) or num_classes < 0 or num_classes == 1:
-    raise UserError(f"config.model.num_classes must be 0 (unconditional) or at least 2, got {num_classes!r}")
+  check_positive_ints(channels=channels, latent_dim=latent_dim, g_width=g_width, d_width=d_width,
+                                 shared_dim=shared_dim)
+  check_num_classes(num_classes)
   if weight_init not in INITS:
     raise UserError(f"unknown config.model.weight_init {weight_init!r}; allowed: {', '.join(INITS)}")
-  g_sizes = [4 * 2 ** (i + 1) for i in range(num_g_blocks(resolution))]
-  if attention_resolution and attention_resolution not in g_sizes[:-1] + [resolution // 2]:
-    allowed = sorted(set(g_sizes[:-1]) | {resolution // 2})
+  allowed = [4 * 2 ** (i + 1) for i in range(num_g_blocks(resolution) - 1)]  # G's block outputs below the image.
+  if attention_resolution and attention_resolution not in allowed:
     raise UserError(f"config.model.attention_resolution must be 0 (none) or one of {allowed} at resolution "
                     f"{resolution} (a map both networks have, below the image), got {attention_resolution!r}")
   if attention_resolution and min(g_width, d_width) < 8:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.errors import UserError
-from gan_jax.models import GANModels, layers
+from gan_jax.models import GANModels, check_num_classes, check_positive_ints, layers
 
 SQRT2 = math.sqrt(2.0)
 FIR = (1.0, 3.0, 3.0, 1.0)   # upfirdn2d.setup_filter([1, 3, 3, 1]): outer product, normalised to sum 1.
@@ -357,13 +357,9 @@ def make_models(*, resolution: int, channels: int, latent_dim: int = 512, w_dim:
   configs ('paper256', 'cifar') use 2 mapping layers (its cfg_specs map)."""
   if not (isinstance(resolution, int) and resolution >= 4 and resolution & (resolution - 1) == 0):
     raise UserError(f"config.model.resolution must be a power of two >= 4, got {resolution!r}")
-  for key, value in (("channels", channels), ("latent_dim", latent_dim), ("w_dim", w_dim),
-                     ("mapping_layers", mapping_layers), ("channel_base", channel_base), ("channel_max", channel_max),
-                     ("mbstd_group_size", mbstd_group_size)):
-    if not isinstance(value, int) or value < 1:
-      raise UserError(f"config.model.{key} must be a positive integer, got {value!r}")
-  if not isinstance(num_classes, int) or num_classes < 0 or num_classes == 1:
-    raise UserError(f"config.model.num_classes must be 0 (unconditional) or at least 2, got {num_classes!r}")
+  check_positive_ints(channels=channels, latent_dim=latent_dim, w_dim=w_dim, mapping_layers=mapping_layers,
+                                 channel_base=channel_base, channel_max=channel_max, mbstd_group_size=mbstd_group_size)
+  check_num_classes(num_classes)
   if channel_base // resolution < 1:
     raise UserError(f"config.model.channel_base ({channel_base}) must be at least the resolution ({resolution})")
   return GANModels(
