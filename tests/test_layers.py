@@ -181,3 +181,13 @@ def test_flax_conv_with_the_strided_conv_keeps_its_parameters_and_function():
       x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")).astype(jnp.float32)), (0, 1)))(
           x16, np.ones((4, 4, 8, 3), jnp.bfloat16))
   assert dx.dtype == dw.dtype == jnp.bfloat16
+
+
+def test_max_by_selection_is_the_max_with_its_gradient_on_the_arg_max_alone():
+  # Maxout's max (layers.max_by_selection): jnp.max's value; the gradient one-hot at the arg-max (ties: the
+  # first), where jnp.max's splits it over the elements equal to the maximum.
+  y = np.array([[1.0, 3.0, -2.0], [0.5, 0.5, 0.25]], np.float32)
+  value, grad = jax.jit(jax.value_and_grad(lambda y: jnp.sum(layers.max_by_selection(y) * jnp.array([2.0, 5.0]))))(y)
+  np.testing.assert_array_equal(value, 2.0 * 3.0 + 5.0 * 0.5)
+  np.testing.assert_array_equal(grad, [[0.0, 2.0, 0.0], [5.0, 0.0, 0.0]])
+  np.testing.assert_array_equal(jax.grad(lambda y: jnp.sum(jnp.max(y, -1)))(y)[1], [0.5, 0.5, 0.0])  # jnp.max's.

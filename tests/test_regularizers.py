@@ -145,6 +145,22 @@ def test_unrolling_through_a_frozen_lookahead_is_the_plain_step_and_a_moving_one
   assert not np.allclose(float(unrolled_metrics["g_grad_norm"]), float(plain_metrics["g_grad_norm"]))
 
 
+def test_unrolled_gs_gradient_is_finite_however_xla_fuses_ds_maxout(data_dir):
+  # The intermittent NaN of unrolled GAN: jnp.max's gradient divides by the number of elements equal to the
+  # maximum, and XLA may recompute maxout's inputs in a fusion that rounds differently, so that none is equal and
+  # the gradient is 0 / 0. Compiled at the CPU backend's optimisation level 0 the unrolled step hit it on every
+  # call (G's gradient and parameters NaN); layers.max_by_selection routes the gradient by the arg-max instead.
+  config = _ring(data_dir, unrolled_steps=2)
+  objective, txs = train.build(config)
+  state = init_state(objective, config.seed, txs)
+  batch = {"x": jax.random.normal(jax.random.PRNGKey(7), (1, config.batch_size, 2))}
+  step = jax.jit(steps.make_train_step(objective, txs)).lower(state, batch).compile(
+      compiler_options={"xla_backend_optimization_level": 0})
+  new_state, metrics = step(state, batch)
+  assert np.isfinite(float(metrics["g_grad_norm"])) and float(metrics["g_grad_norm"]) > 0.0
+  assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(_g(new_state)))
+
+
 @pytest.mark.parametrize("critic_steps", [1, 2])
 def test_reused_fakes_give_the_step_of_fresh_fakes_with_the_same_latents(data_dir, monkeypatch, critic_steps):
   # config.reuse_fakes pulls G's loss back through the last critic step's forward pass instead of a second one.

@@ -31,6 +31,16 @@ def apply(layer: nn.Module, x, *, spectral_norm: bool, train: bool):
   return nn.SpectralNorm(layer, n_steps=1, collection_name=SPECTRAL)(x, update_stats=train)
 
 
+def max_by_selection(y, axis: int = -1):
+  """jnp.max(y, axis) whose gradient goes to the arg-max element (a gather), not, as jnp.max's does, to every
+  element equal to the maximum, divided by their count. XLA may compute y twice, in different fusions whose
+  rounding differs (FMA contraction), so that no recomputed element equals the maximum of the other copy: jnp.max's
+  gradient is then 0 / 0. That is what made unrolled GAN's G gradient NaN at random (it differentiates through D's
+  maxout twice); at XLA's CPU backend level 0 it happens every time. Ties, of measure zero, go to the first."""
+  index = jnp.expand_dims(jnp.argmax(y, axis=axis), axis)
+  return jnp.squeeze(jnp.take_along_axis(y, index, axis=axis), axis)
+
+
 class Maxout(nn.Module):
   """Maxout (Goodfellow et al. 2013): `pieces` linear maps per unit, the unit's output their maximum."""
   features: int
@@ -42,7 +52,7 @@ class Maxout(nn.Module):
   def __call__(self, x, train: bool = False):  # [B, D] -> [B, features]
     linear = nn.Dense(self.features * self.pieces, kernel_init=self.kernel_init)
     y = apply(linear, x, spectral_norm=self.spectral_norm, train=train)
-    return jnp.max(y.reshape(x.shape[0], self.features, self.pieces), axis=-1)
+    return max_by_selection(y.reshape(x.shape[0], self.features, self.pieces), axis=-1)
 
 
 def _transpose_pads(k, s, padding):
