@@ -5,7 +5,10 @@
 Arguments: variant = sngan | sagan | biggan; data = cifar10 | fashion_mnist | mnist (28x28 resized to 32x32,
 bilinear); conditional (default 1; 0: unconditional); res = 32 | 16 (the 16x16 reduction that fits a CPU, with
 the networks' widths given by width); width (G's and D's block channels; 0: the papers'); steps (G updates);
-runlocal (2 steps of the 16x16 networks at width 8). The named files (sngan_cifar10.py, biggan_fashion_mnist.py,
+cr = none | cr | bcr | zcr | icr (consistency regularisation: CR on reals, Zhang et al. 2020, lambda 10; bCR on
+reals and fakes, lambda 10 each; zCR, lambda_dis 5 and lambda_gen 0.5 at sigma 0.03; icr = bCR + zCR, Zhao et al.
+2021, Sec. 4; T flips and shifts by up to 1/8 of the side, their CIFAR-10 setting); runlocal (2 steps of the
+16x16 networks at width 8). The named files (sngan_cifar10.py, biggan_fashion_mnist.py,
 ...) are this config with their arguments.
 
 - sngan: Miyato et al. 2018 (Appendix B.4; pfnet-research/sngan_projection, configs/sn_cifar10.yml): G 256 and D
@@ -33,17 +36,23 @@ from gan_jax import config as config_lib
 
 VARIANTS = ("sngan", "sagan", "biggan")
 DATA = ("cifar10", "fashion_mnist", "mnist")
+# config.regularizer's consistency weights of each `cr` (Zhao et al. 2021, Sec. 4: lambda_real = lambda_fake = 10,
+# lambda_dis = 5, lambda_gen = 0.5; CR alone is Zhang et al. 2020's lambda 10 on reals).
+CONSISTENCY = {"none": {}, "cr": dict(cr_real=10.0), "bcr": dict(cr_real=10.0, cr_fake=10.0),
+               "zcr": dict(zcr_d=5.0, zcr_g=0.5), "icr": dict(cr_real=10.0, cr_fake=10.0, zcr_d=5.0, zcr_g=0.5)}
 
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, variant="sngan", data="cifar10", conditional=1, res=32, width=0, steps=0,
-                             runlocal=False)
+                             cr="none", runlocal=False)
   if arg.variant not in VARIANTS:
     raise config_lib.UserError(f"unknown variant {arg.variant!r}; allowed: {', '.join(VARIANTS)}")
   if arg.data not in DATA:
     raise config_lib.UserError(f"unknown data {arg.data!r}; allowed: {', '.join(DATA)}")
   if arg.res not in (16, 32):
     raise config_lib.UserError(f"res must be 32 or 16, got {arg.res}")
+  if arg.cr not in CONSISTENCY:
+    raise config_lib.UserError(f"unknown cr {arg.cr!r}; allowed: {', '.join(CONSISTENCY)}")
   if arg.conditional not in (0, 1):
     raise config_lib.UserError(f"conditional must be 0 or 1, got {arg.conditional}")
   if arg.runlocal:  # The 16x16 reduction (two G blocks, three D blocks): SNGAN's tiny step compiled in 13.5 s, not 21.
@@ -79,6 +88,7 @@ def get_config(arg=None):
     config.ema_decay, config.ema_start = 0.9999, 1000
     config.total_steps = arg.steps or 100_000
   config_lib.set_model(config, "resnet", **model)
+  config.regularizer.update(CONSISTENCY[arg.cr])
   config.data.name = arg.data
   config.batch_size = 64
   config.log_every = 100

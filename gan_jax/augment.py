@@ -75,6 +75,29 @@ def translation(key, x, ratio: float = 0.125, fill: float = 0.0):
   return jnp.where(inside[..., None], moved, jnp.asarray(fill, x.dtype))
 
 
+def consistency_transform(key, x, flip: bool = True, ratio: float = 0.125):
+  """T(x) of consistency regularisation (Zhang et al. 2020, Sec. 3: "flipping the image horizontally and
+  shifting it by a few pixels"; PyTorch-StudioGAN's src/utils/cr.py, apply_diffaug4cr): each image mirrored with
+  probability 1/2 when `flip`, then shifted by integers (dy, dx), each uniform in [-s, s], s = int(ratio * side),
+  with the pixels shifted in reflected from inside the image (reflect padding)."""
+  b, h, w, _ = x.shape
+  flip_key, ky, kx = jax.random.split(key, 3)
+  if flip:
+    mirrored = jax.random.bernoulli(flip_key, 0.5, (b, 1, 1, 1))
+    x = jnp.where(mirrored, x[:, :, ::-1], x)
+  sy, sx = int(h * ratio), int(w * ratio)
+  dy = jax.random.randint(ky, (b, 1, 1), -sy, sy + 1)
+  dx = jax.random.randint(kx, (b, 1, 1), -sx, sx + 1)
+
+  def reflect(i, n):  # Index i in [-(n - 1), 2 (n - 1)] reflected into [0, n), the edge pixel not repeated.
+    i = jnp.abs(i)
+    return jnp.where(i > n - 1, 2 * (n - 1) - i, i)
+
+  rows = reflect(jnp.arange(h)[None, :, None] + dy, h)   # Source row of each output pixel: [B, H, 1].
+  cols = reflect(jnp.arange(w)[None, None, :] + dx, w)   # [B, 1, W]
+  return x[jnp.arange(b)[:, None, None], rows, cols]
+
+
 def cutout(key, x, ratio: float = 0.5, fill: float = 0.0):
   """A (ratio * H) x (ratio * W) square per image, its centre uniform over [0, H + (1 - size mod 2)) (the authors'
   offsets, so it may hang over the border), set to `fill`."""

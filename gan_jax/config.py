@@ -71,6 +71,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.regularizer.dragan = 0.0            # lambda of DRAGAN (Kodali et al. 2017: 10).
   c.regularizer.weight_clip = 0.0       # c of WGAN weight clipping (Arjovsky et al. 2017: 0.01).
   c.regularizer.g_orthogonal = 0.0      # beta of G's orthogonal regularisation (Brock et al. 2019, Sec. 3.1: 1e-4).
+  # Consistency regularisation: D's outputs on images x and on T(x) (augment.consistency_transform) kept equal.
+  c.regularizer.cr_real = 0.0           # lambda on reals: CR (Zhang et al. 2020: 10); with cr_fake, bCR (Zhao et
+  c.regularizer.cr_fake = 0.0           # al. 2021: lambda_real = lambda_fake = 10); cr_fake on G's samples.
+  c.regularizer.cr_flip = True          # T mirrors an image with probability 1/2 (the papers'; False for digits).
+  c.regularizer.cr_translation = 0.125  # T shifts by up to int(this x side) pixels, reflect-padded (4 at 32x32).
+  c.regularizer.zcr_d = 0.0             # zCR (Zhao et al. 2021, Eq. 5-6): lambda_dis (5) of ||D(G(z)) - D(G(z + e))||^2
+  c.regularizer.zcr_g = 0.0             # in D's loss and lambda_gen (0.5) of -||G(z) - G(z + e)||^2 in G's,
+  c.regularizer.zcr_sigma = 0.03        # e ~ N(0, sigma^2 I), sigma_noise 0.03.
 
   # Differentiable augmentation of everything D sees (gan_jax/augment.py). kind "none"; "diffaugment" (Zhao et
   # al. 2020: the policy's transforms, in order; `fill` what translation and cutout leave, 0 in the authors' code,
@@ -197,9 +205,16 @@ def validate(config):
               "eval_ref_num", "steps_per_call"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
-  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip", "g_orthogonal"):
+  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip", "g_orthogonal", "cr_real", "cr_fake", "zcr_d",
+              "zcr_g"):
     if not config.regularizer[key] >= 0.0:
       raise UserError(f"config.regularizer.{key} must be >= 0, got {config.regularizer[key]!r}")
+  if not config.regularizer.zcr_sigma > 0.0:
+    raise UserError(f"config.regularizer.zcr_sigma must be > 0, got {config.regularizer.zcr_sigma!r}")
+  if not 0.0 <= config.regularizer.cr_translation < 1.0:
+    raise UserError(f"config.regularizer.cr_translation must be in [0, 1), got {config.regularizer.cr_translation!r}")
+  if not isinstance(config.regularizer.cr_flip, bool):
+    raise UserError(f"config.regularizer.cr_flip must be True or False, got {config.regularizer.cr_flip!r}")
   if isinstance(config.data.cache_mb, bool) or not isinstance(config.data.cache_mb, (int, float)) or not (
       config.data.cache_mb >= 0):
     raise UserError(f"config.data.cache_mb must be >= 0, got {config.data.cache_mb!r}")

@@ -56,6 +56,14 @@ def orthogonal(params, exclude=("shared",)):
   return total
 
 
+def consistency(outputs, outputs_transformed):
+  """Consistency regularisation's ||D(x) - D(T(x))||^2 (Zhang et al. 2020, Eq. 1; Zhao et al. 2021, Eq. 2-4) as
+  the mean squared difference of D's outputs before the last activation (PyTorch-StudioGAN's torch.nn.MSELoss):
+  the logits, or any other output D is asked to keep consistent (AC-GAN's class logits). zCR's G term is the same
+  difference between two batches of images (Zhao et al. 2021, Eq. 6)."""
+  return jnp.mean(jnp.square(outputs.astype(jnp.float32) - outputs_transformed.astype(jnp.float32)))
+
+
 def clip_weights(params, clip):
   """WGAN (Arjovsky et al. 2017, Algorithm 1): every critic parameter clipped to [-c, c] after each update."""
   return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)

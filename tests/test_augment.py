@@ -45,6 +45,25 @@ def test_translation_shifts_each_image_by_at_most_an_eighth_and_fills_what_it_un
                for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
+def test_consistency_transform_is_a_flip_and_a_reflect_padded_shift_of_at_most_an_eighth():
+  # CR's T (Zhang et al. 2020; PyTorch-StudioGAN's cr.py): each output image is one of the 2 x 5 x 5 candidates
+  # (mirrored or not, then shifted by |dy|, |dx| <= int(16 / 8) = 2 with reflect padding), and all of them occur
+  # in a batch of 512. Without flip and with ratio 0 it is the identity.
+  x = _images(shape=(512, 16, 16, 2))
+  y = np.asarray(jax.jit(augment.consistency_transform)(jax.random.PRNGKey(3), x))
+  padded = {flip: np.pad(x[:, :, ::-1] if flip else x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+            for flip in (False, True)}
+  seen = set()
+  for i in range(len(x)):
+    found = [(flip, dy, dx) for flip in (False, True) for dy in range(-2, 3) for dx in range(-2, 3)
+             if np.array_equal(y[i], padded[flip][i, 2 + dy:18 + dy, 2 + dx:18 + dx])]
+    assert len(found) == 1, i
+    seen.add(found[0])
+  assert len(seen) == 2 * 5 * 5
+  identity = jax.jit(lambda k, x: augment.consistency_transform(k, x, flip=False, ratio=0.0))
+  np.testing.assert_array_equal(identity(jax.random.PRNGKey(3), x), x)
+
+
 def test_cutout_sets_one_square_of_half_the_side_to_the_fill():
   x = np.full((200, 8, 8, 1), 0.5, np.float32)
   y = np.asarray(jax.jit(lambda k, x: augment.cutout(k, x, fill=-1.0))(jax.random.PRNGKey(0), x))[..., 0]

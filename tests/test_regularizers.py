@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, regularizers, steps, train
+from gan_jax import augment, config as config_lib, regularizers, steps, train
 from gan_jax.objectives import gan as gan_objective
 from gan_jax.errors import UserError
 
@@ -200,7 +200,7 @@ def test_simultaneous_updates_take_g_against_d_before_its_update(data_dir):
 @pytest.mark.parametrize("overrides,term", [
     ({"regularizer.gradient_penalty": 10.0, "loss": "wasserstein"}, "d_reg_gradient_penalty"),
     ({"regularizer.r1": 1.0}, "d_reg_r1"), ({"regularizer.r2": 1.0}, "d_reg_r2"),
-    ({"regularizer.dragan": 10.0}, "d_reg_dragan")])
+    ({"regularizer.dragan": 10.0}, "d_reg_dragan"), ({"regularizer.zcr_d": 5.0}, "d_reg_zcr")])
 def test_regularizer_terms_are_applied_and_logged_with_their_weight(data_dir, overrides, term):
   # The logged term is the weighted penalty at D's parameters before the update: doubling the weight doubles it
   # exactly (same inputs and keys), and the penalty moves D.
@@ -226,6 +226,42 @@ def test_orthogonal_regularisation_of_g_is_logged_with_its_weight_and_added_to_g
   plain, plain_metrics = _one_step(_ring(data_dir))
   assert "g_reg_orthogonal" not in plain_metrics and _differ(_g(with_ortho), _g(plain))
   _assert_trees_close(_d(with_ortho), _d(plain), rtol=0, atol=0)  # D's update does not see G's penalty.
+
+
+def test_consistency_regularisation_against_hand_computed_terms(data_dir, monkeypatch):
+  # bCR and zCR (Zhao et al. 2021, Eq. 3-6) on a DCGAN's images, with T replaced by a mirror: D's logged CR term
+  # on the reals is lambda_real x mean (D(x) - D(mirror x))^2 at D's parameters before the update, computed here by
+  # hand; the fakes' term and zCR's D term are positive, zCR's G term is -lambda_gen x a positive distance. With
+  # the identity for T the CR terms are 0 exactly.
+  weights = {"regularizer.cr_real": 10.0, "regularizer.cr_fake": 10.0, "regularizer.zcr_d": 5.0,
+             "regularizer.zcr_g": 0.5}
+  config = tiny_config("dcgan_digits.py", data_dir, **weights)
+  objective, txs = train.build(config)
+  start = init_state(objective, config.seed, txs)
+  real = jax.random.uniform(jax.random.PRNGKey(7), (1, config.batch_size, *objective.models.data_shape),
+                            minval=-1.0, maxval=1.0)
+  def logits(x):
+    return gan_objective._discriminate(objective.models, start.variables("d"), x)[0]  # pylint: disable=protected-access
+
+  mirrored = 10.0 * np.mean(np.square(logits(real[0]) - logits(real[0][:, :, ::-1])))
+  assert mirrored > 1e-6   # The mirror moves D's outputs: the comparison is not of zeros.
+  for transform, want in ((lambda key, x, flip, ratio: x[:, :, ::-1], mirrored), (lambda key, x, flip, ratio: x, 0.0)):
+    monkeypatch.setattr(augment, "consistency_transform", transform)  # Read when the step is traced.
+    _, metrics = jax.jit(steps.make_train_step(objective, txs))(start, {"x": real})
+    np.testing.assert_allclose(float(metrics["d_reg_cr_real"]), want, rtol=1e-5)
+    assert (float(metrics["d_reg_cr_fake"]) > 0.0) == (want > 0.0) and float(metrics["d_reg_cr_fake"]) >= 0.0
+    assert float(metrics["d_reg_zcr"]) > 0.0 and float(metrics["g_reg_zcr"]) < 0.0
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"regularizer.cr_real": 10.0}, "makes points"),
+    ({"regularizer.zcr_g": 0.5, "simultaneous_updates": True}, "zcr_g is not implemented with"),
+    ({"regularizer.zcr_sigma": 0.0}, "zcr_sigma must be > 0"),
+    ({"regularizer.cr_translation": 1.0}, r"cr_translation must be in \[0, 1\)"),
+    ({"regularizer.cr_fake": -1.0}, "cr_fake must be >= 0")])
+def test_bad_consistency_settings_are_refused(data_dir, overrides, message):
+  with pytest.raises(UserError, match=message):
+    config_lib.validate(_ring(data_dir, **overrides))
 
 
 def test_the_ema_copies_g_before_ema_start(data_dir):

@@ -1,14 +1,16 @@
 """The ResNet GANs (models/resnet.py): SNGAN's layout and parameter count, SAGAN's self-attention against a
 hand-written one, BigGAN's hierarchical latents and orthogonal regularisation against their closed forms.
 Their 2-step runs are test_train's, with every experiment's."""
+import os
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import init_variables
-from gan_jax import regularizers
+from conftest import REPO, init_variables
+from gan_jax import config as config_lib, regularizers
 from gan_jax.errors import UserError
 from gan_jax.models import resnet
 
@@ -157,3 +159,17 @@ def test_bad_model_settings_are_rejected_by_name():
     resnet.make_models(resolution=32, channels=3, weight_init="he")
   with pytest.raises(UserError, match="num_classes"):
     resnet.make_models(resolution=32, channels=3, num_classes=1)
+
+
+def test_the_experiments_cr_argument_sets_the_papers_consistency_weights():
+  # resnet_gans.py's cr: CR (Zhang et al. 2020: lambda 10 on reals), bCR (Zhao et al. 2021: 10 on reals and
+  # fakes), zCR (lambda_dis 5, lambda_gen 0.5), icr (bCR + zCR); none by default.
+  path = os.path.join(REPO, "experiments", "resnet_gans.py")
+  weights = lambda arg: {k: v for k, v in config_lib.load_experiment(path, arg).regularizer.items()
+                         if k in ("cr_real", "cr_fake", "zcr_d", "zcr_g") and v}
+  assert weights("variant=biggan") == {}
+  assert weights("variant=biggan,cr=cr") == {"cr_real": 10.0}
+  assert weights("variant=biggan,cr=bcr") == {"cr_real": 10.0, "cr_fake": 10.0}
+  assert weights("variant=sngan,cr=icr,runlocal") == {"cr_real": 10.0, "cr_fake": 10.0, "zcr_d": 5.0, "zcr_g": 0.5}
+  with pytest.raises(UserError, match="unknown cr 'bcrr'"):
+    config_lib.load_experiment(path, "cr=bcrr")

@@ -10,11 +10,12 @@ import optax
 
 from gan_jax import data
 from gan_jax.errors import UserError
+from gan_jax.objectives import gan
 
 
 _PLAIN_GAN_KEYS = ("pack", "num_critic_steps", "unrolled_steps", "reuse_fakes", "simultaneous_updates",
                    "regularizer.gradient_penalty", "regularizer.r1", "regularizer.r2", "regularizer.dragan",
-                   "regularizer.weight_clip", "regularizer.g_orthogonal")
+                   "regularizer.weight_clip", "regularizer.g_orthogonal") + gan.CONSISTENCY_KEYS
 
 
 def check_plain_gan_keys(config, objective: str) -> None:

@@ -8,6 +8,7 @@ Two phases per step: "d_main", `num_critic_steps` D updates (one real batch each
 "g_main", one G update; with `simultaneous_updates` G's gradient is taken against D before D's update.
 """
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -21,18 +22,29 @@ from gan_jax.models import GANModels
 from gan_jax.steps import apply_gradients
 
 
+# Consistency regularisation's keys: plain-GAN knobs that the other objectives hold at their defaults.
+CONSISTENCY_KEYS = ("regularizer.cr_real", "regularizer.cr_fake", "regularizer.cr_flip", "regularizer.cr_translation",
+                    "regularizer.zcr_d", "regularizer.zcr_g", "regularizer.zcr_sigma")
+
+
 def make(config, models: GANModels):
   return GAN(config, models)
 
 
 def not_applicable(config) -> set:
   """Keys these values leave unused (objectives.not_applicable): the pack-slot statistics without packing, the
-  lazy interval without R1/R2, and aux_weight without an auxiliary head (AC-GAN, InfoGAN)."""
+  lazy interval without R1/R2, T's settings without CR, zCR's noise without zCR, and aux_weight without an
+  auxiliary head (AC-GAN, InfoGAN)."""
   keys = set()
   if config.pack == 1:
     keys.add("pack_slot_statistics")
-  if not (config.regularizer.r1 or config.regularizer.r2):
+  reg = config.regularizer
+  if not (reg.r1 or reg.r2):
     keys.add("regularizer.lazy_every")
+  if not (reg.cr_real or reg.cr_fake):
+    keys.update({"regularizer.cr_flip", "regularizer.cr_translation"})
+  if not (reg.zcr_d or reg.zcr_g):
+    keys.add("regularizer.zcr_sigma")
   try:
     if not models_lib.make(config.model_name, config.model.to_dict()).aux:
       keys.add("aux_weight")
@@ -227,6 +239,13 @@ class GAN(objectives.Objective):
     if (self.models.num_classes or self.models.aux) and (self.config.pack > 1 or self.config.unrolled_steps):
       raise UserError("PacGAN packing and unrolled GAN are not implemented for class-conditional or InfoGAN "
                       "models: config.pack must be 1 and config.unrolled_steps 0")
+    reg = self.config.regularizer
+    if (reg.cr_real or reg.cr_fake) and not self.models.makes_images:
+      raise UserError(f"config.regularizer.cr_real and cr_fake compare D on images and their flipped, shifted "
+                      f"copies; model {self.config.model_name!r} makes points")
+    if reg.zcr_g and (self.config.reuse_fakes or self.config.simultaneous_updates):
+      raise UserError("config.regularizer.zcr_g is not implemented with config.reuse_fakes or "
+                      "config.simultaneous_updates (G's update must draw its own latents)")
     kind = self.config.augment.kind
     if kind != "none":
       if not self.models.makes_images:
@@ -331,6 +350,43 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
     return z, fake_labels, fake, g_vjp, g_collections
 
   lazy_gammas = [name for name in ("r1", "r2") if config.regularizer[name]] if config.regularizer.lazy_every > 1 else []
+  reg = config.regularizer
+
+  def noisy_latents(z, key):
+    """zCR's T(z) = z + e, e ~ N(0, zcr_sigma^2 I) (Zhao et al. 2021, Sec. 3.2)."""
+    return z + reg.zcr_sigma * jax.random.normal(jax.random.fold_in(key, 11), z.shape, z.dtype)
+
+  def consistency_inputs(state, real, fake, z, fake_labels, key):
+    """D's packed inputs of the active consistency terms, by name: T(x) of the reals (cr_real), T(G(z)) (cr_fake),
+    G(z + e) (zcr_d). T acts on the images before config.augment's, as PyTorch-StudioGAN's worker.py applies
+    its parallel_augment to the unaugmented batch."""
+    real_key, fake_key = jax.random.split(jax.random.fold_in(key, 5))
+    transform = functools.partial(augment.consistency_transform, flip=reg.cr_flip, ratio=reg.cr_translation)
+    inputs = {}
+    if reg.cr_real:
+      inputs["cr_real"] = pack(transform(real_key, real), config.pack)
+    if reg.cr_fake:
+      inputs["cr_fake"] = pack(transform(fake_key, fake), config.pack)
+    if reg.zcr_d:
+      noisy, _ = generate_train(state.variables("g"), noisy_latents(z, key), fake_labels)
+      inputs["zcr"] = pack(jax.lax.stop_gradient(noisy), config.pack)
+    return inputs
+
+  def consistency_terms(d_params, d_collections, inputs, real_out, fake_out, real_labels, fake_labels):
+    """The weighted consistency terms: CR/bCR (Zhang et al. 2020, Eq. 1; Zhao et al. 2021, Eq. 3-4) and zCR's D
+    term (Zhao et al. 2021, Eq. 5), each the mean squared difference of D's logits on an input and on its
+    consistency_inputs counterpart, plus that of AC-GAN's class logits (as PyTorch-StudioGAN's worker.py)."""
+    terms = {}
+    for name, weight, (logits, aux), labels in (("cr_real", reg.cr_real, real_out, real_labels),
+                                                ("cr_fake", reg.cr_fake, fake_out, fake_labels),
+                                                ("zcr", reg.zcr_d, fake_out, fake_labels)):
+      if name in inputs:
+        other_logits, other_aux, _ = d_logits(d_params, d_collections, inputs[name], labels)
+        term = regularizers.consistency(logits, other_logits)
+        if models.aux == "classes":
+          term = term + regularizers.consistency(aux, other_aux)
+        terms[name] = weight * term
+    return terms
 
   def lazy_update(state, real, fake, real_labels, fake_labels):
     """D's own update on the lazy R1/R2 terms (lazy_terms), at its parameters after the main update."""
@@ -356,6 +412,7 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       fake, _ = generate_train(state.variables("g"), z, fake_labels)
     else:
       z, fake_labels, fake = generated
+    consistency = consistency_inputs(state, real, jax.lax.stop_gradient(fake), z, fake_labels, key)
     # D's inputs are packs (PacGAN; pack 1 leaves them as they are), and so are the penalties': one
     # interpolation and one input-gradient norm per pack.
     real_aug, fake_aug = jax.random.split(jax.random.fold_in(key, 3))
@@ -369,6 +426,8 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       d_real_fn = lambda x: d_logits(d_params, d.collections, x, real_labels)[0]
       d_fake_fn = lambda x: d_logits(d_params, d.collections, x, fake_labels)[0]
       terms = regularizer_terms(config.regularizer, d_real_fn, real, fake, reg_key, d_fake_fn)
+      terms.update(consistency_terms(d_params, d.collections, consistency, (real_logits, real_aux),
+                                     (fake_logits, fake_aux), real_labels, fake_labels))
       aux = {}
       if models.aux == "classes":  # AC-GAN: D classifies reals and fakes (Odena et al. 2017, Eq. 3).
         aux["aux"] = (auxiliary_loss(models, real_aux, real_labels, None) +
@@ -473,6 +532,10 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
         fake, g_collections = generate_train({"params": g_params, **g.collections}, z, fake_labels)
         d_params = unrolled_d_params(state, g_params, batch["x"], unroll_key)
         total, (adversarial, aux) = g_objective(state, d_params, fake, z, fake_labels, key)
+        if reg.zcr_g:  # zCR's G term (Zhao et al. 2021, Eq. 6): G made sensitive to its latents.
+          noisy, _ = generate_train({"params": g_params, **g.collections}, noisy_latents(z, key), fake_labels)
+          aux = {**aux, "g_reg_zcr": -reg.zcr_g * regularizers.consistency(fake, noisy)}
+          total = total + aux["g_reg_zcr"]
         return total, (g_collections, adversarial, aux)
 
       grads, (g_collections, g_loss, aux) = jax.grad(g_loss_fn, has_aux=True)(g.params)
