@@ -39,7 +39,9 @@ def _grouped(experiment):
   """Tiny runs with the same programs go to one xdist worker: StyleGAN2's (digits and MNIST are the same tiny
   networks), the 2D benchmark's (ring8 and grid25 are the same points to a network: gan_ring's and gan_grid's
   programs are one), CycleGAN's on digits-M with test_translation's resume test, the default experiment's with
-  digits_run, the ResNet GANs' shared config with sngan_cifar10 (its defaults). Each program then compiles once, its persistent-cache entry written before the next run reads it."""
+  digits_run, cGAN's and InfoGAN's on digits with test_conditional's tiny_runs, the ResNet GANs' shared config
+  with sngan_cifar10 (its defaults). Each program then compiles once, its persistent-cache entry written before
+  the next run reads it."""
   name = os.path.basename(experiment)
   if name.startswith("stylegan2") and "cifar10" not in name:
     return pytest.param(experiment, marks=pytest.mark.xdist_group("stylegan2"))
@@ -49,6 +51,8 @@ def _grouped(experiment):
     return pytest.param(experiment, marks=pytest.mark.xdist_group("cyclegan_digits_m"))
   if name in ("resnet_gans.py", "sngan_cifar10.py"):  # The shared config's defaults are sngan_cifar10's.
     return pytest.param(experiment, marks=pytest.mark.xdist_group("resnet_gans"))
+  if name in ("cgan_digits.py", "infogan_digits.py"):  # test_conditional's tiny_runs: the same programs.
+    return pytest.param(experiment, marks=pytest.mark.xdist_group("conditional_runs"))
   if name == "dcgan_digits.py":   # With the digits_run fixture: the same tiny run.
     return pytest.param(experiment, marks=pytest.mark.xdist_group("digits_run"))
   return experiment
@@ -245,7 +249,8 @@ def test_one_device_four_devices_and_two_processes_agree(data_dir, tmp_path):
   data.load_builder("digits", data_dir)  # Prepared before the processes start, not by all of them at once.
   four = subprocess.Popen(
       [sys.executable, "-m", "gan_jax.main", *flags, "--config.total_steps=3", f"--workdir={tmp_path / '4'}"],
-      cwd=REPO, env=dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"),
+      cwd=REPO, env=dict(os.environ, JAX_PLATFORMS="cpu",
+                   XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"),
       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   workdir = tmp_path / "2x2"
   launch = ["bash", "scripts/launch_local.sh", "2", "2", *flags, f"--workdir={workdir}"]
