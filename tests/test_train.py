@@ -84,7 +84,8 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplo
     else:
       assert not set(signs) & set(row)
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
-  real = ["real.png"] if config.objective in ("gan", "stylegan2") else []  # Translation grids show the real targets themselves.
+  # Translation grids show the real targets themselves.
+  real = ["real.png"] if config.objective in ("gan", "stylegan2") else []
   assert sorted(os.listdir(tmp_path / "samples")) == real + ["step_0000001.png", "step_0000002.png"]
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   with open(tmp_path / "config.json") as f:

@@ -244,5 +244,6 @@ def style_mix(key, ws, mixed, probability: float):
 
 def path_lengths(pl_grads):
   """|J_w^T y| per sample from the gradients [B, num_ws, w_dim] of sum(G(w) y) with respect to w: the square root of
-  the squared norm over w_dim averaged over the num_ws copies of w (loss.py: pl_grads.square().sum(2).mean(1).sqrt())."""
+  the squared norm over w_dim averaged over the num_ws copies of w
+  (loss.py: pl_grads.square().sum(2).mean(1).sqrt())."""
   return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(pl_grads), axis=2), axis=1))
