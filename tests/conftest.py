@@ -15,10 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # XLA's CPU backend compiles the suite's programs without LLVM's optimisations (level 0; train.compile_once's
 # initialisers keep their level 1): the tiny programs run a few steps and compilation is most of the suite's time
 # (SAGAN's tiny training step: 6.7 s at level 0, 11 s at the default), and their numbers move only in the last
-# bits (the golden runs are recorded at this level, golden_runs.machine() says so). Subprocesses inherit it.
-_XLA_LEVEL = "--xla_backend_optimization_level=0"
-if _XLA_LEVEL not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_XLA_LEVEL}".strip()
+# bits (the golden runs are recorded at this level, golden_runs.machine() says so). Subprocesses inherit it. A
+# level already in $XLA_FLAGS is kept.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _XLA_CACHE = tempfile.mkdtemp(prefix="gan_jax_tests_xla_cache_")
   atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
