@@ -240,6 +240,7 @@ def test_consistency_regularisation_against_hand_computed_terms(data_dir, monkey
   start = init_state(objective, config.seed, txs)
   real = jax.random.uniform(jax.random.PRNGKey(7), (1, config.batch_size, *objective.models.data_shape),
                             minval=-1.0, maxval=1.0)
+
   def logits(x):
     return gan_objective._discriminate(objective.models, start.variables("d"), x)[0]  # pylint: disable=protected-access
 
