@@ -71,6 +71,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.regularizer.dragan = 0.0            # lambda of DRAGAN (Kodali et al. 2017: 10).
   c.regularizer.weight_clip = 0.0       # c of WGAN weight clipping (Arjovsky et al. 2017: 0.01).
   c.regularizer.g_orthogonal = 0.0      # beta of G's orthogonal regularisation (Brock et al. 2019, Sec. 3.1: 1e-4).
+  c.regularizer.drift = 0.0             # epsilon of the drift term epsilon E[D(x)^2] (Karras et al. 2018, A.1: 0.001).
   # Consistency regularisation: D's outputs on images x and on T(x) (augment.consistency_transform) kept equal.
   c.regularizer.cr_real = 0.0           # lambda on reals: CR (Zhang et al. 2020: 10); with cr_fake, bCR (Zhao et
   c.regularizer.cr_fake = 0.0           # al. 2021: lambda_real = lambda_fake = 10); cr_fake on G's samples.
@@ -205,8 +206,8 @@ def validate(config):
               "eval_ref_num", "steps_per_call"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise UserError(f"config.{key} must be a positive integer, got {config[key]!r}")
-  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip", "g_orthogonal", "cr_real", "cr_fake", "zcr_d",
-              "zcr_g"):
+  for key in ("gradient_penalty", "r1", "r2", "dragan", "weight_clip", "g_orthogonal", "drift", "cr_real", "cr_fake",
+              "zcr_d", "zcr_g"):
     if not config.regularizer[key] >= 0.0:
       raise UserError(f"config.regularizer.{key} must be >= 0, got {config.regularizer[key]!r}")
   if not config.regularizer.zcr_sigma > 0.0:

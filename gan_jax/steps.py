@@ -45,6 +45,11 @@ def ema_update(ema, new, decay):
   return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema, new)
 
 
+def moved_ema(ema: dict, variables: dict, decay, copies=()) -> dict:
+  """A network's EMA variables moved towards its `variables`; the collections named in `copies` are copied."""
+  return {k: v if k in copies else ema_update(ema[k], v, decay) for k, v in variables.items()}
+
+
 def _lazily(phase, state, batch, key, carry, active=None):
   """`phase` on the steps whose index is a multiple of phase.every; on the others its metrics are zeros (logged
   as such: a lazy phase's metrics are meaningful on its own steps only). A lazy phase reads the carry, but what it
@@ -70,7 +75,7 @@ def active_lazy_phases(intervals: dict, step: int) -> frozenset:
   return frozenset(name for name, every in intervals.items() if step % every == 0)
 
 
-def make_train_step(objective, txs, batch_sharding=None, active=None):
+def make_train_step(objective, txs, batch_sharding=None, active=None, stage=None):
   """train_step(state, batch) -> (state, metrics) of `objective` with optimizers `txs` {network name: tx}.
   `batch_sharding` (a NamedSharding over the batch axis) keeps what the phases draw data-parallel.
 
@@ -78,8 +83,10 @@ def make_train_step(objective, txs, batch_sharding=None, active=None):
   of the step the program will run), exactly those run and the others are skipped, with no conditional in the
   program. XLA's CPU backend runs convolutions inside a conditional 10-16 times slower (StyleGAN2's 16x16 step: R1
   in a cond 2.5 s, alone 0.15 s), so on CPUs the trainer compiles one program per pattern of lazy phases and picks
-  it on the host, as the authors' PyTorch loop picks phases (StepPrograms)."""
-  phases = objective.phases(txs, batch_sharding)
+  it on the host, as the authors' PyTorch loop picks phases (StepPrograms). `stage` (objective.stage_at of the
+  step) picks the phases of an objective whose step changes as training goes on (ProGAN's resolutions)."""
+  phases = objective.phases(txs, batch_sharding) if stage is None else objective.stage_phases(txs, batch_sharding,
+                                                                                             stage)
   config = objective.config
   ema_kimg = getattr(config, "ema_kimg", 0.0)
 
@@ -104,8 +111,8 @@ def make_train_step(objective, txs, batch_sharding=None, active=None):
                                               None if active is None else phase.name in active)
       metrics.update(phase_metrics)
     decay = decay_at(state.step)
-    state = state.replace(ema={name: ema_update(ema, state.variables(name), decay) for name, ema in state.ema.items()},
-                          step=state.step + 1)
+    state = state.replace(ema={name: moved_ema(ema, state.variables(name), decay, objective.ema_copies)
+                               for name, ema in state.ema.items()}, step=state.step + 1)
     norms = {f"{name}_param_norm": optax.global_norm(net.params) for name, net in state.nets.items()}
     return state, {**metrics, **norms}
 
@@ -113,10 +120,12 @@ def make_train_step(objective, txs, batch_sharding=None, active=None):
 
 
 class StepPrograms:
-  """The trainer's compiled step: with `host_dispatch` (on CPUs), one program per pattern of active lazy phases over
-  the steps of a call (make_train_step's `active`), compiled by `compile_fn(list of K step functions)` when first
-  needed and picked by the call's first step number; without it (accelerators) one program whose lazy phases run
-  under lax.cond. With no lazy phase there is one program either way, the plain step."""
+  """The trainer's compiled step: one program per pattern, over the steps of a call, of the objective's stage
+  (objective.stage_at, make_train_step's `stage`) and, with `host_dispatch` (on CPUs), of the active lazy phases
+  (make_train_step's `active`; without it, on accelerators, lazy phases run under lax.cond). Each is compiled by
+  `compile_fn(list of K step functions)` when first needed, the same function object where steps share their
+  pattern, and picked by the call's first step number. With one stage and no lazy phase there is one program, the
+  plain step. A program whose stage is over is dropped (stages do not come back)."""
 
   def __init__(self, objective, txs, batch_sharding, steps_per_call: int, compile_fn, host_dispatch: bool = True):
     self.objective, self.txs, self.batch_sharding = objective, txs, batch_sharding
@@ -125,14 +134,21 @@ class StepPrograms:
     self.programs = {}
 
   def pattern(self, first_step: int) -> tuple:
-    return tuple(active_lazy_phases(self.intervals, first_step + i) for i in range(self.steps_per_call))
+    """((stage, active lazy phases or None), ...) of the call's steps."""
+    steps = range(first_step, first_step + self.steps_per_call)
+    return tuple((self.objective.stage_at(s), active_lazy_phases(self.intervals, s) if self.intervals else None)
+                 for s in steps)
 
   def __call__(self, state, batch, first_step: int):
-    pattern = self.pattern(first_step) if self.intervals else None
+    pattern = self.pattern(first_step)
     if pattern not in self.programs:
-      fns = [make_train_step(self.objective, self.txs, self.batch_sharding, active)
-             for active in (pattern or (None,) * self.steps_per_call)]
-      self.programs[pattern] = self.compile_fn(fns)
+      stages = {stage for stage, _ in pattern}
+      self.programs = {p: fn for p, fn in self.programs.items() if {stage for stage, _ in p} & stages}
+      made = {}
+      for key in pattern:
+        if key not in made:
+          made[key] = make_train_step(self.objective, self.txs, self.batch_sharding, active=key[1], stage=key[0])
+      self.programs[pattern] = self.compile_fn([made[key] for key in pattern])
     return self.programs[pattern](state, batch)
 
 

@@ -55,11 +55,14 @@ def train_seeds_vmapped(config, seeds):
   seed_array = jnp.asarray(seeds, jnp.int32)
   states = train.compile_once(jax.vmap(lambda seed: objective.init(seed, txs)), None, seed_array)(seed_array)
   iterators = [train.dataset(config, objective, batch_size=config.batch_size, seed=seed) for seed in seeds]
-  train_step = jax.jit(jax.vmap(steps.make_train_step(objective, txs)), donate_argnums=0)
+  programs = {}  # One vmapped program per stage of the objective (objective.stage_at: ProGAN's resolutions).
   for step in range(1, config.total_steps + 1):
+    stage = objective.stage_at(step - 1)
+    if stage not in programs:
+      programs = {stage: jax.jit(jax.vmap(steps.make_train_step(objective, txs, stage=stage)), donate_argnums=0)}
     seed_batches = [next(it) for it in iterators]
     batch = {k: np.stack([b[k] for b in seed_batches]) for k in seed_batches[0]}  # [S, num_stacked, B, ...]
-    states, step_metrics = train_step(states, batch)
+    states, step_metrics = programs[stage](states, batch)
     if step % config.log_every == 0 or step == config.total_steps:
       logging.info("step %d/%d: %s", step, config.total_steps,
                    ", ".join(f"{k} {np.round(v, 4)}" for k, v in jax.device_get(step_metrics).items()

@@ -202,8 +202,8 @@ def _train(config, objective, workdir, started):
     # On CPUs lazy phases are picked on the host and K steps unrolled; elsewhere lazy phases run under lax.cond and
     # K steps in a lax.scan (steps.StepPrograms).
     cpu = jax.default_backend() == "cpu"
-    compile_fn = lambda fns: jit(fns[0] if len(fns) == 1 else
-                                 steps.unrolled_steps(fns) if cpu else steps.scan_steps(fns[0]))
+    compile_fn = lambda fns: jit(fns[0] if len(fns) == 1 else steps.scan_steps(fns[0])
+                                 if not cpu and all(fn is fns[0] for fn in fns) else steps.unrolled_steps(fns))
     train_step = steps.StepPrograms(objective, txs, sharding.batch_sharding(mesh), steps_per_call, compile_fn,
                                     host_dispatch=cpu)
     return sharding.prefetch_to_device(train_iter, input_sharding), train_step

@@ -242,18 +242,18 @@ def test_lazy_phases_have_their_intervals_weights_and_adams_correction(data_dir)
                                                                  ("d_reg", 16)]
   # On CPUs the trainer picks a program per step by the lazy phases due (steps 0, 4, 8, ... and 0, 16, ...).
   programs = steps.StepPrograms(objective, txs, None, 1, compile_fn=None)
-  due = [programs.pattern(step)[0] for step in range(33)]
+  due = [programs.pattern(step)[0][1] for step in range(33)]  # (stage: None, one stage; the lazy phases due).
   assert [step for step, names in enumerate(due) if "g_reg" in names] == list(range(0, 33, 4))
   assert [step for step, names in enumerate(due) if "d_reg" in names] == [0, 16, 32]
-  assert steps.StepPrograms(objective, txs, None, 2, compile_fn=None).pattern(3) == (frozenset(),
-                                                                                     frozenset({"g_reg"}))
+  assert steps.StepPrograms(objective, txs, None, 2, compile_fn=None).pattern(3) == ((None, frozenset()),
+                                                                                     (None, frozenset({"g_reg"})))
   # Off CPUs (host_dispatch False) one program runs every step, its lazy phases under lax.cond.
   compiled = []
   one = steps.StepPrograms(objective, txs, None, 1, lambda fns: compiled.append(fns) or (lambda s, b: (s, {})),
                            host_dispatch=False)
   for step in range(5):
     one(None, None, step)
-  assert one.intervals == {} and list(one.programs) == [None] and len(compiled) == 1
+  assert one.intervals == {} and list(one.programs) == [((None, None),)] and len(compiled) == 1
   # Dreg's update is 16 x the gradient of gamma / 2 E||grad D(x)||^2: with plain SGD of rate 1 the update is the
   # gradient.
   sgd = {"g": optax.sgd(1.0), "d": optax.sgd(1.0)}

@@ -26,7 +26,7 @@ from typing import Callable
 
 from gan_jax.errors import UserError
 
-_MODULES = ("gan", "pix2pix", "cyclegan", "stylegan2")
+_MODULES = ("gan", "pix2pix", "cyclegan", "stylegan2", "progan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +95,20 @@ class Objective:
   def evaluation_targets(self, conditions) -> dict:
     """{kind: array [N, ...]} the conditional and paired evaluators compare samples with (see target_kinds)."""
     return {}
+
+  # Non-param collections of the sampled networks that their EMA copies instead of averaging (a schedule the
+  # networks read, such as ProGAN's level and fade-in alpha).
+  ema_copies: tuple = ()
+
+  def stage_at(self, step: int):
+    """The training stage of `step` (hashable, known on the host), for objectives whose step changes shape as
+    training goes on (ProGAN's resolutions): the trainer compiles one program per stage (steps.StepPrograms). None:
+    one stage."""
+    return None
+
+  def stage_phases(self, txs, batch_sharding, stage) -> list:
+    """The phases of stage `stage` (stage_at's); with one stage, phases()."""
+    return self.phases(txs, batch_sharding)
 
   def lazy_intervals(self) -> dict:
     """{network: k} of the networks whose regulariser is an update of its own every k steps (lazy regularisation):

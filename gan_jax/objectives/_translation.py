@@ -13,23 +13,18 @@ from gan_jax.errors import UserError
 from gan_jax.objectives import gan
 
 
-_PLAIN_GAN_KEYS = ("pack", "num_critic_steps", "unrolled_steps", "reuse_fakes", "simultaneous_updates",
-                   "regularizer.gradient_penalty", "regularizer.r1", "regularizer.r2", "regularizer.dragan",
-                   "regularizer.weight_clip", "regularizer.g_orthogonal") + gan.CONSISTENCY_KEYS
-
-
 def check_plain_gan_keys(config, objective: str) -> None:
   """Rejects a plain-GAN knob (objectives/gan.py's) changed from its default, which this objective would ignore,
   and a config.loss it does not take."""
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   patch_losses(config.loss)
-  config_lib.check_at_defaults(config, _PLAIN_GAN_KEYS, objective)
+  config_lib.check_at_defaults(config, gan.PLAIN_GAN_KEYS, objective)
 
 
 def not_applicable(config) -> set:
   """The plain-GAN keys, which check_plain_gan_keys holds at their defaults (objectives.not_applicable)."""
   del config  # Whatever the values: the translation objectives read none of these keys.
-  return set(_PLAIN_GAN_KEYS) | {"pack_slot_statistics", "aux_weight", "regularizer.lazy_every", "eval_ref_split"}
+  return set(gan.PLAIN_GAN_KEYS) | {"pack_slot_statistics", "aux_weight", "regularizer.lazy_every", "eval_ref_split"}
 
 
 def patch_losses(loss_name):

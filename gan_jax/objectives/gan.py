@@ -22,9 +22,13 @@ from gan_jax.models import GANModels
 from gan_jax.steps import apply_gradients
 
 
-# Consistency regularisation's keys: plain-GAN knobs that the other objectives hold at their defaults.
-CONSISTENCY_KEYS = ("regularizer.cr_real", "regularizer.cr_fake", "regularizer.cr_flip", "regularizer.cr_translation",
-                    "regularizer.zcr_d", "regularizer.zcr_g", "regularizer.zcr_sigma")
+# The plain GAN's knobs (top-level keys of the config) that the objectives with a schedule of their own (StyleGAN2's,
+# the translation objectives') do not read: each must keep its default there (config.check_at_defaults).
+PLAIN_GAN_KEYS = ("pack", "num_critic_steps", "unrolled_steps", "reuse_fakes", "simultaneous_updates",
+                  "regularizer.gradient_penalty", "regularizer.r1", "regularizer.r2", "regularizer.dragan",
+                  "regularizer.weight_clip", "regularizer.g_orthogonal", "regularizer.drift", "regularizer.cr_real",
+                  "regularizer.cr_fake", "regularizer.cr_flip", "regularizer.cr_translation", "regularizer.zcr_d",
+                  "regularizer.zcr_g", "regularizer.zcr_sigma")
 
 
 def make(config, models: GANModels):
@@ -428,6 +432,8 @@ def make_phases(config, models: GANModels, txs, batch_sharding=None) -> list:
       terms = regularizer_terms(config.regularizer, d_real_fn, real, fake, reg_key, d_fake_fn)
       terms.update(consistency_terms(d_params, d.collections, consistency, (real_logits, real_aux),
                                      (fake_logits, fake_aux), real_labels, fake_labels))
+      if reg.drift:  # ProGAN's drift term (Karras et al. 2018, Sec. A.1), on the logits of the reals.
+        terms["drift"] = reg.drift * jnp.mean(jnp.square(real_logits))
       aux = {}
       if models.aux == "classes":  # AC-GAN: D classifies reals and fakes (Odena et al. 2017, Eq. 3).
         aux["aux"] = (auxiliary_loss(models, real_aux, real_labels, None) +

@@ -35,10 +35,8 @@ from gan_jax.models.stylegan2 import W_AVG, Generator
 from gan_jax.objectives import gan
 from gan_jax.steps import apply_gradients
 
-# The plain GAN's knobs this objective does not read: each must keep its default.
-_PLAIN_GAN_KEYS = ("pack", "num_critic_steps", "unrolled_steps", "reuse_fakes", "simultaneous_updates",
-                   "regularizer.gradient_penalty", "regularizer.r2", "regularizer.dragan", "regularizer.weight_clip",
-                   "regularizer.g_orthogonal") + gan.CONSISTENCY_KEYS
+# The plain GAN's knobs this objective does not read (R1 it does: its d_reg phase): each must keep its default.
+_PLAIN_GAN_KEYS = tuple(key for key in gan.PLAIN_GAN_KEYS if key != "regularizer.r1")
 
 
 def make(config, models, pl_weight: float = 2.0, pl_decay: float = 0.01, pl_batch_shrink: int = 2,
