@@ -128,6 +128,8 @@ def test_optimizers_restart_at_each_stage_and_learning_rates_scale_by_level(data
     _objective(data_dir, lr_by_level=(1.0,))
   with pytest.raises(UserError, match="initial_resolution"):
     _objective(data_dir, initial_resolution=16)
+  with pytest.raises(UserError, match="must be > 0 to grow"):
+    _objective(data_dir, stabilise_kimg=0.0, transition_kimg=0.0)
 
 
 def test_drift_term_is_epsilon_times_the_mean_squared_real_logit(data_dir):

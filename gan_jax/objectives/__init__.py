@@ -16,8 +16,11 @@ against that signature). The Objective names:
 - `picture(...)`, what a sample grid shows, and `reference_source()` / `evaluation_targets(conditions)`, what the
   evaluators compare the samples with.
 
+An objective whose step changes shape as training goes on (ProGAN's resolutions) names its stages: `stage_at(step)`
+and `stage_phases(txs, batch_sharding, stage)`; the trainer compiles one program per stage (steps.StepPrograms).
+
 A new GAN family needs its own objective module only if its update schedule is new (CycleGAN's two generators,
-StyleGAN2's lazy regularisation phases); otherwise it is a model file and an experiment config.
+StyleGAN2's lazy regularisation phases, ProGAN's growth); otherwise it is a model file and an experiment config.
 """
 import dataclasses
 import importlib

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import config as config_lib, objectives
+from gan_jax import objectives
 from gan_jax.errors import UserError
 from gan_jax.models import progan as progan_models
 from gan_jax.objectives import gan
@@ -53,6 +53,9 @@ def make(config, models, initial_resolution: int = 4, stabilise_kimg: float = 60
     if not (isinstance(value, (int, float)) and value >= 0):
       raise UserError(f"config.objective_kwargs.{key} must be a number >= 0, got {value!r}")
   num_levels = models.generator.num_levels
+  if initial_resolution < resolution and not stabilise_kimg + transition_kimg > 0:
+    raise UserError(f"config.objective_kwargs.stabilise_kimg + transition_kimg must be > 0 to grow from "
+                    f"{initial_resolution} to {resolution}")
   lr_by_level = tuple(lr_by_level)
   if lr_by_level and (len(lr_by_level) != num_levels or not all(x > 0 for x in lr_by_level)):
     raise UserError(f"config.objective_kwargs.lr_by_level must be empty or {num_levels} positive learning-rate "
@@ -153,7 +156,6 @@ class ProGAN(gan.GAN):
         if config.optimizer[name].get("lr_schedule", "constant") != "constant":
           raise UserError(f"config.optimizer.{name}.lr_schedule must be 'constant' with objective 'progan': the "
                           f"optimizer restarts at every stage (objective_kwargs.reset_optimizer)")
-    config_lib.check_at_defaults(config, ("pack_slot_statistics",), "progan")
 
   def init(self, seed, txs):
     state = super().init(seed, txs)
