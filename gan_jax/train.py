@@ -200,7 +200,7 @@ def _train(config, objective, workdir, started):
     jit = lambda fn: jax.jit(fn, in_shardings=(sharding.replicated(mesh), input_sharding),
                              out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)), donate_argnums=0)
     # On CPUs lazy phases are picked on the host and K steps unrolled; elsewhere lazy phases run under lax.cond and
-    # K steps in a lax.scan (steps.StepPrograms).
+    # K steps in a lax.scan (unrolled where a call spans two of the objective's stages; steps.StepPrograms).
     cpu = jax.default_backend() == "cpu"
     compile_fn = lambda fns: jit(fns[0] if len(fns) == 1 else steps.scan_steps(fns[0])
                                  if not cpu and all(fn is fns[0] for fn in fns) else steps.unrolled_steps(fns))

@@ -121,7 +121,7 @@ def compile_step(config, warmup=3):
                                     host_dispatch=jax.default_backend() == "cpu")   # As train.py chooses.
   flops = []
   for step in range(math.lcm(*programs.intervals.values(), 1)):
-    pattern = programs.pattern(step) if programs.intervals else None
+    pattern = programs.pattern(step)
     if pattern not in programs.programs:  # Compiled by a first call (on a copy: the state is donated).
       jax.block_until_ready(programs(jax.tree.map(jnp.copy, state), batch, step))
     cost = programs.programs[pattern].lower(state, batch).cost_analysis()
