@@ -4,6 +4,11 @@ Evaluation caches go to a temporary $XDG_CACHE_HOME.
 The session shares one persistent XLA compilation cache (a fresh temporary directory, also used by the
 subprocesses tests start): many tests train the same tiny configs, and each train_and_evaluate call would
 otherwise compile the same programs again.
+
+Everything the session writes to temporary storage lives under one root that pytest's main process removes at
+exit: the XLA cache, each process's cache home, and $TMPDIR for the session's processes (TFDS leaves an empty
+`tmp*tfds` directory in the temporary folder for every builder of an unprepared dataset it makes, 2,600 a run).
+xdist's workers inherit the root from the main process's environment; they may exit without running atexit.
 """
 import atexit
 import glob
@@ -19,18 +24,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # level already in $XLA_FLAGS is kept.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+if "GAN_JAX_TESTS_ROOT" not in os.environ:  # pytest's main process (or a single-process run).
+  _ROOT = tempfile.mkdtemp(prefix="gan_jax_tests_")
+  atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
+  os.makedirs(os.path.join(_ROOT, "tmp"))
+  os.makedirs(os.path.join(_ROOT, "xla_cache"))
+  os.environ["GAN_JAX_TESTS_ROOT"] = _ROOT
+_ROOT = os.environ["GAN_JAX_TESTS_ROOT"]
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())  # tmp_path stays pytest's, kept as it keeps it.
+os.environ["TMPDIR"] = tempfile.tempdir = os.path.join(_ROOT, "tmp")
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-  _XLA_CACHE = tempfile.mkdtemp(prefix="gan_jax_tests_xla_cache_")
-  atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
-  os.environ.update(JAX_COMPILATION_CACHE_DIR=_XLA_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=os.path.join(_ROOT, "xla_cache"),
+                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
 
 # Reference features and real-vs-real scores cached by the tests (of mocked datasets among them) go to a
 # temporary cache, never the user's: a mocked `mnist` once left its features in ~/.cache/gan_jax under the name a
-# real MNIST reference of the same size would read.
-_CACHE_HOME = tempfile.mkdtemp(prefix="gan_jax_tests_cache_home_")
-atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
-os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+# real MNIST reference of the same size would read. One per process, as before.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cache_home_", dir=_ROOT)
 
 import pytest  # noqa: E402
 
