@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32", "stylegan2_16", "stylegan2_32",
           "sngan32", "biggan32", "sngan16")
 # The models scripts/torch_twin.py has.
-TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32", "sngan16", "sngan32")
+TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32", "sngan16", "sngan32", "biggan32")
 DTYPES = ("float32", "bfloat16")
 _EXPERIMENTS = {"digits": "dcgan_digits.py", "mlp2d": "gan_ring.py", "pix2pix32": "pix2pix_digits_m.py",
                 "cyclegan32": "cyclegan_digits_m.py", "stylegan2_16": "stylegan2_digits.py",

@@ -1,7 +1,8 @@
 """The benchmark's models and training steps in PyTorch: the baseline scripts/benchmark.py is compared with.
 
   pip install torch==2.13.0      # CPU build from the local wheel; never a runtime dependency of gan_jax
-  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32,sngan16,sngan32]] [--batch=64]
+  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32,sngan16,sngan32,biggan32]]
+                               [--batch=64]
                                [--steps=20]
                                [--windows=5] [--warmup=3] [--reuse_fakes] [--device=cpu|cuda|auto]
                                [--dtype=float32[,bfloat16]]
@@ -29,10 +30,17 @@ the official code in its data loader; float32 only, as gan_jax's translation mod
 sngan16 and sngan32 are experiments/sngan_fashion_mnist.py's 16x16 reduction (64 channels) and sngan_cifar10.py's
 step: Miyato et al. 2018's ResNet G and spectrally normalised D (pfnet-research/sngan_projection) with conditional
 BatchNorm and the projection, hinge loss, 5 D updates and one G update, Adam 2e-4 (0, 0.9), batch 64, float32.
+biggan32 is experiments/biggan_cifar10.py's step: Brock et al. 2019's networks (ajbrock/BigGAN-PyTorch BigGAN.py and
+layers.py) at 32x32, G and D 256 channels, spectral norm in both, orthogonal init, hierarchical z (4 chunks of 32)
+and a 128-d shared class embedding into every G block's ccbn, SNGAN's D with the projection; hinge loss, 2 D updates
+(Adam 4e-4 (0, 0.999)) and one G update (Adam 1e-4 (0, 0.999), plus the orthogonal penalty's gradient, beta 1e-4),
+then the EMA of G (0.9999, a copy before step 1,000), batch 64, float32. The ResNet twins make gan_jax's step: see
+make_resnet_gan_step.
 Prints one JSON line per model and dtype like benchmark.py's (check "torch_twin:<model>:<dtype>[:reuse_fakes]"; with
 several, a run that fails prints a "failed" line, exit status 1, and the others go on).
 """
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -53,7 +61,10 @@ TRANSLATION_MODELS = {"pix2pix32": (32, 1, 3), "cyclegan32": (32, 3, 3)}
 # name -> (resolution, channels, G width, D width): benchmark.py's sngan16 (experiments/sngan_fashion_mnist.py at
 # res=16, width=64) and sngan32 (experiments/sngan_cifar10.py).
 SNGAN_MODELS = {"sngan16": (16, 1, 64, 64), "sngan32": (32, 3, 256, 128)}
-ALL_MODELS = (*MODELS, *TRANSLATION_MODELS, *SNGAN_MODELS)
+# name -> (resolution, channels, G width, D width): benchmark.py's biggan32 (experiments/biggan_cifar10.py).
+BIGGAN_MODELS = {"biggan32": (32, 3, 256, 256)}
+RESNET_MODELS = (*SNGAN_MODELS, *BIGGAN_MODELS)
+ALL_MODELS = (*MODELS, *TRANSLATION_MODELS, *RESNET_MODELS)
 LATENT_DIM = 100
 
 
@@ -307,19 +318,65 @@ def _sn(module):
   return nn.utils.parametrizations.spectral_norm(module)  # One power iteration per training forward pass.
 
 
-class SNGANGBlock(nn.Module):
-  def __init__(self, features, num_classes):
-    super().__init__()
-    self.b1, self.b2 = CondBatchNorm(features, num_classes), CondBatchNorm(features, num_classes)
-    self.c1, self.c2 = nn.Conv2d(features, features, 3, padding=1), nn.Conv2d(features, features, 3, padding=1)
-    self.sc = nn.Conv2d(features, features, 1)
-    for conv, gain in ((self.c1, 2 ** 0.5), (self.c2, 2 ** 0.5), (self.sc, 1.0)):
-      nn.init.xavier_uniform_(conv.weight, gain)
+class CCBatchNorm(nn.Module):
+  """BigGAN's conditional BatchNorm from a vector c = [shared class embedding, z chunk] (ajbrock/BigGAN-PyTorch
+  layers.py ccbn with G_shared; gan_jax models/resnet.py _Norm "ccbn"): BatchNorm without affine, then gain
+  1 + W_g c and bias W_b c, W_g and W_b linear maps without bias, spectrally normalised."""
 
-  def forward(self, x, y):
+  def __init__(self, features, cond_dim):
+    super().__init__()
+    self.bn = nn.BatchNorm2d(features, affine=False)
+    self.gain = _sn(nn.Linear(cond_dim, features, bias=False))
+    self.bias = _sn(nn.Linear(cond_dim, features, bias=False))
+
+  def forward(self, x, cond):
+    return self.bn(x) * (1.0 + self.gain(cond))[:, :, None, None] + self.bias(cond)[:, :, None, None]
+
+
+def _weight(module):
+  """The weight `module` trains: under spectral norm, its parametrization's original."""
+  return module.parametrizations.weight.original if nn.utils.parametrize.is_parametrized(module) else module.weight
+
+
+def glorot_init(module, gain=1.0):
+  """SNGAN's init (sngan_projection; gan_jax models/resnet.py "xavier"): Glorot uniform weights times `gain`
+  (sqrt(2) in residual branches), zero biases as flax's."""
+  nn.init.xavier_uniform_(_weight(module), gain)
+  if getattr(module, "bias", None) is not None:
+    nn.init.zeros_(module.bias)
+
+
+def ortho_init(module, gain=1.0):  # pylint: disable=unused-argument  (the same init in every branch)
+  """BigGAN's init (BigGAN-PyTorch BigGAN.py init_weights, G_init = D_init = "ortho"; gan_jax "ortho"): orthogonal
+  weights (of a conv, over its [out, in * kh * kw] matrix), zero biases as flax's."""
+  nn.init.orthogonal_(_weight(module))
+  if getattr(module, "bias", None) is not None:
+    nn.init.zeros_(module.bias)
+
+
+def _identity(module):
+  return module
+
+
+class ResGBlock(nn.Module):
+  """SNGAN's and BigGAN's up-sampling block (gan_jax models/resnet.py GBlock; sngan_projection
+  gen_models/resblocks.py Block; BigGAN-PyTorch layers.py GBlock): norm - ReLU - nearest x2 - conv3x3 - norm - ReLU -
+  conv3x3, plus a conv1x1 of the up-sampled input. `norm()` makes a norm called as norm(x, condition); `wrap` puts
+  spectral norm on the convolutions (BigGAN) or not (SNGAN)."""
+
+  def __init__(self, features, norm, init=glorot_init, wrap=_identity):
+    super().__init__()
+    self.b1, self.b2 = norm(), norm()
+    self.c1 = wrap(nn.Conv2d(features, features, 3, padding=1))
+    self.c2 = wrap(nn.Conv2d(features, features, 3, padding=1))
+    self.sc = wrap(nn.Conv2d(features, features, 1))
+    for conv, gain in ((self.c1, 2 ** 0.5), (self.c2, 2 ** 0.5), (self.sc, 1.0)):
+      init(conv, gain)
+
+  def forward(self, x, condition):
     up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")
-    h = self.c1(up(F.relu(self.b1(x, y))))
-    return self.c2(F.relu(self.b2(h, y))) + self.sc(up(x))
+    h = self.c1(up(F.relu(self.b1(x, condition))))
+    return self.c2(F.relu(self.b2(h, condition))) + self.sc(up(x))
 
 
 class SNGANGenerator(nn.Module):
@@ -329,10 +386,11 @@ class SNGANGenerator(nn.Module):
     super().__init__()
     self.width = width
     self.l1 = nn.Linear(latent_dim, 4 * 4 * width)
-    self.blocks = nn.ModuleList(SNGANGBlock(width, num_classes) for _ in range({16: 2, 32: 3}[resolution]))
+    norm = lambda: CondBatchNorm(width, num_classes)
+    self.blocks = nn.ModuleList(ResGBlock(width, norm) for _ in range({16: 2, 32: 3}[resolution]))
     self.bn = nn.BatchNorm2d(width)
     self.out = nn.Conv2d(width, channels, 3, padding=1)
-    nn.init.xavier_uniform_(self.l1.weight), nn.init.xavier_uniform_(self.out.weight)
+    glorot_init(self.l1), glorot_init(self.out)
 
   def forward(self, z, y):
     x = self.l1(z).view(-1, self.width, 4, 4)
@@ -341,15 +399,47 @@ class SNGANGenerator(nn.Module):
     return torch.tanh(self.out(F.relu(self.bn(x))))
 
 
-class SNGANDBlock(nn.Module):
-  def __init__(self, c_in, features, downsample, optimized):
+class BigGANGenerator(nn.Module):
+  """Brock et al. 2019's G at 32x32 (ajbrock/BigGAN-PyTorch BigGAN.py Generator with G_shared and hier; gan_jax
+  models/resnet.py Generator with hierarchical=True): z split into equal chunks, the first to the linear layer, one
+  to each block's ccbn with the shared class embedding; SNGAN's block layout; spectral norm on every layer but the
+  shared embedding and the last BatchNorm; orthogonal init."""
+
+  def __init__(self, resolution, channels, width, num_classes=10, latent_dim=128, shared_dim=128):
+    super().__init__()
+    num_blocks = {16: 2, 32: 3}[resolution]
+    self.width, self.chunk = width, latent_dim // (num_blocks + 1)
+    self.shared = nn.Embedding(num_classes, shared_dim)
+    self.linear = _sn(nn.Linear(self.chunk, 4 * 4 * width))
+    norm = lambda: CCBatchNorm(width, shared_dim + self.chunk)
+    self.blocks = nn.ModuleList(ResGBlock(width, norm, ortho_init, _sn) for _ in range(num_blocks))
+    self.bn = nn.BatchNorm2d(width)
+    self.out = _sn(nn.Conv2d(width, channels, 3, padding=1))
+    for layer in (self.out, *(m for m in self.modules() if isinstance(m, (nn.Linear, nn.Embedding)))):
+      ortho_init(layer)  # The shared embedding, the linear layer, ccbn's maps, the output conv: all orthogonal.
+
+  def forward(self, z, y):
+    z, *chunks = torch.split(z, self.chunk, dim=1)
+    shared = self.shared(y)
+    x = self.linear(z).view(-1, self.width, 4, 4)
+    for block, chunk in zip(self.blocks, chunks):
+      x = block(x, torch.cat([shared, chunk], 1))
+    return torch.tanh(self.out(F.relu(self.bn(x))))
+
+
+class ResDBlock(nn.Module):
+  """SNGAN's and BigGAN's D block, spectrally normalised (gan_jax models/resnet.py DBlock; sngan_projection
+  dis_models/resblocks.py Block and OptimizedBlock; BigGAN-PyTorch layers.py DBlock, preactivation on all but
+  the first)."""
+
+  def __init__(self, c_in, features, downsample, optimized, init=glorot_init):
     super().__init__()
     self.downsample, self.optimized = downsample, optimized
     self.c1, self.c2 = _sn(nn.Conv2d(c_in, features, 3, padding=1)), _sn(nn.Conv2d(features, features, 3, padding=1))
     self.sc = _sn(nn.Conv2d(c_in, features, 1)) if downsample or c_in != features else None
     for conv, gain in ((self.c1, 2 ** 0.5), (self.c2, 2 ** 0.5), (self.sc, 1.0)):
       if conv is not None:
-        nn.init.xavier_uniform_(conv.parametrizations.weight.original, gain)
+        init(conv, gain)
 
   def forward(self, x):
     h = self.c2(F.relu(self.c1(x if self.optimized else F.relu(x))))
@@ -361,16 +451,17 @@ class SNGANDBlock(nn.Module):
 
 
 class SNGANDiscriminator(nn.Module):
-  """Miyato et al. 2018's CIFAR D (dis_models/snresnet_32.py) with the projection (Miyato & Koyama 2018)."""
+  """Miyato et al. 2018's CIFAR D (dis_models/snresnet_32.py) with the projection (Miyato & Koyama 2018). With
+  init=ortho_init it is also BigGAN's D at 32x32 (BigGAN-PyTorch BigGAN.py Discriminator, D_arch[32]: the same
+  blocks, ReLU and global sum pooling, the linear logit and the projection, all spectrally normalised)."""
 
-  def __init__(self, resolution, channels, width, num_classes=10):
+  def __init__(self, resolution, channels, width, num_classes=10, init=glorot_init):
     super().__init__()
     downs = {16: (True, False, False), 32: (True, True, False, False)}[resolution]
-    self.blocks = nn.ModuleList(SNGANDBlock(channels if i == 0 else width, width, down, i == 0)
+    self.blocks = nn.ModuleList(ResDBlock(channels if i == 0 else width, width, down, i == 0, init)
                                 for i, down in enumerate(downs))
     self.linear, self.embed = _sn(nn.Linear(width, 1)), _sn(nn.Embedding(num_classes, width))
-    nn.init.xavier_uniform_(self.linear.parametrizations.weight.original)
-    nn.init.xavier_uniform_(self.embed.parametrizations.weight.original)
+    init(self.linear), init(self.embed)
 
   def forward(self, x, y):
     for block in self.blocks:
@@ -379,38 +470,110 @@ class SNGANDiscriminator(nn.Module):
     return self.linear(h)[:, 0] + torch.sum(self.embed(y) * h, dim=1)
 
 
-def make_sngan_step(model, batch=64, device="cpu"):
-  """experiments/sngan_*.py's step: 5 D updates (each on its own real batch and fresh fakes), hinge loss, then a G
-  update on fresh fakes, Adam 2e-4 (0, 0.9) for both, labels uniform for fakes; then the (decay 0) EMA copy of G
-  that gan_jax's step also makes. The learning rates' linear decay is left out (its cost is nil)."""
-  resolution, channels, g_width, d_width = SNGAN_MODELS[model]
+def resnet_networks(model):
+  """(G, D) of a ResNet GAN twin (SNGAN_MODELS, BIGGAN_MODELS), freshly initialised on the CPU."""
+  if model in SNGAN_MODELS:
+    resolution, channels, g_width, d_width = SNGAN_MODELS[model]
+    return SNGANGenerator(resolution, channels, g_width), SNGANDiscriminator(resolution, channels, d_width)
+  resolution, channels, g_width, d_width = BIGGAN_MODELS[model]
+  return (BigGANGenerator(resolution, channels, g_width),
+          SNGANDiscriminator(resolution, channels, d_width, init=ortho_init))
+
+
+@contextlib.contextmanager
+def _buffers_kept(module):
+  """The block runs `module` in training mode, and its buffers (BatchNorm statistics, spectral norm's u and v) are
+  put back after it: gan_jax's step drops what a network's pass updates in its collections where that network
+  is not the one being updated (G's pass in D's update, D's in G's: objectives/gan.py d_update, g_objective)."""
+  saved = [b.detach().clone() for b in module.buffers()]
+  try:
+    yield
+  finally:
+    with torch.no_grad():
+      for buffer, value in zip(module.buffers(), saved):
+        buffer.copy_(value)
+
+
+def _requires_grad(module, flag):
+  for p in module.parameters():
+    p.requires_grad_(flag)
+
+
+def _add_orthogonal_grad(net, beta, exclude=("shared",)):
+  """G's gradient plus beta times that of gan_jax's regularizers.orthogonal, sum ||W W^T * (1 - I)||_F^2 over G's
+  weights of 2 or more axes but the shared embedding's (W [outputs, fan_in]): 4 (W W^T * (1 - I)) W, computed in
+  closed form as BigGAN-PyTorch's utils.ortho adds it to the gradients (which adds half: gan_jax's docstring)."""
+  with torch.no_grad():
+    for name, p in net.named_parameters():
+      if p.ndim < 2 or any(part in exclude for part in name.split(".")):
+        continue
+      w = p.reshape(p.shape[0], -1)
+      gram = w @ w.T
+      gram.fill_diagonal_(0.0)
+      p.grad.add_((gram @ w).view_as(p), alpha=4.0 * beta)
+
+
+# "sngan" / "biggan" -> (D updates per step, G's Adam (learning rate, beta2), D's, G's orthogonal beta, EMA decay,
+# EMA start): experiments/resnet_gans.py. Both Adams have beta1 0.
+RESNET_STEPS = {"sngan": (5, (2e-4, 0.9), (2e-4, 0.9), 0.0, 0.0, 0),
+                "biggan": (2, (1e-4, 0.999), (4e-4, 0.999), 1e-4, 0.9999, 1000)}
+
+
+def _ema_decay(step, decay, start):
+  """gan_jax steps.make_train_step's decay at `step` (from 0): min(decay, (1 + t) / (10 + t)), 0 before `start`."""
+  return 0.0 if start and step + 1 < start else min(decay, (1.0 + step) / (10.0 + step))
+
+
+def make_resnet_gan_step(model, batch=64, device="cpu"):
+  """experiments/sngan_*.py's or biggan_*.py's step (objectives/gan.py with the settings of RESNET_STEPS): D updates
+  (each on its own real batch and fresh fakes, hinge loss), then a G update on fresh fakes; labels uniform for
+  fakes; Adam with beta1 0 for both; BigGAN's orthogonal penalty added to G's gradient; then the EMA of G's
+  parameters and buffers. As gan_jax's: one power iteration per D update for both its passes (parametrize.cached),
+  G's BatchNorm statistics and spectral-norm vectors from D's updates and D's from G's update dropped, and no
+  gradient for D's weights in G's update (BigGAN-PyTorch train_fns.py toggles it off as well). SNGAN's linear
+  learning-rate decay is left out (its cost is nil)."""
+  resolution, channels = (SNGAN_MODELS.get(model) or BIGGAN_MODELS[model])[:2]
+  critic_steps, g_adam, d_adam, g_orthogonal, ema_decay, ema_start = RESNET_STEPS[
+      "sngan" if model in SNGAN_MODELS else "biggan"]
   torch.manual_seed(0)
-  g = SNGANGenerator(resolution, channels, g_width).to(device)
-  d = SNGANDiscriminator(resolution, channels, d_width).to(device)
+  g, d = (net.to(device) for net in resnet_networks(model))
   ema = {k: v.detach().clone() for k, v in g.state_dict().items()}
-  g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.0, 0.9))
-  d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.0, 0.9))
-  reals = torch.rand(5, batch, channels, resolution, resolution, device=device) * 2 - 1
-  real_labels = torch.randint(0, 10, (5, batch), device=device)
+  floats = [k for k, v in ema.items() if v.dtype.is_floating_point]
+  g_opt = torch.optim.Adam(g.parameters(), lr=g_adam[0], betas=(0.0, g_adam[1]))
+  d_opt = torch.optim.Adam(d.parameters(), lr=d_adam[0], betas=(0.0, d_adam[1]))
+  reals = torch.rand(critic_steps, batch, channels, resolution, resolution, device=device) * 2 - 1
+  real_labels = torch.randint(0, 10, (critic_steps, batch), device=device)
   fake_inputs = lambda: (torch.randn(batch, 128, device=device), torch.randint(0, 10, (batch,), device=device))
+  counter = [0]
 
   def step():
     for real, real_y in zip(reals, real_labels):
       z, y = fake_inputs()
-      with torch.no_grad():
+      with torch.no_grad(), _buffers_kept(g):
         fake = g(z, y)
-      d_loss = F.relu(1.0 - d(real, real_y)).mean() + F.relu(1.0 + d(fake, y)).mean()
+      with nn.utils.parametrize.cached():
+        d_loss = F.relu(1.0 - d(real, real_y)).mean() + F.relu(1.0 + d(fake, y)).mean()
       d_opt.zero_grad(set_to_none=True)
       d_loss.backward()
       d_opt.step()
     z, y = fake_inputs()
-    g_loss = -d(g(z, y), y).mean()
+    _requires_grad(d, False)
+    with _buffers_kept(d):
+      g_loss = -d(g(z, y), y).mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
+    _requires_grad(d, True)
+    if g_orthogonal:
+      _add_orthogonal_grad(g, g_orthogonal)
     g_opt.step()
+    decay = _ema_decay(counter[0], ema_decay, ema_start)
+    counter[0] += 1
     with torch.no_grad():
-      for k, v in g.state_dict().items():
-        ema[k].copy_(v)
+      state = g.state_dict()
+      torch._foreach_lerp_([ema[k] for k in floats], [state[k] for k in floats], 1.0 - decay)  # As swa_utils.
+      for k, v in state.items():
+        if not v.dtype.is_floating_point:
+          ema[k].copy_(v)
     return d_loss, g_loss
 
   step.device = device
@@ -444,10 +607,10 @@ def make_step(batch=64, reuse_fakes=False, model="dcgan28", device="cpu", dtype=
     if dtype != "float32":
       raise ValueError(float32_only(model))
     return make_translation_step(model, batch, device)
-  if model in SNGAN_MODELS:
+  if model in RESNET_MODELS:
     if dtype != "float32":
       raise ValueError(float32_only(model))
-    return make_sngan_step(model, batch, device)
+    return make_resnet_gan_step(model, batch, device)
   resolution, channels, g_width, d_width, d_batch_norm = MODELS[model]
   if device.type == "cuda":
     torch.backends.cuda.matmul.allow_tf32 = True  # As XLA's default precision (convolutions: cuDNN's default).
@@ -575,7 +738,7 @@ def main():
   runs = [(model, dtype) for dtype in dtypes for model in models]
   failed = 0
   for model, dtype in runs:
-    if model in (*TRANSLATION_MODELS, *SNGAN_MODELS) and dtype != "float32":
+    if model in (*TRANSLATION_MODELS, *RESNET_MODELS) and dtype != "float32":
       print(json.dumps({"check": check_name(model, dtype, args.reuse_fakes), "status": "skipped", "model": model,
                         "dtype": dtype, "reason": float32_only(model),
                         **device_fields(device)}), flush=True)

@@ -92,3 +92,37 @@ def test_translation_twin_steps_run_and_lower_their_losses_on_a_fixed_batch(mode
     last = [float(loss) for loss in step()]
   assert all(np.isfinite(first + last))
   assert last[1] < first[1]   # G's loss (L1 or cycle terms dominate) falls on a batch it sees every step.
+
+
+@pytest.mark.parametrize("model", ["sngan16", "biggan32"])
+def test_resnet_gan_twins_have_the_benchmark_models_parameters_outputs_and_settings(model):
+  # gan_jax's side as benchmark.py builds it (model_config, build, the objective's init), in shapes only: nothing is
+  # compiled. Spectral norm's u and v are buffers in PyTorch and collections in gan_jax: neither counts.
+  import benchmark  # pylint: disable=g-import-not-at-top  (scripts/, on the path above)
+  config = benchmark.model_config(model, None)
+  objective, txs = benchmark.build(config)
+  state = jax.eval_shape(lambda: objective.init(config.seed, txs))
+  models, count = objective.models, lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+  z, labels = jax.numpy.zeros((2, models.latent_dim)), jax.numpy.arange(2)
+  images = jax.eval_shape(lambda v: models.generator.apply(v, z, train=False, labels=labels), state.variables("g"))
+  logits = jax.eval_shape(lambda v, x: models.discriminator.apply(v, x, train=False, labels=labels),
+                          state.variables("d"), images)
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)  # BigGAN's orthogonal init is QRs, which crawl on 2 threads of a busy 2-core VM (1.3 s
+  try:                      # each, against 0.04 s on one: 24 s for biggan32's networks).
+    g, d = torch_twin.resnet_networks(model)
+    with torch.no_grad():
+      fakes = g(torch.randn(2, models.latent_dim), torch.arange(2))
+      fake_logits = d(fakes, torch.arange(2))
+  finally:
+    torch.set_num_threads(threads)
+  assert [sum(p.numel() for p in net.parameters()) for net in (g, d)] == [count(state.nets[n].params)
+                                                                          for n in ("g", "d")]
+  assert tuple(fakes.permute(0, 2, 3, 1).shape) == images.shape   # NCHW against NHWC.
+  assert tuple(fake_logits.shape) == logits.shape
+  critic_steps, g_adam, d_adam, g_orthogonal, ema_decay, ema_start = torch_twin.RESNET_STEPS[
+      "biggan" if model in torch_twin.BIGGAN_MODELS else "sngan"]
+  assert (config.loss, config.batch_size, config.num_critic_steps, config.regularizer.g_orthogonal, config.ema_decay,
+          config.ema_start) == ("hinge", 64, critic_steps, g_orthogonal, ema_decay, ema_start)
+  assert [(config.optimizer[n].learning_rate, config.optimizer[n].b1, config.optimizer[n].b2)
+          for n in ("g", "d")] == [(lr, 0.0, b2) for lr, b2 in (g_adam, d_adam)]
