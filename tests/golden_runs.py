@@ -4,9 +4,9 @@ metrics and a SHA-256 digest of each part of the final state, stored in tests/go
 A refactor keeps them bitwise. A change meant to alter numbers (a bug fix) regenerates them in a commit of its
 own that says why: GAN_JAX_UPDATE_GOLDEN=1 python -m pytest -q tests -k every_experiment.
 
-XLA's CPU code depends on the processor and the backend's optimisation level (conftest sets 0), so the digests
-are compared bitwise only on the kind of CPU, jax version and level they were recorded with; elsewhere the metrics
-are compared to 1e-4 and the digests are not.
+XLA's CPU code depends on the processor, the backend's optimisation level and its emitters (conftest's
+XLA_FLAGS), so the digests are compared bitwise only on the kind of CPU, jax version and flags they were recorded
+with; elsewhere the metrics are compared to 1e-4 and the digests are not.
 """
 import json
 import os
@@ -27,7 +27,8 @@ def machine() -> str:
       model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
   except OSError:
     pass
-  flags = " ".join(flag for flag in os.environ.get("XLA_FLAGS", "").split() if "optimization_level" in flag)
+  flags = " ".join(flag for flag in os.environ.get("XLA_FLAGS", "").split()
+                   if "optimization_level" in flag or "fusion_emitters" in flag)
   return f"{platform.machine()} {model} jax {jax.__version__}" + (f" {flags}" if flags else "")
 
 
