@@ -228,6 +228,13 @@ def float32_only(model):
   return f"{model} runs in float32 only, as its gan_jax experiment"
 
 
+def _requires_grad(flag, *modules):
+  """Turns the gradients of `modules`' parameters off (a frozen D in G's update) or back on."""
+  for module in modules:
+    for p in module.parameters():
+      p.requires_grad_(flag)
+
+
 def make_translation_step(model, batch=16, device="cpu"):
   """pix2pix's or CycleGAN's official training step (the module docstring) on a fixed random batch."""
   resolution, channels_a, channels_b = TRANSLATION_MODELS[model]
@@ -253,14 +260,12 @@ def make_translation_step(model, batch=16, device="cpu"):
       d_opt.zero_grad(set_to_none=True)
       d_loss.backward()
       d_opt.step()
-      for p in d.parameters():
-        p.requires_grad_(False)
+      _requires_grad(False, d)
       g_loss = gan(d(torch.cat([x, fake], 1)), 1.0) + 100.0 * F.l1_loss(fake, y)
       g_opt.zero_grad(set_to_none=True)
       g_loss.backward()
       g_opt.step()
-      for p in d.parameters():
-        p.requires_grad_(True)
+      _requires_grad(True, d)
       return d_loss.detach(), g_loss.detach()
   else:
     g_ab = resnet_generator(channels_a, channels_b).to(device)
@@ -277,16 +282,14 @@ def make_translation_step(model, batch=16, device="cpu"):
       a, = jitter((real_a,), crops)
       b, = jitter((real_b,), crops)
       fake_b, fake_a = g_ab(a), g_ba(b)
-      for p in (*d_a.parameters(), *d_b.parameters()):
-        p.requires_grad_(False)
+      _requires_grad(False, d_a, d_b)
       g_loss = (gan(d_b(fake_b), 1.0) + gan(d_a(fake_a), 1.0)
                 + 10.0 * (F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b))
                 + 5.0 * (F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a)))
       g_opt.zero_grad(set_to_none=True)
       g_loss.backward()
       g_opt.step()
-      for p in (*d_a.parameters(), *d_b.parameters()):
-        p.requires_grad_(True)
+      _requires_grad(True, d_a, d_b)
       d_opt.zero_grad(set_to_none=True)
       d_loss = 0.0
       for d, real, fake, pool in ((d_b, b, fake_b, pool_b), (d_a, a, fake_a, pool_a)):
@@ -494,11 +497,6 @@ def _buffers_kept(module):
         buffer.copy_(value)
 
 
-def _requires_grad(module, flag):
-  for p in module.parameters():
-    p.requires_grad_(flag)
-
-
 def _add_orthogonal_grad(net, beta, exclude=("shared",)):
   """G's gradient plus beta times that of gan_jax's regularizers.orthogonal, sum ||W W^T * (1 - I)||_F^2 over G's
   weights of 2 or more axes but the shared embedding's (W [outputs, fan_in]): 4 (W W^T * (1 - I)) W, computed in
@@ -557,12 +555,12 @@ def make_resnet_gan_step(model, batch=64, device="cpu"):
       d_loss.backward()
       d_opt.step()
     z, y = fake_inputs()
-    _requires_grad(d, False)
+    _requires_grad(False, d)
     with _buffers_kept(d):
       g_loss = -d(g(z, y), y).mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
-    _requires_grad(d, True)
+    _requires_grad(True, d)
     if g_orthogonal:
       _add_orthogonal_grad(g, g_orthogonal)
     g_opt.step()
