@@ -20,16 +20,29 @@ from gan_jax import checkpoint
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 
 
-def machine() -> str:
-  model = ""
+def _cpuinfo(*fields) -> list:
+  """The first value of each /proc/cpuinfo field ('' where absent or unreadable)."""
+  values = dict.fromkeys(fields, "")
   try:
     with open("/proc/cpuinfo") as f:
-      model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() in values and not values[key.strip()]:
+          values[key.strip()] = value.strip()
   except OSError:
     pass
+  return [values[field] for field in fields]
+
+
+def machine() -> str:
+  """The CPU (its model name, and its family and model numbers: VMs name different generations alike, "AMD
+  EPYC" for a Zen 5 with AVX-512 and an older one without, and XLA compiles differently for each), jax's version
+  and the suite's XLA flags."""
+  name, family, model = _cpuinfo("model name", "cpu family", "model")
+  cpu = f"{name} family {family} model {model}" if family else name
   flags = " ".join(flag for flag in os.environ.get("XLA_FLAGS", "").split()
                    if "optimization_level" in flag or "fusion_emitters" in flag)
-  return f"{platform.machine()} {model} jax {jax.__version__}" + (f" {flags}" if flags else "")
+  return f"{platform.machine()} {cpu} jax {jax.__version__}" + (f" {flags}" if flags else "")
 
 
 def state_parts(state) -> dict:
