@@ -1,7 +1,7 @@
 """The sub-pixel transposed convolution equals flax.linen.ConvTranspose and jax.lax.conv_transpose, and the strided
 convolution with a sub-pixel input gradient equals jax.lax.conv_general_dilated (values, first and second
 derivatives), for the kernel/stride/padding combinations generators and discriminators use; both keep flax's
-parameter layout."""
+parameter layout. Tall kernels with few outputs (row split) and small maps (one patch product) equal jax.lax too."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -139,7 +139,7 @@ def test_strided_conv_equals_lax_in_values_and_first_and_second_derivatives(size
     ((12, 12), (7, 7), 3, ((3, 3), (3, 3))),   # CycleGAN's c7s1-3 (on a reflection-padded input: VALID).
     ((9, 11), (5, 3), 1, "SAME"),
     ((10, 8), (6, 6), 4, ((0, 2), (1, 0))),
-    ((8, 8), (7, 7), 2, "VALID"),
+    ((9, 8), (7, 7), 2, "VALID"),
 ])
 def test_tall_kernels_with_few_outputs_are_row_split_and_equal_lax(size, kernel, outputs, padding):
   rng = np.random.default_rng(3)
@@ -159,6 +159,51 @@ def test_tall_kernels_with_few_outputs_are_row_split_and_equal_lax(size, kernel,
   for got, want in zip(grads, want_grads):
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
   np.testing.assert_array_equal(wide_y, want_wide_y)  # More outputs: jax.lax's own.
+
+
+SMALL_CONV_CASES = [  # Convolutions to at most layers.PATCH_MAX_POSITIONS outputs: (input H, W), kernel, stride, padding.
+    ((4, 4), (4, 4), (2, 2), ((1, 1), (1, 1))),   # pix2pix32's U-Net, 4 -> 2.
+    ((2, 2), (4, 4), (2, 2), ((1, 1), (1, 1))),   # Its innermost 2 -> 1: only the middle taps reach the input.
+    ((4, 4), (4, 4), (1, 1), "VALID"),            # A DCGAN discriminator's last layer, 4 -> 1.
+    ((3, 3), (3, 3), (2, 2), "SAME"),
+    ((5, 4), (3, 2), (3, 3), ((0, 1), (1, 0))),
+    ((6, 6), (3, 3), (2, 2), ((-1, 0), (0, -1))),  # Negative padding crops.
+]
+SMALL_CONV_TRANSPOSE_CASES = [  # Transposed convolutions from at most layers.PATCH_MAX_POSITIONS inputs.
+    ((1, 1), (4, 4), (2, 2), ((2, 2), (2, 2))),   # pix2pix32's U-Net, 1 -> 2 (PyTorch's k=4, s=2, p=1).
+    ((2, 2), (4, 4), (2, 2), ((2, 2), (2, 2))),   # 2 -> 4.
+    ((1, 1), (4, 4), (1, 1), "VALID"),            # A DCGAN generator's first layer, 1 -> 4.
+    ((2, 1), (3, 3), (2, 2), "SAME"),
+    ((1, 2), (5, 5), (3, 3), ((1, 2), (0, 3))),
+]
+
+
+@pytest.mark.parametrize("transposed,size,kernel,strides,padding",
+                         [(False, *case) for case in SMALL_CONV_CASES]
+                         + [(True, *case) for case in SMALL_CONV_TRANSPOSE_CASES])
+def test_small_maps_are_one_patch_product_and_equal_lax(transposed, size, kernel, strides, padding):
+  rng = np.random.default_rng(4)
+  x = rng.standard_normal((2, *size, 3)).astype(np.float32)
+  w = rng.standard_normal((*kernel, 3, 5)).astype(np.float32)
+  dn = ("NHWC", "HWIO", "NHWC")
+  if transposed:
+    reference = lambda x, w: jax.lax.conv_transpose(x, w, strides, padding)
+    ours = lambda x, w: layers.conv_transpose(x, w, strides, padding)
+  else:
+    reference = lambda x, w: jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
+    ours = lambda x, w: layers.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
+  jaxpr = str(jax.make_jaxpr(ours)(x, w))
+  assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr  # im2col's one matrix product.
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  def grad_norm(f):  # Gradient penalties differentiate the input gradient again.
+    return lambda x, w: jnp.sum(jax.grad(lambda x, w: jnp.sum(jnp.tanh(f(x, w))))(x, w) ** 2)
+  computed = lambda f: lambda x, w: (f(x, w), jax.grad(loss(f), (0, 1))(x, w), jax.grad(grad_norm(f), (0, 1))(x, w))
+  (y, grads, second), (want_y, want_grads, want_second) = _one_program(computed(ours), computed(reference))(x, w)
+  np.testing.assert_allclose(y, want_y, atol=1e-5, rtol=1e-5)
+  for got, want in zip(grads, want_grads):
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+  for got, want in zip(second, want_second):
+    np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)
 
 
 def test_flax_conv_with_the_strided_conv_keeps_its_parameters_and_function():

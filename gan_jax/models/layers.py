@@ -1,6 +1,7 @@
 """Layers shared by model families: spectral normalisation (Miyato et al. 2018), maxout (Goodfellow et al. 2013),
-the transposed convolution every generator up-samples with, the strided convolution discriminators use, and the
-row-split form of tall convolutions with few outputs (CycleGAN's last layer).
+the transposed convolution every generator up-samples with, the strided convolution discriminators use, the
+row-split form of tall convolutions with few outputs (CycleGAN's last layer), and the patch-product form of
+convolutions on small maps (the U-Net's innermost levels).
 """
 
 import flax.linen as nn
@@ -205,8 +206,11 @@ _conv_transpose = _with_backward(_conv_transpose_phases, _conv_transpose_bwd)
 def conv_transpose(x, kernel, strides, padding="SAME"):
   """jax.lax.conv_transpose(x, kernel, strides, padding) (NHWC, kernel HWIO, not flipped), with a forward pass
   that convolves the undilated input per output phase (`_conv_transpose_phases`) and a backward pass of
-  ordinary strided convolutions (`_conv_transpose_bwd`)."""
+  ordinary strided convolutions (`_conv_transpose_bwd`); from an input of at most PATCH_MAX_POSITIONS positions,
+  the transpose of `_patch_conv` (`_patch_conv_transpose`)."""
   padding = padding if isinstance(padding, str) else tuple(tuple(int(v) for v in p) for p in padding)
+  if x.shape[1] * x.shape[2] <= PATCH_MAX_POSITIONS:
+    return _patch_conv_transpose(x, kernel, tuple(int(s) for s in strides), padding)
   return _conv_transpose(x, kernel, tuple(strides), padding)
 
 
@@ -266,15 +270,74 @@ def _row_split_conv(lhs, rhs, pads):
   return sum(z[:, i:i + height, :, i] for i in range(kh))
 
 
+# A convolution to at most this many positions, and a transposed convolution from at most this many, is computed
+# by `_patch_conv` (measured, see there).
+PATCH_MAX_POSITIONS = 4
+
+
+def _used_taps(n, k, s, low, m):
+  """[first, last + 1) of the kernel taps that reach the input (length n, padded by `low` before it) for any
+  of the m outputs, along one axis; taps outside it only ever multiply padding."""
+  used = [t for t in range(k) if any(0 <= t + s * o - low < n for o in range(m))]
+  return (used[0], used[-1] + 1) if used else (0, 1)
+
+
+def _patch_conv(lhs, rhs, strides, pads):
+  """An NHWC/HWIO convolution as one matrix product of its patches (im2col: a strided slice of the padded input
+  per kernel tap, concatenated along channels) with the kernel reshaped to [taps * in, out], leaving out taps
+  that only meet padding. Its gradients are matrix products and the slices' transposes (pads and adds). XLA's
+  CPU backend runs the convolutions of small maps, and above all their gradients, far below its matrix-product
+  speed: the U-Net's innermost levels of pix2pix32 (batch 16, 4x4 kernels at stride 2) with their gradients,
+  4x4x256 -> 2x2x256 47.9 ms against 2.6 ms in this form, 2x2x256 -> 1x1x256 11.5 ms against 0.4 (2-core AMD
+  EPYC VM, 2026-12-02). Alone, 8x8x128 -> 4x4x256 gains too (4.9 against 3.4) and 16x16x64 -> 8x8x128 loses (3.9
+  against 5.5); within the whole pix2pix32 step (91 ms -> 52-58 ms) a limit of 4 or 16 positions made no
+  difference beyond the VM's noise, so the smaller one keeps every other model's larger maps on XLA's path.
+  The same sum in another order: equal up to float rounding."""
+  batch, height, width, _ = lhs.shape
+  kh, kw, _, features = rhs.shape
+  (top, bottom), (left, right) = pads
+  sh, sw = strides
+  out_h, out_w = (height + top + bottom - kh) // sh + 1, (width + left + right - kw) // sw + 1
+  i0, i1 = _used_taps(height, kh, sh, top, out_h)
+  j0, j1 = _used_taps(width, kw, sw, left, out_w)
+  x = jax.lax.pad(lhs, jnp.zeros((), lhs.dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
+  taps = [x[:, i:i + sh * (out_h - 1) + 1:sh, j:j + sw * (out_w - 1) + 1:sw] for i in range(i0, i1)
+          for j in range(j0, j1)]
+  patches = jnp.concatenate(taps, axis=-1) if len(taps) > 1 else taps[0]  # [B, out_h, out_w, taps * in]
+  y = patches.reshape(batch * out_h * out_w, -1) @ rhs[i0:i1, j0:j1].reshape(-1, features)
+  return y.reshape(batch, out_h, out_w, features)
+
+
+def _patch_conv_transpose(x, kernel, strides, padding):
+  """jax.lax.conv_transpose(x, kernel, strides, padding) as the transpose of the strided convolution it is the
+  input gradient of (`_strided_conv_bwd`'s identity read backwards), computed by `_patch_conv`: from the
+  U-Net's 1x1x256 bottleneck to 2x2x256 at batch 16, with its gradients, 0.8 ms against 11.5 ms; from 2x2x512,
+  6.7 against 12.3; from 4x4, slower (11.1 against 9.0; 2-core AMD EPYC VM, 2026-12-02)."""
+  kh, kw, _, features = kernel.shape
+  pad_h, pad_w = (padding, padding) if isinstance(padding, str) else padding
+  sizes, pads = [], []
+  for n, k, s, pad in zip(x.shape[1:3], (kh, kw), strides, (pad_h, pad_w)):
+    before, after = _transpose_pads(k, s, pad)
+    length = (n - 1) * s + 1 + before + after - k + 1                    # The transposed convolution's output.
+    low = k - 1 - before                                                  # Padding of the convolution it transposes.
+    sizes.append(length)
+    pads.append((low, (n - 1) * s + k - length - low))
+  flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)                       # [kh, kw, out, in]
+  template = jax.ShapeDtypeStruct((x.shape[0], *sizes, features), x.dtype)
+  return jax.linear_transpose(lambda u: _patch_conv(u, flipped, strides, tuple(pads)), template)(x)[0]
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, precision=None):
   """jax.lax.conv_general_dilated with the signature flax.linen.Conv calls (`nn.Conv(...,
   conv_general_dilated=layers.conv_general_dilated)`): a 2D NHWC/HWIO convolution with strides above 1 and no
   dilation or groups takes its input gradient from `conv_transpose` (`_strided_conv_bwd`) where that is one
   convolution (`_merges`: DCGAN's 14 -> 7 layer, not its 8 -> 4, where the four phase convolutions are slower
-  than XLA's own gradient); one of stride 1 with a kernel ROW_SPLIT_MIN_HEIGHT or more tall and at most
-  ROW_SPLIT_MAX_OUTPUTS outputs (CycleGAN's c7s1-3) is `_row_split_conv`; anything else is jax.lax's. Same
-  function and parameters either way (the row split sums in another order: equal up to float rounding)."""
+  than XLA's own gradient); one to at most PATCH_MAX_POSITIONS output positions (the U-Net's innermost levels, a
+  DCGAN discriminator's last layer) is one matrix product of its patches (`_patch_conv`); one of stride 1 with a
+  kernel ROW_SPLIT_MIN_HEIGHT or more tall and at most ROW_SPLIT_MAX_OUTPUTS outputs (CycleGAN's c7s1-3) is
+  `_row_split_conv`; anything else is jax.lax's. Same function and parameters either way (the patch product and
+  the row split sum in another order: equal up to float rounding)."""
   strides = tuple(int(s) for s in window_strides)
   plain = (lhs.ndim == 4 and feature_group_count == 1 and precision is None
            and all(d == 1 for d in (lhs_dilation or ())) and all(d == 1 for d in (rhs_dilation or ()))
@@ -284,6 +347,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     pads = (jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
             if isinstance(padding, str) else padding)
     pads = tuple((int(low), int(high)) for low, high in pads)
+    out_h, out_w = ((n + low + high - k) // s + 1 for n, k, s, (low, high) in
+                    zip(lhs.shape[1:3], rhs.shape[:2], strides, pads))
+    if out_h * out_w <= PATCH_MAX_POSITIONS:
+      return _patch_conv(lhs, rhs, strides, pads)
     if (max(strides) == 1 and rhs.shape[0] >= ROW_SPLIT_MIN_HEIGHT and rhs.shape[3] <= ROW_SPLIT_MAX_OUTPUTS
         and min(min(p) for p in pads) >= 0):
       return _row_split_conv(lhs, rhs, pads)
