@@ -270,9 +270,11 @@ def _row_split_conv(lhs, rhs, pads):
   return sum(z[:, i:i + height, :, i] for i in range(kh))
 
 
-# A convolution to at most this many positions, and a transposed convolution from at most this many, is computed
-# by `_patch_conv` (measured, see there).
+# A convolution to at most PATCH_MAX_POSITIONS positions, a transposed convolution from at most that many, and a
+# stride-1 convolution of at most PATCH_MAX_CHANNELS input channels (a generator's or discriminator's first layer
+# on grey or RGB images) are computed by `_patch_conv` (measured, see there).
 PATCH_MAX_POSITIONS = 4
+PATCH_MAX_CHANNELS = 4
 
 
 def _used_taps(n, k, s, low, m):
@@ -292,6 +294,9 @@ def _patch_conv(lhs, rhs, strides, pads):
   EPYC VM, 2026-12-02). Alone, 8x8x128 -> 4x4x256 gains too (4.9 against 3.4) and 16x16x64 -> 8x8x128 loses (3.9
   against 5.5); within the whole pix2pix32 step (91 ms -> 52-58 ms) a limit of 4 or 16 positions made no
   difference beyond the VM's noise, so the smaller one keeps every other model's larger maps on XLA's path.
+  Convolutions of few input channels are slow there too: CycleGAN's c7s1-32 on RGB, with its gradients, 16.1 ms
+  against 5.5 (on grey inputs 6.4 against 2.1), the cyclegan32 step 517 -> 472 ms; at stride 2 (dcgan28's first
+  D layer, 28x28x1) the patch product lost (58 -> 72 ms a step), so only stride 1 takes it.
   The same sum in another order: equal up to float rounding."""
   batch, height, width, _ = lhs.shape
   kh, kw, _, features = rhs.shape
@@ -334,7 +339,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   dilation or groups takes its input gradient from `conv_transpose` (`_strided_conv_bwd`) where that is one
   convolution (`_merges`: DCGAN's 14 -> 7 layer, not its 8 -> 4, where the four phase convolutions are slower
   than XLA's own gradient); one to at most PATCH_MAX_POSITIONS output positions (the U-Net's innermost levels, a
-  DCGAN discriminator's last layer) is one matrix product of its patches (`_patch_conv`); one of stride 1 with a
+  DCGAN discriminator's last layer), or of stride 1 with at most PATCH_MAX_CHANNELS inputs (CycleGAN's c7s1-32),
+  is one matrix product of its patches (`_patch_conv`); otherwise one of stride 1 with a
   kernel ROW_SPLIT_MIN_HEIGHT or more tall and at most ROW_SPLIT_MAX_OUTPUTS outputs (CycleGAN's c7s1-3) is
   `_row_split_conv`; anything else is jax.lax's. Same function and parameters either way (the patch product and
   the row split sum in another order: equal up to float rounding)."""
@@ -349,7 +355,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     pads = tuple((int(low), int(high)) for low, high in pads)
     out_h, out_w = ((n + low + high - k) // s + 1 for n, k, s, (low, high) in
                     zip(lhs.shape[1:3], rhs.shape[:2], strides, pads))
-    if out_h * out_w <= PATCH_MAX_POSITIONS:
+    few_inputs = max(strides) == 1 and rhs.shape[2] <= PATCH_MAX_CHANNELS and rhs.shape[0] * rhs.shape[1] > 1
+    if out_h * out_w <= PATCH_MAX_POSITIONS or few_inputs:
       return _patch_conv(lhs, rhs, strides, pads)
     if (max(strides) == 1 and rhs.shape[0] >= ROW_SPLIT_MIN_HEIGHT and rhs.shape[3] <= ROW_SPLIT_MAX_OUTPUTS
         and min(min(p) for p in pads) >= 0):
