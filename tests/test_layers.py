@@ -84,8 +84,9 @@ def test_conv_transpose_second_derivatives_equal_lax(size, kernel, strides, padd
     np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)  # float32 rounding of sums of ~100 terms.
 
 
-def test_conv_transpose_keeps_bfloat16():
-  x = np.ones((2, 7, 7, 4), jnp.bfloat16)
+@pytest.mark.parametrize("size", [(7, 7), (1, 1)], ids=["phases", "patch_product"])
+def test_conv_transpose_keeps_bfloat16(size):
+  x = np.ones((2, *size, 4), jnp.bfloat16)
   w = np.ones((4, 4, 4, 3), jnp.bfloat16)
   dx, dw = jax.jit(jax.grad(  # One program: eagerly, each of its operations compiles on its own.
       lambda x, w: jnp.sum(layers.conv_transpose(x, w, (2, 2)).astype(jnp.float32)), (0, 1)))(x, w)
@@ -201,9 +202,10 @@ def test_small_maps_and_few_channels_are_one_patch_product_and_equal_lax(transpo
     ours = lambda x, w: layers.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
   jaxpr = str(jax.make_jaxpr(ours)(x, w))
   assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr  # im2col's one matrix product.
-  if not transposed:  # The same input at stride 2 (to more than PATCH_MAX_POSITIONS outputs) is not: slower there.
+  if not transposed:  # At stride 2, few channels alone do not make a patch product (slower there); few outputs do.
     strided = lambda x, w: layers.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=dn)
-    assert ("conv_general_dilated" in str(jax.make_jaxpr(strided)(x, w))) == (size[0] * size[1] > 16)
+    outputs = -(-size[0] // 2) * -(-size[1] // 2)
+    assert ("conv_general_dilated" in str(jax.make_jaxpr(strided)(x, w))) == (outputs > layers.PATCH_MAX_POSITIONS)
   loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
   def grad_norm(f):  # Gradient penalties differentiate the input gradient again.
     return lambda x, w: jnp.sum(jax.grad(lambda x, w: jnp.sum(jnp.tanh(f(x, w))))(x, w) ** 2)
