@@ -162,7 +162,7 @@ def test_tall_kernels_with_few_outputs_are_row_split_and_equal_lax(size, kernel,
   np.testing.assert_array_equal(wide_y, want_wide_y)  # More outputs: jax.lax's own.
 
 
-SMALL_CONV_CASES = [  # Convolutions to at most layers.PATCH_MAX_POSITIONS outputs: (input H, W), kernel, stride, padding.
+SMALL_CONV_CASES = [  # Convolutions to at most layers.PATCH_MAX_POSITIONS outputs: (input H, W), kernel, stride, pads.
     ((4, 4), (4, 4), (2, 2), ((1, 1), (1, 1))),   # pix2pix32's U-Net, 4 -> 2.
     ((2, 2), (4, 4), (2, 2), ((1, 1), (1, 1))),   # Its innermost 2 -> 1: only the middle taps reach the input.
     ((4, 4), (4, 4), (1, 1), "VALID"),            # A DCGAN discriminator's last layer, 4 -> 1.
@@ -216,6 +216,18 @@ def test_small_maps_and_few_channels_are_one_patch_product_and_equal_lax(transpo
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
   for got, want in zip(second, want_second):
     np.testing.assert_allclose(got, want, atol=1e-3, rtol=1e-3)
+
+
+def test_patch_products_are_for_the_cpu_only(monkeypatch):
+  # Measured on the CPU only; on an accelerator the same small maps stay XLA's convolutions.
+  x, w = np.ones((2, 2, 2, 6), np.float32), np.ones((4, 4, 6, 5), np.float32)
+  down = lambda x, w: layers.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  up = lambda x, w: layers.conv_transpose(x[:, :1, :1], w, (2, 2), ((2, 2), (2, 2)))
+  jaxpr = lambda f: str(jax.make_jaxpr(lambda *args: f(*args))(x, w))  # A new function: traced again.
+  assert all("conv_general_dilated" not in jaxpr(f) for f in (down, up))
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  assert all("conv_general_dilated" in jaxpr(f) for f in (down, up))
 
 
 def test_flax_conv_with_the_strided_conv_keeps_its_parameters_and_function():

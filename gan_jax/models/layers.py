@@ -206,10 +206,10 @@ _conv_transpose = _with_backward(_conv_transpose_phases, _conv_transpose_bwd)
 def conv_transpose(x, kernel, strides, padding="SAME"):
   """jax.lax.conv_transpose(x, kernel, strides, padding) (NHWC, kernel HWIO, not flipped), with a forward pass
   that convolves the undilated input per output phase (`_conv_transpose_phases`) and a backward pass of
-  ordinary strided convolutions (`_conv_transpose_bwd`); from an input of at most PATCH_MAX_POSITIONS positions,
-  the transpose of `_patch_conv` (`_patch_conv_transpose`)."""
+  ordinary strided convolutions (`_conv_transpose_bwd`); on the CPU, from an input of at most PATCH_MAX_POSITIONS
+  positions, the transpose of `_patch_conv` (`_patch_conv_transpose`)."""
   padding = padding if isinstance(padding, str) else tuple(tuple(int(v) for v in p) for p in padding)
-  if x.shape[1] * x.shape[2] <= PATCH_MAX_POSITIONS:
+  if x.shape[1] * x.shape[2] <= PATCH_MAX_POSITIONS and _patch_products_pay():
     return _patch_conv_transpose(x, kernel, tuple(int(s) for s in strides), padding)
   return _conv_transpose(x, kernel, tuple(strides), padding)
 
@@ -270,11 +270,18 @@ def _row_split_conv(lhs, rhs, pads):
   return sum(z[:, i:i + height, :, i] for i in range(kh))
 
 
-# A convolution to at most PATCH_MAX_POSITIONS positions, a transposed convolution from at most that many, and a
-# stride-1 convolution of at most PATCH_MAX_CHANNELS input channels (a generator's or discriminator's first layer
-# on grey or RGB images) are computed by `_patch_conv` (measured, see there).
+# On the CPU, a convolution to at most PATCH_MAX_POSITIONS positions, a transposed convolution from at most that
+# many, and a stride-1 convolution of at most PATCH_MAX_CHANNELS input channels (a generator's or discriminator's
+# first layer on grey or RGB images) are computed by `_patch_conv` (measured, see there).
 PATCH_MAX_POSITIONS = 4
 PATCH_MAX_CHANNELS = 4
+
+
+def _patch_products_pay() -> bool:
+  """Whether `_patch_conv` replaces convolutions: measured on the CPU only, where XLA's convolutions of small maps
+  and few channels are slow. On an accelerator they stay XLA's (cuDNN's), and the patches of a 256x256 RGB batch
+  (49 taps of c7s1) would cost memory the convolution does not."""
+  return jax.default_backend() == "cpu"
 
 
 def _used_taps(n, k, s, low, m):
@@ -338,9 +345,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   conv_general_dilated=layers.conv_general_dilated)`): a 2D NHWC/HWIO convolution with strides above 1 and no
   dilation or groups takes its input gradient from `conv_transpose` (`_strided_conv_bwd`) where that is one
   convolution (`_merges`: DCGAN's 14 -> 7 layer, not its 8 -> 4, where the four phase convolutions are slower
-  than XLA's own gradient); one to at most PATCH_MAX_POSITIONS output positions (the U-Net's innermost levels, a
-  DCGAN discriminator's last layer), or of stride 1 with at most PATCH_MAX_CHANNELS inputs (CycleGAN's c7s1-32),
-  is one matrix product of its patches (`_patch_conv`); otherwise one of stride 1 with a
+  than XLA's own gradient); on the CPU, one to at most PATCH_MAX_POSITIONS output positions (the U-Net's
+  innermost levels, a DCGAN discriminator's last layer), or of stride 1 with at most PATCH_MAX_CHANNELS inputs
+  (CycleGAN's c7s1-32), is one matrix product of its patches (`_patch_conv`); otherwise one of stride 1 with a
   kernel ROW_SPLIT_MIN_HEIGHT or more tall and at most ROW_SPLIT_MAX_OUTPUTS outputs (CycleGAN's c7s1-3) is
   `_row_split_conv`; anything else is jax.lax's. Same function and parameters either way (the patch product and
   the row split sum in another order: equal up to float rounding)."""
@@ -356,7 +363,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     out_h, out_w = ((n + low + high - k) // s + 1 for n, k, s, (low, high) in
                     zip(lhs.shape[1:3], rhs.shape[:2], strides, pads))
     few_inputs = max(strides) == 1 and rhs.shape[2] <= PATCH_MAX_CHANNELS and rhs.shape[0] * rhs.shape[1] > 1
-    if out_h * out_w <= PATCH_MAX_POSITIONS or few_inputs:
+    if (out_h * out_w <= PATCH_MAX_POSITIONS or few_inputs) and _patch_products_pay():
       return _patch_conv(lhs, rhs, strides, pads)
     if (max(strides) == 1 and rhs.shape[0] >= ROW_SPLIT_MIN_HEIGHT and rhs.shape[3] <= ROW_SPLIT_MAX_OUTPUTS
         and min(min(p) for p in pads) >= 0):
