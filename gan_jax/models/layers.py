@@ -68,11 +68,21 @@ def _transpose_pads(k, s, padding):
   return tuple(padding)
 
 
+def _conv_length(n, k, s, low, high):
+  """Output length of a convolution (kernel k, stride s) of a length-n input padded by low and high."""
+  return (n + low + high - k) // s + 1
+
+
+def _transpose_length(n, k, s, before, after):
+  """Output length of a transposed convolution: its input dilated by s, padded by before and after."""
+  return _conv_length((n - 1) * s + 1, k, 1, before, after)
+
+
 def _phase_taps(n, k, s, pads):
   """For one spatial axis: output length, and for each output phase a = o mod s (o = s m + a) the kernel taps
   it uses and the input offset of the first one: y[s m + a] = sum_j x[m + first + j] K[taps[j]]."""
   before, after = pads
-  length = (n - 1) * s + 1 + before + after - k + 1
+  length = _transpose_length(n, k, s, before, after)
   phases = []
   for a in range(s):
     taps = [t for t in range(k) if (a + t - before) % s == 0]
@@ -224,7 +234,7 @@ def _input_gradient_pads(x_shape, kernel_shape, strides, padding):
   (o < m): dx[i] = sum_t' dy[(i + t' - b) / s] K[k - 1 - t'] with b = k - 1 - p, over the input's length n."""
   pads, dy_shape = [], [x_shape[0]]
   for n, k, s, (low, high) in zip(x_shape[1:3], kernel_shape[:2], strides, padding):
-    m = (n + low + high - k) // s + 1                                    # Output length of the convolution.
+    m = _conv_length(n, k, s, low, high)
     before, after = k - 1 - low, n - (m - 1) * s - 1 + low
     if before < 0 or after < 0:
       return None
@@ -309,7 +319,7 @@ def _patch_conv(lhs, rhs, strides, pads):
   kh, kw, _, features = rhs.shape
   (top, bottom), (left, right) = pads
   sh, sw = strides
-  out_h, out_w = (height + top + bottom - kh) // sh + 1, (width + left + right - kw) // sw + 1
+  out_h, out_w = _conv_length(height, kh, sh, top, bottom), _conv_length(width, kw, sw, left, right)
   i0, i1 = _used_taps(height, kh, sh, top, out_h)
   j0, j1 = _used_taps(width, kw, sw, left, out_w)
   x = jax.lax.pad(lhs, jnp.zeros((), lhs.dtype), ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
@@ -330,7 +340,7 @@ def _patch_conv_transpose(x, kernel, strides, padding):
   sizes, pads = [], []
   for n, k, s, pad in zip(x.shape[1:3], (kh, kw), strides, (pad_h, pad_w)):
     before, after = _transpose_pads(k, s, pad)
-    length = (n - 1) * s + 1 + before + after - k + 1                    # The transposed convolution's output.
+    length = _transpose_length(n, k, s, before, after)
     low = k - 1 - before                                                  # Padding of the convolution it transposes.
     sizes.append(length)
     pads.append((low, (n - 1) * s + k - length - low))
@@ -360,8 +370,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     pads = (jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
             if isinstance(padding, str) else padding)
     pads = tuple((int(low), int(high)) for low, high in pads)
-    out_h, out_w = ((n + low + high - k) // s + 1 for n, k, s, (low, high) in
-                    zip(lhs.shape[1:3], rhs.shape[:2], strides, pads))
+    out_h, out_w = (_conv_length(n, k, s, *pad) for n, k, s, pad in zip(lhs.shape[1:3], rhs.shape[:2], strides, pads))
     few_inputs = max(strides) == 1 and rhs.shape[2] <= PATCH_MAX_CHANNELS and rhs.shape[0] * rhs.shape[1] > 1
     if (out_h * out_w <= PATCH_MAX_POSITIONS or few_inputs) and _patch_products_pay():
       return _patch_conv(lhs, rhs, strides, pads)
