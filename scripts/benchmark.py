@@ -21,7 +21,8 @@ in torch_twin.py); digits (the default experiment); mlp2d (PacGAN's 2D benchmark
 100); pix2pix32 and cyclegan32 (experiments/pix2pix_digits_m.py and cyclegan_digits_m.py, batch 16; twins of the
 official PyTorch code in torch_twin.py); stylegan2_16 and stylegan2_32 (experiments/stylegan2_digits.py, 64 channels
 at 16x16, and stylegan2_mnist.py, 128 channels at 32x32; batch 32; the step holds the lazy phases, which run on
-their 1/4 and 1/16 of the timed steps as in training); sngan32 and biggan32 (experiments/sngan_cifar10.py and
+their 1/4 and 1/16 of the timed steps as in training; twins of the official PyTorch code in
+torch_twin_stylegan2.py); sngan32 and biggan32 (experiments/sngan_cifar10.py and
 biggan_cifar10.py: the papers' CIFAR-10 networks and steps, 5 and 2 D updates of batch 64) and sngan16 (SNGAN's
 16x16 reduction at 64 channels, the size the local Fashion-MNIST runs train). Batches are
 random, shaped by the objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]},
@@ -52,7 +53,8 @@ import numpy as np  # noqa: E402
 MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32", "stylegan2_16", "stylegan2_32",
           "sngan32", "biggan32", "sngan16")
 # The models scripts/torch_twin.py has.
-TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32", "sngan16", "sngan32", "biggan32")
+TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32", "sngan16", "sngan32", "biggan32", "stylegan2_16",
+           "stylegan2_32")
 DTYPES = ("float32", "bfloat16")
 _EXPERIMENTS = {"digits": "dcgan_digits.py", "mlp2d": "gan_ring.py", "pix2pix32": "pix2pix_digits_m.py",
                 "cyclegan32": "cyclegan_digits_m.py", "stylegan2_16": "stylegan2_digits.py",

@@ -1,7 +1,8 @@
 """The benchmark's models and training steps in PyTorch: the baseline scripts/benchmark.py is compared with.
 
   pip install torch==2.13.0      # CPU build from the local wheel; never a runtime dependency of gan_jax
-  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32,sngan16,sngan32,biggan32]]
+  python scripts/torch_twin.py [--model=dcgan28[,dcgan64,pix2pix32,cyclegan32,sngan16,sngan32,biggan32,
+                                        stylegan2_16,stylegan2_32]]
                                [--batch=64]
                                [--steps=20]
                                [--windows=5] [--warmup=3] [--reuse_fakes] [--device=cpu|cuda|auto]
@@ -36,6 +37,8 @@ and a 128-d shared class embedding into every G block's ccbn, SNGAN's D with the
 (Adam 4e-4 (0, 0.999)) and one G update (Adam 1e-4 (0, 0.999), plus the orthogonal penalty's gradient, beta 1e-4),
 then the EMA of G (0.9999, a copy before step 1,000), batch 64, float32. The ResNet twins make gan_jax's step: see
 make_resnet_gan_step.
+stylegan2_16 and stylegan2_32 are experiments/stylegan2_digits.py's and stylegan2_mnist.py's steps (batch 32) with
+NVlabs/stylegan2-ada-pytorch's networks, loss phases and training loop: scripts/torch_twin_stylegan2.py.
 Prints one JSON line per model and dtype like benchmark.py's (check "torch_twin:<model>:<dtype>[:reuse_fakes]"; with
 several, a run that fails prints a "failed" line, exit status 1, and the others go on).
 """
@@ -54,6 +57,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+import torch_twin_stylegan2  # scripts/, beside this file.
+
 # name -> (resolution, channels, G width, D width, D BatchNorm): benchmark.py's models of the same names.
 MODELS = {"dcgan28": (28, 1, 64, 64, False), "dcgan64": (64, 3, 128, 128, True)}
 # name -> (resolution, channels A, channels B): experiments/pix2pix_digits_m.py's and cyclegan_digits_m.py's data.
@@ -64,7 +69,9 @@ SNGAN_MODELS = {"sngan16": (16, 1, 64, 64), "sngan32": (32, 3, 256, 128)}
 # name -> (resolution, channels, G width, D width): benchmark.py's biggan32 (experiments/biggan_cifar10.py).
 BIGGAN_MODELS = {"biggan32": (32, 3, 256, 256)}
 RESNET_MODELS = (*SNGAN_MODELS, *BIGGAN_MODELS)
-ALL_MODELS = (*MODELS, *TRANSLATION_MODELS, *RESNET_MODELS)
+STYLEGAN2_MODELS = torch_twin_stylegan2.STYLEGAN2_MODELS
+FLOAT32_ONLY = (*TRANSLATION_MODELS, *RESNET_MODELS, *STYLEGAN2_MODELS)
+ALL_MODELS = (*MODELS, *FLOAT32_ONLY)
 LATENT_DIM = 100
 
 
@@ -601,14 +608,14 @@ def resolve_device(name):
 def make_step(batch=64, reuse_fakes=False, model="dcgan28", device="cpu", dtype="float32"):
   """The training step as a closure over fresh networks, optimizers and a fixed real batch on `device`."""
   device = torch.device(device)
+  if model in FLOAT32_ONLY and dtype != "float32":
+    raise ValueError(float32_only(model))
   if model in TRANSLATION_MODELS:
-    if dtype != "float32":
-      raise ValueError(float32_only(model))
     return make_translation_step(model, batch, device)
   if model in RESNET_MODELS:
-    if dtype != "float32":
-      raise ValueError(float32_only(model))
     return make_resnet_gan_step(model, batch, device)
+  if model in STYLEGAN2_MODELS:
+    return torch_twin_stylegan2.make_step(model, batch, device)
   resolution, channels, g_width, d_width, d_batch_norm = MODELS[model]
   if device.type == "cuda":
     torch.backends.cuda.matmul.allow_tf32 = True  # As XLA's default precision (convolutions: cuDNN's default).
@@ -690,7 +697,7 @@ def check_name(model, dtype, reuse_fakes):
 
 def twin_line(model, dtype, device, args):
   """One model's JSON line: its step timed over args.windows windows of args.steps steps after a warm-up."""
-  batch = args.batch or (16 if model in TRANSLATION_MODELS else 64)
+  batch = args.batch or (16 if model in TRANSLATION_MODELS else 32 if model in STYLEGAN2_MODELS else 64)
   step = make_step(batch, args.reuse_fakes, model, device, dtype)
   time_window(step, args.warmup)
   times = [time_window(step, args.steps) for _ in range(args.windows)]
@@ -712,7 +719,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", default="dcgan28",
                       help=f"One or several (comma-separated) of {', '.join(ALL_MODELS)}.")
-  parser.add_argument("--batch", type=int, default=None, help="Default: 64 (DCGAN models), 16 (translation).")
+  parser.add_argument("--batch", type=int, default=None,
+                      help="Default: 64 (DCGAN and ResNet models), 16 (translation), 32 (StyleGAN2).")
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--windows", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=3, help="Steps run before the windows.")
@@ -736,7 +744,7 @@ def main():
   runs = [(model, dtype) for dtype in dtypes for model in models]
   failed = 0
   for model, dtype in runs:
-    if model in (*TRANSLATION_MODELS, *RESNET_MODELS) and dtype != "float32":
+    if model in FLOAT32_ONLY and dtype != "float32":
       print(json.dumps({"check": check_name(model, dtype, args.reuse_fakes), "status": "skipped", "model": model,
                         "dtype": dtype, "reason": float32_only(model),
                         **device_fields(device)}), flush=True)

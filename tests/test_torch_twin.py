@@ -15,6 +15,7 @@ from conftest import init_variables
 torch = pytest.importorskip("torch")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import torch_twin  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+import torch_twin_stylegan2  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
 UNET_ORDER = ("down_0", "down_1", "down_norm_1", "down_2", "down_norm_2", "down_3", "down_norm_3", "down_4", "up_4",
               "up_norm_4", "up_3", "up_norm_3", "up_2", "up_norm_2", "up_1", "up_norm_1", "up_0")
@@ -126,3 +127,93 @@ def test_resnet_gan_twins_have_the_benchmark_models_parameters_outputs_and_setti
           config.ema_start) == ("hinge", 64, critic_steps, g_orthogonal, ema_decay, ema_start)
   assert [(config.optimizer[n].learning_rate, config.optimizer[n].b1, config.optimizer[n].b2)
           for n in ("g", "d")] == [(lr, 0.0, b2) for lr, b2 in (g_adam, d_adam)]
+
+
+def _dense(fc):  # FullyConnectedLayer [out, in] -> EqDense [in, out]; both scale at runtime alike.
+  return {"kernel": fc.weight.detach().numpy().T, "bias": fc.bias.detach().numpy()}
+
+
+def _conv(layer):  # [out, in, k, k] -> [k, k, in, out]
+  entry = {"kernel": layer.weight.detach().numpy().transpose(2, 3, 1, 0)}
+  if getattr(layer, "bias", None) is not None:
+    entry["bias"] = layer.bias.detach().numpy()
+  return entry
+
+
+def _port_stylegan2(g, d, resolution):
+  """gan_jax's params (models/stylegan2.py names) of the twin's G and D. The synthesis kernels carry no
+  1 / sqrt(fan_in) in the twin (the authors' SynthesisLayer leaves it to demodulation) and do in gan_jax: the same
+  map but for demodulation's 1e-8. The up-sampling convolutions' kernels are flipped: the authors' run them as
+  convolutions (SynthesisLayer's flip_weight = (up == 1)), gan_jax's as correlations, as all its others."""
+  g_params = {f"fc{i}": _dense(fc) for i, fc in enumerate(g.mapping.fcs)}
+  g_params["const"] = g.synthesis.const.detach().numpy().transpose(1, 2, 0)
+  names = [f"b{2 ** k}_conv{i}" for k in range(2, int(np.log2(resolution)) + 1) for i in ((1,) if k == 2 else (0, 1))]
+  for name, layer in zip(names, g.synthesis.layers):
+    g_params[name] = {**_conv(layer), "affine": _dense(layer.affine),
+                      "noise_strength": layer.noise_strength.detach().numpy()}
+    if layer.up > 1:
+      g_params[name]["kernel"] = g_params[name]["kernel"][::-1, ::-1]
+  for k, torgb in enumerate(g.synthesis.torgbs):
+    g_params[f"b{2 ** (k + 2)}_torgb"] = {**_conv(torgb), "affine": _dense(torgb.affine)}
+  fc = _dense(d.fc)   # Its inputs flattened from NCHW in the twin, from NHWC here.
+  width = fc["kernel"].shape[1]
+  fc["kernel"] = fc["kernel"].reshape(width, 4, 4, width).transpose(1, 2, 0, 3).reshape(16 * width, width)
+  d_params = {f"b{resolution}_fromrgb": _conv(d.fromrgb), "b4_conv": _conv(d.conv), "b4_fc": fc,
+              "b4_out": _dense(d.out)}
+  for k, block in enumerate(d.blocks):
+    d_params.update({f"b{resolution >> k}_{name}": _conv(block[name]) for name in ("conv0", "conv1", "skip")})
+  return g_params, d_params
+
+
+@pytest.mark.parametrize("model", ["stylegan2_16"])
+def test_stylegan2_twin_computes_the_benchmark_models_mapping_synthesis_and_discriminator(model):
+  # The networks of benchmark.py's stylegan2_16 (stylegan2_32 is the same code at 32x32, 128 channels), ported from
+  # the twin with nonzero noise strengths off (the twin's noise is random): equal parameter counts, and the same
+  # w, images and logits for the same inputs, so --vs_torch times the same work.
+  import benchmark  # pylint: disable=g-import-not-at-top  (scripts/, on the path above)
+  config = benchmark.model_config(model, None)
+  objective = benchmark.build(config)[0]
+  models, twin = objective.models, torch_twin_stylegan2
+  resolution, channels, width = twin.STYLEGAN2_MODELS[model]
+  assert (models.data_shape, models.latent_dim, config.batch_size) == ((resolution, resolution, channels),
+                                                                       twin.Z_DIM, 32)
+  assert (objective.pl_every, config.regularizer.lazy_every, objective.pl_weight, objective.pl_decay,
+          objective.pl_batch_shrink, objective.style_mixing, config.regularizer.r1, config.ema_kimg,
+          config.ema_rampup) == (twin.PL_EVERY, twin.R1_EVERY, twin.PL_WEIGHT, twin.PL_DECAY, twin.PL_BATCH_SHRINK,
+                                 twin.STYLE_MIXING,
+                                 0.0002 * resolution ** 2 / 32, twin.EMA_KIMG, twin.EMA_RAMPUP)
+  assert all((config.optimizer[n].learning_rate, (config.optimizer[n].b1, config.optimizer[n].b2))
+             == (twin.LEARNING_RATE, twin.BETAS) for n in ("g", "d"))
+  torch.manual_seed(0)
+  g = torch_twin_stylegan2.Generator(resolution, channels, width)
+  d = torch_twin_stylegan2.Discriminator(resolution, channels, width)
+  z = np.random.default_rng(0).normal(size=(4, models.latent_dim)).astype(np.float32)
+  g_variables = init_variables(models.generator, jax.random.PRNGKey(0), z)
+  d_variables = init_variables(models.discriminator, jax.random.PRNGKey(0), _images(channels, size=resolution))
+  g_params, d_params = _port_stylegan2(g, d, resolution)
+  for ported, variables, net in ((g_params, g_variables, g), (d_params, d_variables, d)):
+    assert jax.tree.map(np.shape, ported) == jax.tree.map(np.shape, variables["params"])
+    assert sum(p.numel() for p in net.parameters()) == sum(x.size for x in jax.tree.leaves(ported))
+  g_variables = {**g_variables, "params": g_params}   # w_avg as initialised (the mapping's output is before it).
+  with torch.no_grad():
+    ws = g.mapping(torch.from_numpy(z))
+    images = g.synthesis(ws)
+    logits = d(images)
+  our_ws = models.generator.apply(g_variables, z, method="mapping")
+  np.testing.assert_allclose(np.asarray(our_ws), ws.numpy(), rtol=1e-4, atol=1e-5)
+  our_images = models.generator.apply(g_variables, ws.numpy(), "none", method="synthesis")
+  np.testing.assert_allclose(np.asarray(our_images), images.permute(0, 2, 3, 1).numpy(), rtol=1e-3, atol=1e-4)
+  our_logits = models.discriminator.apply({"params": d_params}, images.permute(0, 2, 3, 1).numpy())
+  np.testing.assert_allclose(np.asarray(our_logits), logits[:, 0].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_stylegan2_twin_step_runs_every_phase_and_keeps_finite_parameters():
+  # 17 steps at batch 4 from step 0: Greg at 0, 4, 8, 12, 16 and Dreg at 0 and 16 (training_loop.py's intervals).
+  step = torch_twin_stylegan2.make_step("stylegan2_16", batch=4)
+  for _ in range(17):
+    step()
+  assert step.phase_runs == {"g_main": 17, "g_reg": 5, "d_main": 17, "d_reg": 2}
+  for net in (step.g, step.d, step.g_ema):
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+  assert float(step.g.mapping.w_avg.abs().sum()) > 0     # The mapping's tracked mean moved.
+  assert not torch.equal(step.g.synthesis.const, step.g_ema.synthesis.const)   # The EMA lags G.
