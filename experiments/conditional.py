@@ -19,8 +19,9 @@ runlocal. The named files (cgan_digits.py, infogan_mnist.py, ...) are this confi
 
 Each run is evaluated with the bundled classifier of its dataset (digits or mnist, trained by
 scripts/train_classifier.py): class_accuracy (the fraction of samples classified as the class they were generated
-for, per class) or, for InfoGAN, code_purity, with FID, KID, precision/recall and class coverage (2,000 samples
-on digits, 10,000 on MNIST). MNIST needs TFDS's `mnist` (network, --config.data.data_dir, or
+for, per class) and intra-class FID (each class's samples against that class's real images, averaged) or, for
+InfoGAN, code_purity, with FID, KID, precision/recall and class coverage (2,000 samples on digits, 10,000 on
+MNIST). MNIST needs TFDS's `mnist` (network, --config.data.data_dir, or
 scripts/prepare_dataset.py from the original files).
 """
 from gan_jax import config as config_lib
@@ -61,8 +62,8 @@ def get_config(arg=None):
   config.sample_every = 500
   config.checkpoint_every = 1000
   config.num_grid_samples = 100  # A 10 x 10 grid: sample i asks for class i mod 10, so column c is class c.
-  conditional_eval = "code_purity" if arg.variant == "infogan" else "class_accuracy"
-  config.evals = (conditional_eval, "fid", "kid", "precision_recall", "class_coverage")
+  conditional_evals = ("code_purity",) if arg.variant == "infogan" else ("class_accuracy", "intra_fid")
+  config.evals = (*conditional_evals, "fid", "kid", "precision_recall", "class_coverage")
   config.eval_features = f"classifier:{arg.data}"  # Bundled: gan_jax/metrics/weights/{digits,mnist}.npz.
   config.eval_num_samples = 2000 if digits else 10_000
   if arg.runlocal:

@@ -27,7 +27,7 @@ reals and fakes, lambda 10 each; zCR, lambda_dis 5 and lambda_gen 0.5 at sigma 0
   hierarchical z and the orthogonal penalty and takes 4 D updates at 2e-4.
 
 Evaluation: Fashion-MNIST and MNIST under their bundled classifiers (FID, KID, precision/recall; class accuracy
-when conditional), 10,000 samples against 50,000 training images. CIFAR-10 has no bundled features: add
+and intra-class FID when conditional), 10,000 samples against 50,000 training images. CIFAR-10 has no bundled features: add
 --config.evals=fid,kid,precision_recall --config.eval_features=inception:PATH (the FID Inception's weights).
 The papers' CIFAR-10 FIDs (SNGAN 21.7, with projection 17.5; BigGAN 14.73; StudioGAN's conditional table: SNGAN
 13.25, SAGAN 14.01, BigGAN 8.03) are measured on 50,000 samples under that Inception network.
@@ -96,7 +96,7 @@ def get_config(arg=None):
   config.checkpoint_every = 1000
   config.num_grid_samples = 100  # 10 x 10: sample i asks for class i mod 10 (conditional), so column c is class c.
   if not cifar:
-    config.evals = (("class_accuracy",) if arg.conditional else ()) + ("fid", "kid", "precision_recall")
+    config.evals = (("class_accuracy", "intra_fid") if arg.conditional else ()) + ("fid", "kid", "precision_recall")
     config.eval_features = f"classifier:{arg.data}"  # Bundled: gan_jax/metrics/weights/<data>.npz.
     config.eval_num_samples = 10_000
   config.eval_every = 5000

@@ -72,6 +72,45 @@ def test_mode_collapse_scores_worse_than_real_data(digits_features):
   assert bad["classes_covered"] == 1 and bad["recall"] < 0.05
 
 
+def test_intra_class_fid_is_the_mean_of_per_class_fids_and_sees_ignored_labels():
+  rng = np.random.default_rng(0)
+  centres, labels = rng.normal(0, 3, (3, 4)), np.repeat(np.arange(3), 1000)
+  real, fake = (centres[labels] + rng.normal(size=(3000, 4)) for _ in range(2))
+  right = scores.intra_class_fid(real, labels, fake, labels)
+  expected = [scores.fid(real[labels == k], fake[labels == k]) for k in range(3)]
+  assert right == {"fid": pytest.approx(np.mean(expected)), "worst": pytest.approx(max(expected)),
+                   "worst_class": int(np.argmax(expected)), "classes": 3}
+  wrong = scores.intra_class_fid(real, labels, fake, (labels + 1) % 3)   # The same images, their labels ignored.
+  assert scores.fid(real, fake) < 0.05 and right["fid"] < 0.05 and wrong["fid"] > 10
+  # A class with fewer than 2 samples on either side is left out, and said so; with none left, NaN.
+  fewer = scores.intra_class_fid(real, labels, fake[:2001], labels[:2001])
+  assert fewer["classes"] == 2 and fewer["fid"] == pytest.approx(np.mean(expected[:2]))
+  assert np.isnan(scores.intra_class_fid(real[:1], labels[:1], fake, labels)["fid"])
+
+
+def test_intra_class_fid_through_evaluate_and_the_real_vs_real_floor(data_dir, tmp_path):
+  # Real digits as the "samples", once with their own labels and once with each label moved to the next class:
+  # FID cannot tell the two apart, intra-class FID must.
+  config = tiny_config(os.path.join(REPO, "experiments", "cgan_digits.py"), data_dir, eval_ref_num=None,
+                       eval_cache_dir=str(tmp_path), evals=("fid", "intra_fid"))
+  source = data.source(config.data, x=("image", (16, 16, 1)))
+  examples = data.load_examples(_digits(data_dir))
+  samples, labels = examples["x"][1::2], examples["label"][1::2]
+  np.testing.assert_array_equal(reference.labels(config, source), examples["label"])
+  right = metrics.evaluate(config, samples, {"labels": labels}, source)
+  wrong = metrics.evaluate(config, samples, {"labels": (labels + 1) % 10}, source)
+  assert right["fid/fid"] == wrong["fid/fid"]
+  assert 5 * right["intra_fid/fid"] < wrong["intra_fid/fid"]
+  assert right["intra_fid/worst"] >= right["intra_fid/fid"] and 0 <= right["intra_fid/worst_class"] < 10
+  assert right["intra_fid/classes"] == 10
+  floor = metrics.real_vs_real(config, source)
+  assert 0 < floor["intra_fid/fid"] < wrong["intra_fid/fid"] / 5
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), None, evals=("intra_fid",))
+  with pytest.raises(UserError, match="intra_fid needs a class-conditional model"):
+    config_lib.validate(config)
+
+
 def test_reference_features_are_cached(digits_features, data_dir, tmp_path, monkeypatch):
   config = tiny_config(os.path.join(REPO, "experiments", "dcgan_digits.py"), data_dir, eval_ref_num=50,
                        eval_cache_dir=str(tmp_path))

@@ -33,6 +33,9 @@ _IMAGE_EVALUATORS = {
     "inception_score": lambda real, fake: dict(zip(("is", "is_std"), scores.inception_score(fake[1]))),
     "class_coverage": lambda real, fake: scores.class_coverage(fake[1]),
 }
+# name -> f(real features, real labels, fake features, the labels the samples were generated for): image metrics
+# within each class, which also read the real examples' labels (reference.labels).
+_CLASS_IMAGE_EVALUATORS = {"intra_fid": scores.intra_class_fid}
 # name -> (the target it needs, f(fake class probabilities [N, K], that target [N])). The objective's
 # evaluation_targets provide them: "labels" (a class-conditional model's requested labels, or the source labels of
 # translated images) or "codes" (InfoGAN's categorical codes).
@@ -46,8 +49,8 @@ _TRAINING_EVALUATORS = ("augmentation",)
 
 
 def names():
-  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CONDITIONAL_EVALUATORS) + tuple(
-      _PAIRED_EVALUATORS) + _TRAINING_EVALUATORS
+  return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CLASS_IMAGE_EVALUATORS) + tuple(
+      _CONDITIONAL_EVALUATORS) + tuple(_PAIRED_EVALUATORS) + _TRAINING_EVALUATORS
 
 
 def _needs_extractor(name) -> bool:
@@ -71,7 +74,8 @@ def check(config, target_kinds=()) -> None:
       raise UserError(f"mode_coverage needs a Gaussian-mixture dataset ({', '.join(MIXTURES)}), "
                       f"not {config.data.name!r}")
     needed = _CONDITIONAL_EVALUATORS[name][0] if name in _CONDITIONAL_EVALUATORS else (
-        "targets" if name in _PAIRED_EVALUATORS else "labels" if name in _TRAINING_EVALUATORS else None)
+        "targets" if name in _PAIRED_EVALUATORS else
+        "labels" if name in _TRAINING_EVALUATORS or name in _CLASS_IMAGE_EVALUATORS else None)
     if needed and needed not in target_kinds:
       raise UserError(f"{name} needs {_NEEDS[needed]}")
     if name == "augmentation":
@@ -138,11 +142,14 @@ def evaluate(config, samples, targets=None, reference_source=None, synthetic=Non
   if image_evals:
     features = extractor(config.eval_features)
     fake = features.features_and_probs(images.to_uint8(samples))
-    if any(name in _IMAGE_EVALUATORS for name in image_evals):
+    if any(name in _IMAGE_EVALUATORS or name in _CLASS_IMAGE_EVALUATORS for name in image_evals):
       real = reference.features(config, features, reference_source)
   for name in config.evals:
     if name in _IMAGE_EVALUATORS:
       values = _IMAGE_EVALUATORS[name](real, fake)
+    elif name in _CLASS_IMAGE_EVALUATORS:
+      values = _CLASS_IMAGE_EVALUATORS[name](real[0], reference.labels(config, reference_source), fake[0],
+                                             targets["labels"])
     elif name in _CONDITIONAL_EVALUATORS:
       needed, fn = _CONDITIONAL_EVALUATORS[name]
       values = fn(fake[1], targets[needed])
@@ -166,7 +173,7 @@ def real_vs_real(config, reference_source) -> dict:
   Cached as JSON beside the reference features."""
   import json  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
-  names = [name for name in config.evals if name in _IMAGE_EVALUATORS]
+  names = [name for name in config.evals if name in _IMAGE_EVALUATORS or name in _CLASS_IMAGE_EVALUATORS]
   if not names:
     return {}
   features = extractor(config.eval_features)
@@ -181,7 +188,12 @@ def real_vs_real(config, reference_source) -> dict:
   first, second = ((real_features[part], real_probs[part]) for part in (slice(0, half), slice(half, 2 * half)))
   results = {}
   for name in names:
-    results.update({f"{name}/{k}": float(v) for k, v in _IMAGE_EVALUATORS[name](second, first).items()})
+    if name in _CLASS_IMAGE_EVALUATORS:
+      real_labels = reference.labels(config, reference_source)
+      values = _CLASS_IMAGE_EVALUATORS[name](second[0], real_labels[half:2 * half], first[0], real_labels[:half])
+    else:
+      values = _IMAGE_EVALUATORS[name](second, first)
+    results.update({f"{name}/{k}": float(v) for k, v in values.items()})
   os.makedirs(os.path.dirname(path), exist_ok=True)
   temporary = f"{path}.{os.getpid()}.tmp"
   with open(temporary, "w") as f:

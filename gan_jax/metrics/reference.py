@@ -43,6 +43,22 @@ def features(config, extractor, source):
   return real_features, probs
 
 
+_labels = {}
+
+
+def labels(config, source):
+  """The class labels [N] (the dataset's 'label' feature) of the examples `features` scores: the first
+  config.eval_ref_num of the split, in its order. Intra-class FID's partition of the real images; read once per
+  process (labels decode in seconds, without the images)."""
+  key = (source.name, source.split, source.data_dir, config.eval_ref_num)
+  if key not in _labels:
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    from gan_jax import data  # pylint: disable=g-import-not-at-top
+    label_source = dataclasses.replace(source, features=(("label", "label", ()),))
+    _labels[key] = data.load_examples(label_source, num=config.eval_ref_num)["label"].astype(np.int64)
+  return _labels[key]
+
+
 def file_digest(path) -> str:
   """First 12 hex digits of a file's SHA-256: part of an extractor's name, so caches follow its weights."""
   digest = hashlib.sha256()
