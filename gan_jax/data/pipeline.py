@@ -15,14 +15,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from gan_jax.data import digits, digits_m, edges2fashion, mixtures  # noqa: F401  (registers the builders)
+from gan_jax.data import captioned_shapes, digits, digits_m, edges2fashion, mixtures  # noqa: F401  (registers them)
 from gan_jax.data.sources import Source, stream_seed
 from gan_jax.errors import UserError, first_line
 
 tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for JAX.
 
 # Prepared locally from data shipped inside installed packages.
-OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25")
+OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25", "captioned_shapes", "captioned_shapes/32",
+                    "captioned_shapes/64")
 DERIVED_BUILDERS = ("edges2fashion",)  # Prepared locally from a standard dataset that must be prepared first.
 
 
