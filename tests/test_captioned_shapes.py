@@ -140,3 +140,23 @@ def test_the_prepared_dataset_serves_the_examples_and_stores_the_vocabulary(tmp_
       np.testing.assert_array_equal(served[key][i], expected[key])
   reloaded = tfds.builder_from_directory(builder.data_dir)   # The vocabulary travels with the files.
   assert reloaded.info.metadata["vocabulary"] == list(cs.VOCABULARY)
+
+
+def test_the_pipeline_serves_captions_as_the_tokenizers_ids(tmp_path, monkeypatch):
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(cs, "SPLITS", {"train": 6, "test": 3, "test_compositional": 3})
+  shape = (cs.NUM_CAPTIONS, cs.MAX_LENGTH)
+  source = data.Source(name="captioned_shapes/32", data_dir=str(tmp_path), split="test",
+                       features=(("x", "image", (32, 32, 3)), ("caption", "captions", shape)))
+  served = data.load_examples(source)
+  assert served["caption"].shape == (3, *shape) and served["caption"].dtype == np.int32
+  for i in range(3):
+    expected = cs.example("test", i, 32)
+    np.testing.assert_array_equal(served["caption"][i], [cs.tokenize(c)[0] for c in expected["captions"]])
+    assert list((served["caption"][i] > 0).sum(axis=1)) == [cs.tokenize(c)[1] for c in expected["captions"]]
+    np.testing.assert_allclose(served["x"][i], expected["image"] / 127.5 - 1.0, atol=1e-5)
+  wrong = data.Source(name="captioned_shapes/32", data_dir=str(tmp_path), split="test",
+                      features=(("caption", "captions", (3, cs.MAX_LENGTH)),))
+  with pytest.raises(UserError, match="holds 5 captions per example"):
+    data.load_examples(wrong)

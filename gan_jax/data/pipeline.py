@@ -194,11 +194,36 @@ def _preprocess_image(image_feature, resolution, channels):
   return preprocess
 
 
-def _preprocess(spec, feature, shape):
+def _preprocess_captions(spec, feature, shape, vocabulary):
+  """Captions (a Sequence of Text, several per example) as word ids int32 [num_captions, max_length]: lower case,
+  split on spaces, each word's index in the dataset's vocabulary (its metadata's `vocabulary`, `<pad>` 0 and
+  `<unk>` 1 first), cut at max_length and padded with 0, as captioned_shapes.tokenize. A caption's length is its
+  count of nonzero ids. All captions are served; a text-to-image objective draws one per example in its step."""
+  if not vocabulary or list(vocabulary[:2]) != ["<pad>", "<unk>"]:
+    raise UserError(f"feature {feature!r} holds captions, but the dataset stores no vocabulary starting with <pad>, "
+                    f"<unk> in its metadata")
+  if len(shape) != 2 or (spec.shape[0] is not None and spec.shape[0] != shape[0]):
+    raise UserError(f"feature {feature!r} holds {spec.shape[0]} captions per example; the model reads shape "
+                    f"{tuple(shape)}, not ({spec.shape[0]}, max_length)")
+  table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+      tf.constant(list(vocabulary)), tf.range(len(vocabulary), dtype=tf.int32)), default_value=1)
+  num, max_length = shape
+
+  def preprocess(captions):
+    words = tf.strings.split(tf.strings.lower(captions))          # Ragged [num, words]
+    ids = tf.ragged.map_flat_values(table.lookup, words)
+    return ids.to_tensor(default_value=0, shape=[num, max_length])
+
+  return preprocess
+
+
+def _preprocess(spec, feature, shape, metadata=None):
   """The function from one undecoded value of `feature` (TFDS feature `spec`) to its value for the model:
-  float32 [*shape] samples (images in [-1, 1]), or int32 scalars for shape ()."""
+  float32 [*shape] samples (images in [-1, 1]), int32 scalars for shape (), or captions' word ids."""
   if not shape:
     return lambda value: tf.cast(spec.decode_example(value), tf.int32)
+  if isinstance(spec, tfds.features.Sequence) and isinstance(spec.feature, tfds.features.Text):
+    return _preprocess_captions(spec, feature, shape, (metadata or {}).get("vocabulary"))
   if isinstance(spec, tfds.features.Image):
     if len(shape) != 3 or shape[0] != shape[1]:
       raise UserError(f"feature {feature!r} holds images but the model makes samples of shape {shape}")
@@ -218,7 +243,7 @@ def _open(src: Source):
   for role, feature, shape in src.features:
     if feature not in available:
       raise UserError(f"dataset {src.name!r} has no feature {feature!r}; it has: {', '.join(available)}")
-    preprocess[role] = _preprocess(available[feature], feature, shape)
+    preprocess[role] = _preprocess(available[feature], feature, shape, builder.info.metadata)
   decoders = {feature: tfds.decode.SkipDecoding() for _, feature, shape in src.features
               if isinstance(available[feature], tfds.features.Image)}  # Decode after shuffling and skipping.
   try:
