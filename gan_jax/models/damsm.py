@@ -1,0 +1,121 @@
+"""The deep attentional multimodal similarity model (DAMSM) of AttnGAN (Xu et al. 2018, "AttnGAN: Fine-Grained Text
+to Image Generation with Attentional Generative Adversarial Networks", Sec. 3.3), as its authors' code computes it
+(taoxugit/AttnGAN, code/model.py RNN_ENCODER and CNN_ENCODER, code/miscc/losses.py words_loss and sent_loss,
+code/GlobalAttention.py func_attention): a text encoder giving word features and a sentence feature, an image
+encoder giving region features and a global feature in the same space, and the matching losses that pull each image
+towards its own caption against the others of the batch, at the level of words attending to regions and of whole
+sentences. AttnGAN trains its generator with this loss on the last stage's images, the encoders pretrained and
+frozen.
+
+The image encoder differs from the paper's, which is Inception-v3 pretrained on ImageNet (regions from Mixed_6e,
+17x17 at 299x299; the global feature after Mixed_7c): no such weights load offline at our image sizes, so here it
+is a small CNN trained from scratch with the text encoder, regions at a quarter of the image's side. Captions are
+word ids [B, T] with 0 for padding (data/pipeline.py's caption stream); a caption's length is its count of nonzero
+ids, and padded positions take no part in anything.
+"""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# The authors' smoothing factors (cfg/DAMSM/bird.yml, coco.yml: TRAIN.SMOOTH): gamma1 sharpens the attention over
+# regions, gamma2 the word-level aggregation, gamma3 both matching softmaxes (Eq. 9, 10, 11).
+GAMMA1, GAMMA2, GAMMA3 = 4.0, 5.0, 10.0
+
+
+class TextEncoder(nn.Module):
+  """RNN_ENCODER: word embeddings (uniform in +-0.1, dropout 0.5 in training) through a one-layer bidirectional
+  LSTM with hidden // 2 units each way, over each caption's own length. Returns word features [B, T, hidden] (zero
+  at padding) and the sentence feature [B, hidden], the last hidden states of both directions."""
+  vocab_size: int
+  embed_dim: int = 300
+  hidden: int = 256
+  dropout: float = 0.5
+
+  @nn.compact
+  def __call__(self, ids, train: bool = False):
+    lengths = jnp.sum(ids > 0, axis=1).astype(jnp.int32)
+    uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -0.1, 0.1)
+    x = nn.Embed(self.vocab_size, self.embed_dim, embedding_init=uniform, name="embed")(ids)  # As init_weights.
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    half = self.hidden // 2
+    carries, words = nn.Bidirectional(nn.RNN(nn.OptimizedLSTMCell(half), name="forward"),
+                                      nn.RNN(nn.OptimizedLSTMCell(half), name="backward"),
+                                      return_carry=True, name="lstm")(x, seq_lengths=lengths)
+    (_, h_forward), (_, h_backward) = carries                                     # LSTM carries are (c, h).
+    mask = (ids > 0)[..., None]
+    return jnp.where(mask, words, 0.0), jnp.concatenate([h_forward, h_backward], axis=-1)
+
+
+class ImageEncoder(nn.Module):
+  """The image side: a small CNN from scratch (see the module docstring), images [B, S, S, C] in [-1, 1] ->
+  region features [B, S/4, S/4, dim] (a 1x1 projection of the stride-4 feature map, CNN_ENCODER's emb_features)
+  and the global feature [B, dim] (a dense projection of the pooled stride-8 map, its emb_cnn_code)."""
+  dim: int = 256
+  width: int = 64
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    del train  # No batch statistics.
+    x = images
+    for i, (features, stride) in enumerate(((self.width, 1), (self.width, 2), (2 * self.width, 1),
+                                            (2 * self.width, 2))):
+      x = nn.leaky_relu(nn.Conv(features, (3, 3), (stride, stride), name=f"conv{i}")(x), 0.2)
+    regions = nn.Conv(self.dim, (1, 1), use_bias=False, name="emb_features")(x)
+    x = nn.leaky_relu(nn.Conv(4 * self.width, (3, 3), (2, 2), name="conv4")(x), 0.2)
+    return regions, nn.Dense(self.dim, name="emb_cnn_code")(jnp.mean(x, axis=(1, 2)))
+
+
+def _cosine(a, b, eps=1e-8):
+  return jnp.sum(a * b, -1) / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), eps)
+
+
+def word_attention(words, mask, regions, gamma1=GAMMA1):
+  """func_attention for every (caption, image) pair: words [Bt, T, D] (query), mask [Bt, T], regions [Bi, R, D]
+  (context) -> (region context of each word [Bt, Bi, T, D], attention [Bt, Bi, T, R]). The word-region dot
+  products are normalised over the caption's words first (Eq. 8), then, times gamma1, over the regions (Eq. 9)."""
+  scores = jnp.einsum("itd,jrd->ijtr", words, regions)                           # Eq. 7
+  valid = mask[:, None, :, None]
+  over_words = jax.nn.softmax(jnp.where(valid, scores, -jnp.inf), axis=2)       # Eq. 8
+  attention = jax.nn.softmax(gamma1 * jnp.where(valid, over_words, 0.0), axis=3)  # Eq. 9
+  return jnp.einsum("ijtr,jrd->ijtd", attention, regions), attention
+
+
+def word_similarity(words, mask, regions, gamma1=GAMMA1, gamma2=GAMMA2):
+  """R(Q, D) of every image and caption: [Bi, Bt], log sum over the caption's words of exp(gamma2 cos(word, its
+  region context)). The paper's Eq. 10 also takes the gamma2-th root inside the log (a factor 1/gamma2); the
+  authors' words_loss does not, and this follows the code their numbers come from."""
+  context, _ = word_attention(words, mask, regions, gamma1)
+  cos = _cosine(words[:, None], context)                                         # [Bt, Bi, T]
+  similarity = jax.nn.logsumexp(jnp.where(mask[:, None, :], gamma2 * cos, -jnp.inf), axis=2)
+  return similarity.T
+
+
+def sentence_similarity(image_codes, sentences):
+  """cos(image's global feature, sentence feature) of every image and caption: [Bi, Bt] (sent_loss's scores0
+  before gamma3)."""
+  return _cosine(image_codes[:, None], sentences[None])
+
+
+def matching_losses(similarity, gamma3=GAMMA3, same=None):
+  """(loss0, loss1) of words_loss / sent_loss for a [B, B] image-caption similarity whose diagonal holds the true
+  pairs: the cross-entropy of each image's softmax over the captions (Eq. 11-13, P(D | Q)) and of each caption's
+  over the images (P(Q | D)), after scaling by gamma3. `same` [B, B] bool marks off-diagonal pairs that are not
+  negatives (the authors mask pairs of the same class on CUB; here, captions whose image has the same facts)."""
+  logits = gamma3 * similarity
+  if same is not None:
+    logits = jnp.where(same & ~jnp.eye(len(logits), dtype=bool), -jnp.inf, logits)
+  diagonal = jnp.arange(len(logits))
+  loss0 = -jnp.mean(jax.nn.log_softmax(logits, axis=1)[diagonal, diagonal])
+  loss1 = -jnp.mean(jax.nn.log_softmax(logits, axis=0)[diagonal, diagonal])
+  return loss0, loss1
+
+
+def damsm_losses(words, mask, sentences, regions, image_codes, gammas=(GAMMA1, GAMMA2, GAMMA3), same=None):
+  """{"w_loss0", "w_loss1", "s_loss0", "s_loss1"}, the four terms pretrain_DAMSM.py sums (and AttnGAN adds, times
+  lambda, to G's loss): words [B, T, D] with mask [B, T] and sentences [B, D] from TextEncoder, regions
+  [B, h, w, D] and image codes [B, D] from ImageEncoder, caption b describing image b."""
+  gamma1, gamma2, gamma3 = gammas
+  regions = regions.reshape(regions.shape[0], -1, regions.shape[-1])
+  w_loss0, w_loss1 = matching_losses(word_similarity(words, mask, regions, gamma1, gamma2), gamma3, same)
+  s_loss0, s_loss1 = matching_losses(sentence_similarity(image_codes, sentences), gamma3, same)
+  return {"w_loss0": w_loss0, "w_loss1": w_loss1, "s_loss0": s_loss0, "s_loss1": s_loss1}

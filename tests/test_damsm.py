@@ -1,0 +1,99 @@
+"""The DAMSM of AttnGAN (models/damsm.py): the text encoder over padded captions, and the matching losses against a
+loop-by-loop port of the authors' words_loss and sent_loss (taoxugit/AttnGAN code/miscc/losses.py)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models import damsm
+
+
+def _softmax(x, axis):
+  e = np.exp(x - x.max(axis=axis, keepdims=True))
+  return e / e.sum(axis=axis, keepdims=True)
+
+
+def _cross_entropy(logits):
+  return float(np.mean([-np.log(_softmax(row, 0)[i]) for i, row in enumerate(logits)]))
+
+
+def _authors_losses(words, lengths, sentences, regions, codes, g1, g2, g3):
+  """words_loss and sent_loss as the authors' loops compute them, in numpy: words [B, T, D], regions [B, R, D]."""
+  batch = len(words)
+  similarities = []
+  for i in range(batch):
+    word = words[i, :lengths[i]]                                    # [n, D], the i-th caption's words
+    rows = []
+    for j in range(batch):                                          # func_attention(word, context=image j)
+      attn = regions[j] @ word.T                                    # [R, n] Eq. 7
+      attn = _softmax(attn, axis=1)                                 # over words, Eq. 8
+      attn = _softmax(attn.T * g1, axis=1)                          # [n, R] over regions, Eq. 9
+      context = attn @ regions[j]                                   # [n, D]
+      cos = np.sum(word * context, 1) / np.maximum(np.linalg.norm(word, axis=1) * np.linalg.norm(context, axis=1), 1e-8)
+      rows.append(np.log(np.sum(np.exp(g2 * cos))))
+    similarities.append(rows)                                       # similarities[:, i]: caption i with each image
+  similarities = np.array(similarities).T * g3                      # [images, captions]
+  cos = (codes @ sentences.T) / np.maximum(np.outer(np.linalg.norm(codes, axis=1), np.linalg.norm(sentences, axis=1)),
+                                           1e-8) * g3
+  return {"w_loss0": _cross_entropy(similarities), "w_loss1": _cross_entropy(similarities.T),
+          "s_loss0": _cross_entropy(cos), "s_loss1": _cross_entropy(cos.T)}
+
+
+def test_matching_losses_equal_the_authors_loops():
+  rng = np.random.default_rng(0)
+  batch, length, dim, regions = 4, 6, 8, 9
+  lengths = np.array([6, 3, 1, 4])
+  words = rng.normal(size=(batch, length, dim)).astype(np.float32)
+  words[np.arange(length)[None] >= lengths[:, None]] = 0.0
+  mask = np.arange(length)[None] < lengths[:, None]
+  sentences, codes = rng.normal(size=(2, batch, dim)).astype(np.float32)
+  image_regions = rng.normal(size=(batch, 3, 3, dim)).astype(np.float32)
+  ours = damsm.damsm_losses(jnp.asarray(words), jnp.asarray(mask), sentences, image_regions, codes)
+  expected = _authors_losses(words.astype(np.float64), lengths, sentences, image_regions.reshape(batch, regions, dim),
+                             codes, damsm.GAMMA1, damsm.GAMMA2, damsm.GAMMA3)
+  for key, value in expected.items():
+    assert float(ours[key]) == pytest.approx(value, rel=1e-4), key
+  # Words past a caption's length change nothing, whatever they hold.
+  noisy = np.where(mask[..., None], words, rng.normal(size=words.shape)).astype(np.float32)
+  again = damsm.damsm_losses(jnp.asarray(noisy), jnp.asarray(mask), sentences, image_regions, codes)
+  for key in expected:
+    assert float(again[key]) == pytest.approx(float(ours[key]), rel=1e-6)
+  # Masked pairs (same facts) are no negatives: with every off-diagonal pair masked, each softmax is certain.
+  everything = damsm.matching_losses(jnp.asarray(rng.normal(size=(4, 4))), same=jnp.ones((4, 4), bool))
+  assert [float(x) for x in everything] == [0.0, 0.0]
+
+
+def test_matched_pairs_score_higher_and_the_loss_falls_with_them():
+  rng = np.random.default_rng(1)
+  regions = rng.normal(size=(5, 4, 8)).astype(np.float32)
+  words = regions[:, :3] + 0.1 * rng.normal(size=(5, 3, 8)).astype(np.float32)   # Caption b's words: image b's regions.
+  similarity = damsm.word_similarity(jnp.asarray(words), jnp.ones((5, 3), bool), jnp.asarray(regions))
+  assert np.all(np.argmax(np.asarray(similarity), axis=1) == np.arange(5))
+  shuffled = damsm.matching_losses(similarity[:, ::-1])[0]
+  assert float(damsm.matching_losses(similarity)[0]) < float(shuffled)
+
+
+def test_text_encoder_reads_each_caption_over_its_own_length():
+  encoder = damsm.TextEncoder(vocab_size=20, embed_dim=8, hidden=6)
+  ids = jnp.array([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]])
+  variables = encoder.init(jax.random.PRNGKey(0), ids)
+  words, sentence = encoder.apply(variables, ids)
+  assert words.shape == (2, 5, 6) and sentence.shape == (2, 6)
+  np.testing.assert_array_equal(words[0, 3:], 0.0)                               # Padding is zero.
+  alone, alone_sentence = encoder.apply(variables, ids[:1, :3])                   # The same caption, unpadded.
+  np.testing.assert_allclose(words[0, :3], alone[0], atol=1e-6)
+  np.testing.assert_allclose(sentence[0], alone_sentence[0], atol=1e-6)
+  # The sentence is the forward direction's last state and the backward direction's state at the first word.
+  np.testing.assert_allclose(sentence[0, :3], words[0, 2, :3], atol=1e-6)
+  np.testing.assert_allclose(sentence[0, 3:], words[0, 0, 3:], atol=1e-6)
+  embedding = variables["params"]["embed"]["embedding"]
+  assert float(jnp.max(jnp.abs(embedding))) <= 0.1 and float(jnp.min(embedding)) < -0.05
+  dropped, _ = encoder.apply(variables, ids, train=True, rngs={"dropout": jax.random.PRNGKey(1)})
+  assert not np.allclose(dropped, words)
+
+
+def test_image_encoder_gives_quarter_side_regions_and_a_global_code():
+  encoder = damsm.ImageEncoder(dim=16, width=8)
+  images = jnp.zeros((2, 32, 32, 3))
+  regions, code = encoder.apply(encoder.init(jax.random.PRNGKey(0), images), images)
+  assert regions.shape == (2, 8, 8, 16) and code.shape == (2, 16)
