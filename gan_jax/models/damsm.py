@@ -119,3 +119,131 @@ def damsm_losses(words, mask, sentences, regions, image_codes, gammas=(GAMMA1, G
   w_loss0, w_loss1 = matching_losses(word_similarity(words, mask, regions, gamma1, gamma2), gamma3, same)
   s_loss0, s_loss1 = matching_losses(sentence_similarity(image_codes, sentences), gamma3, same)
   return {"w_loss0": w_loss0, "w_loss1": w_loss1, "s_loss0": s_loss0, "s_loss1": s_loss1}
+
+
+# --- Pretraining (taoxugit/AttnGAN code/pretrain_DAMSM.py): both encoders together on the four matching losses.
+
+def encoders(vocab_size: int, embed_dim: int, hidden: int, width: int):
+  """(TextEncoder, ImageEncoder) sharing the feature size `hidden` (the authors' TEXT.EMBEDDING_DIM, 256)."""
+  return TextEncoder(vocab_size, embed_dim, hidden), ImageEncoder(hidden, width)
+
+
+def pick_captions(key, captions):
+  """One caption per example [B, T] of its candidates [B, K, T], drawn uniformly (the authors' get_caption)."""
+  choice = jax.random.randint(key, (captions.shape[0],), 0, captions.shape[1])
+  return jnp.take_along_axis(captions, choice[:, None, None], axis=1)[:, 0]
+
+
+def same_facts(facts):
+  """[B, B] bool: examples whose facts [B, F] are equal, so that each one's captions describe the other too."""
+  return jnp.all(facts[:, None] == facts[None], axis=-1)
+
+
+def _encode(text, image, params, ids, images, train=False, key=None):
+  rngs = {"dropout": key} if train else None
+  words, sentences = text.apply({"params": params["text"]}, ids, train=train, rngs=rngs)
+  regions, codes = image.apply({"params": params["image"]}, images)
+  return words, ids > 0, sentences, regions, codes
+
+
+def train(images, captions, facts, *, vocab_size, embed_dim=64, hidden=128, width=32, steps=3000, batch_size=48,
+          learning_rate=0.002, seed=0, log_every=0):
+  """{"text", "image"} params of both encoders trained on float32 images [N, H, W, C], caption ids [N, K, T] and
+  facts [N, F] (pairs with equal facts are not negatives). As pretrain_DAMSM.py: Adam (0.5, 0.999) at 0.002,
+  decayed by 0.98 an epoch down to a tenth; the text encoder's gradient clipped to norm 0.25 (RNN_GRAD_CLIP); a
+  random caption of each image at every step; batch 48. Returns (params, [(step, losses)] every log_every steps)."""
+  import optax  # pylint: disable=g-import-not-at-top
+  text, image = encoders(vocab_size, embed_dim, hidden, width)
+  key = jax.random.PRNGKey(seed)
+  text_key, image_key, key = jax.random.split(key, 3)
+  params = {"text": jax.jit(text.init)(text_key, jnp.asarray(captions[:2, 0]))["params"],
+            "image": jax.jit(image.init)(image_key, jnp.asarray(images[:2]))["params"]}
+  epoch = max(len(images) // batch_size, 1)
+  schedule = optax.exponential_decay(learning_rate, epoch, 0.98, staircase=True, end_value=learning_rate / 10)
+  tx = optax.adam(schedule, b1=0.5, b2=0.999)
+  opt_state = tx.init(params)
+  images, captions, facts = jnp.asarray(images), jnp.asarray(captions), jnp.asarray(facts)
+
+  @jax.jit
+  def step(params, opt_state, key):
+    index_key, caption_key, dropout_key = jax.random.split(key, 3)
+    index = jax.random.choice(index_key, len(images), (batch_size,), replace=False)
+    ids = pick_captions(caption_key, captions[index])
+
+    def loss_fn(p):
+      losses = damsm_losses(*_encode(text, image, p, ids, images[index], True, dropout_key), same=same_facts(
+          facts[index]))
+      return sum(losses.values()), losses
+
+    (_, losses), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    grads = {**grads, "text": optax.clip_by_global_norm(0.25).update(grads["text"], None)[0]}
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, losses
+
+  history = []
+  for i in range(steps):
+    params, opt_state, losses = step(params, opt_state, jax.random.fold_in(key, i))
+    if log_every and (i + 1) % log_every == 0:
+      history.append((i + 1, {k: float(v) for k, v in losses.items()}))
+  return params, history
+
+
+def encode(params, images, ids, *, vocab_size, embed_dim, hidden, width, batch_size=500):
+  """(image codes [N, D], regions [N, h, w, D], word features [N, T, D], sentences [N, D]) of images [N, ...] and
+  one caption each [N, T], in batches."""
+  text, image = encoders(vocab_size, embed_dim, hidden, width)
+  fn = jax.jit(lambda p, i, x: _encode(text, image, p, i, x))
+  parts = [fn(params, jnp.asarray(ids[s:s + batch_size]), jnp.asarray(images[s:s + batch_size]))
+           for s in range(0, len(images), batch_size)]
+  words, _, sentences, regions, codes = (jnp.concatenate([p[k] for p in parts]) for k in range(5))
+  return codes, regions, words, sentences
+
+
+def r_precision(image_codes, sentences, *, candidates: int = 100, seed: int = 0) -> float:
+  """R-precision with R = 1 (Xu et al. 2018, Sec. 5): for each image, its own caption and candidates - 1 others
+  drawn at random from the set, ranked by the cosine of the image's global feature and each sentence feature; the
+  fraction of images whose own caption ranks first. Chance is 1 / candidates."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  codes, sentences = np.asarray(image_codes, np.float64), np.asarray(sentences, np.float64)
+  codes /= np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-8)
+  sentences /= np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-8)
+  rng = np.random.default_rng(seed)
+  hits = 0
+  for i in range(len(codes)):
+    others = rng.choice(len(codes) - 1, candidates - 1, replace=False)
+    others += others >= i                                                   # Every index but i.
+    scores = sentences[np.concatenate([[i], others])] @ codes[i]
+    hits += int(np.argmax(scores) == 0)
+  return hits / len(codes)
+
+
+def save(path, params, meta) -> None:
+  """One .npz: the flattened {"text", "image"} params and `meta` (JSON: the encoders' sizes, the vocabulary, the
+  data and the held-out scores), as metrics/classifier.py saves its networks."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import flax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  flat = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(params).items()}
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  np.savez(path, meta=np.array(json.dumps(meta, sort_keys=True)), **flat)
+
+
+def load(path):
+  """(params, meta) of a file `save` wrote; a clear UserError for anything else."""
+  import json  # pylint: disable=g-import-not-at-top
+  import flax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  try:
+    with np.load(path) as f:
+      meta = json.loads(str(f["meta"]))
+      params = flax.traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files if k != "meta"})
+  except FileNotFoundError:
+    raise UserError(f"DAMSM encoders {path!r} not found; write them with scripts/pretrain_damsm.py") from None
+  except (OSError, KeyError, ValueError, TypeError) as e:   # TypeError: a .npy, not an .npz.
+    raise UserError(f"cannot read DAMSM encoders {path}: {e or type(e).__name__}") from None
+  if set(params) != {"text", "image"} or not {"vocabulary", "embed_dim", "hidden", "width"} <= set(meta):
+    raise UserError(f"{path} is not a DAMSM file of scripts/pretrain_damsm.py (it needs text and image encoders and "
+                    f"their sizes)")
+  return params, meta
