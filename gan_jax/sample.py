@@ -1,11 +1,12 @@
 """Samples from a workdir's latest checkpoint (EMA generator): `python -m gan_jax.sample --workdir=W --num=N
---out=F.npz [--seed=S] [--grid=F.png] [--labels=3 | 1,4,7 | all | FILE] [--inputs=FILE]`.
+--out=F.npz [--seed=S] [--grid=F.png] [--labels=3 | 1,4,7 | all | FILE] [--inputs=FILE] [--text=CAPTION | FILE]`.
 
 Writes key `images` (uint8 [N, H, W, C]) for image models, `points` (float32 [N, D]) for vector models such as
 the 2D benchmark's, and the generator's inputs other than its latents: `labels` (int32 [N]) for class-conditional
 models (one class, a list cycled through, `all` classes in turn, the default, or a .npy/.txt file of class ids),
 `inputs` for generators that take an input image (a .npy/.npz array or a directory of PNGs; their --grid shows each
-input beside its translation, and beside its true target where the run's evaluation split gives one). What a run's
+input beside its translation, and beside its true target where the run's evaluation split gives one), `text` (word
+ids [N, T]) for text-to-image generators given --text (a caption, or a file of them). What a run's
 generator takes is its objective's `conditions`; asking one for inputs it does not take is an error. Same seed,
 same samples.
 """
@@ -59,6 +60,23 @@ def load_inputs(path, num: int) -> np.ndarray:
   if array.dtype == np.uint8:
     array = array.astype(np.float32) / 127.5 - 1.0
   return np.resize(array.astype(np.float32), (num, *array.shape[1:]))
+
+
+def load_captions(spec: str) -> list:
+  """`--text` -> caption strings: the lines of a file when `spec` is one, else `spec` itself."""
+  from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  if os.path.isfile(spec):
+    try:
+      with open(spec) as f:
+        captions = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+      raise UserError(f"cannot read --text {spec}: {errors.first_line(e)}") from None
+    if not captions:
+      raise UserError(f"--text {spec} holds no captions")
+    return captions
+  if not spec.strip():
+    raise UserError("--text is empty")
+  return [spec]
 
 
 def load_run(workdir: str):
@@ -132,6 +150,8 @@ def run():
                                "(cycled through), 'all' (balanced; the default), or a .npy/.txt file of ids.")
   inputs = flags.DEFINE_string("inputs", None, "Generators that take an input image: a .npy/.npz array "
                                "[N, H, W, C] (uint8, or float in [-1, 1]) or a directory of PNGs.")
+  text = flags.DEFINE_string("text", None, "Text-to-image generators: a caption, or a file of captions one per "
+                             "line (cycled through --num).")
 
   def main(argv):
     cli.check_command_line(argv, workdir=workdir.value, out=out.value)
@@ -140,6 +160,8 @@ def run():
       given = {"labels": parse_labels(labels.value, num.value)}
       if inputs.value is not None:
         given["inputs"] = load_inputs(inputs.value, num.value)
+      if text.value is not None:
+        given["text"] = load_captions(text.value)
       samples, conditions = sample(workdir.value, num.value, seed.value, batch_size.value, **given)
     points = samples.dtype != np.uint8
     extra = {k: v for k, v in conditions.items() if k != "z"}  # The latents are not written.

@@ -111,8 +111,10 @@ def make_train_step(objective, txs, batch_sharding=None, active=None, stage=None
                                               None if active is None else phase.name in active)
       metrics.update(phase_metrics)
     decay = decay_at(state.step)
+    # EMA entries without a network of their name (a frozen encoder the sampled networks read) stay as they are.
     state = state.replace(ema={name: moved_ema(ema, state.variables(name), decay, objective.ema_copies)
-                               for name, ema in state.ema.items()}, step=state.step + 1)
+                               if name in state.nets else ema for name, ema in state.ema.items()},
+                          step=state.step + 1)
     norms = {f"{name}_param_norm": optax.global_norm(net.params) for name, net in state.nets.items()}
     return state, {**metrics, **norms}
 

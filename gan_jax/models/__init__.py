@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from gan_jax.errors import UserError
 
-_MODULES = ("dcgan", "mlp", "translation", "stylegan2", "resnet", "progan")
+_MODULES = ("dcgan", "mlp", "translation", "stylegan2", "resnet", "progan", "dfgan")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,228 @@
+"""DF-GAN's training (Tao et al. 2022; tobran/DF-GAN code/lib/modules.py train, MA_GP, predict_loss): a one-stage
+text-to-image GAN conditioned on the sentence feature of a frozen, pretrained DAMSM text encoder
+(models/damsm.py, written by scripts/pretrain_damsm.py), with the hinge loss, mismatched pairs and the
+matching-aware gradient penalty. Per step, for a batch of real images x each with one of its captions (drawn at
+random in the step, as the authors' loader draws one) encoded as s:
+
+  L_D = hinge(D(x, s), real) + [hinge(D(G(z, s)), fake) + hinge(D(x_shifted, s), fake)] / 2 + MA-GP
+  MA-GP = k E[ ||(grad_x D(x, s), grad_s D(x, s))||^p ], k = 2, p = 6   (Sec. 3.3, Eq. 5)
+  L_G = -D(G(z, s), s)
+
+where x_shifted pairs each sentence with the next image of the batch (the authors roll D's features by one), G's
+images are made once per step and D's update is first, then G's through the updated D. Adam G 1e-4, D 4e-4, betas
+(0, 0.9) (the experiment's). The text encoder's parameters ride in the state's `ema` under "text" (sampled with G,
+never trained: its EMA is itself), so a checkpoint samples from captions with nothing else loaded.
+
+objective_kwargs: damsm, the .npz of scripts/pretrain_damsm.py (required; "random" gives a frozen random encoder,
+for smoke tests only); magp_weight (2) and magp_power (6); eval_split, whose captions the evaluation and the sample
+grid's rows take ("test"); captions_per_image (5, the dataset's).
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_jax import data, objectives, state as state_lib
+from gan_jax.errors import UserError
+from gan_jax.models import damsm as damsm_lib
+from gan_jax.objectives import _translation, gan
+from gan_jax.steps import apply_gradients
+
+GRID_CAPTIONS = 8   # Rows of the sample grid: one caption each, with the grid's latents across.
+
+
+def make(config, models, damsm: str = "", magp_weight: float = 2.0, magp_power: float = 6.0,
+         eval_split: str = "test", captions_per_image: int = 5):
+  if not damsm:
+    raise UserError("objective 'dfgan' needs config.objective_kwargs.damsm, the text encoder written by "
+                    "scripts/pretrain_damsm.py")
+  if not magp_weight >= 0 or not magp_power > 0:
+    raise UserError(f"config.objective_kwargs.magp_weight must be >= 0 and magp_power > 0, got {magp_weight!r} and "
+                    f"{magp_power!r}")
+  return DFGAN(config, models, damsm=damsm, magp=(magp_weight, magp_power), eval_split=eval_split,
+               captions_per_image=captions_per_image)
+
+
+def not_applicable(config) -> set:
+  return _translation.not_applicable(config) - {"eval_ref_split"}
+
+
+def _random_damsm(config):
+  """(params, meta) of an untrained text encoder at the sizes pretrain_damsm.py defaults to, on the dataset's
+  vocabulary: what objective_kwargs.damsm = "random" trains against (a smoke test's stand-in)."""
+  builder = data.load_builder(config.data.name, config.data.data_dir, config.data.download)
+  vocabulary = list(builder.info.metadata["vocabulary"])
+  meta = dict(vocabulary=vocabulary, max_length=int(builder.info.metadata["max_length"]), embed_dim=16, hidden=32,
+              width=8)
+  text, _ = damsm_lib.encoders(len(vocabulary), 16, 32, 8)
+  params = text.init(jax.random.PRNGKey(config.seed), jnp.ones((1, meta["max_length"]), jnp.int32))["params"]
+  return {"text": params}, meta
+
+
+class DFGAN(objectives.Objective):
+  networks = ("g", "d")
+  sampled = ("g",)
+  latent_space = False   # G takes a sentence too: the latent tools (gan_jax.latent) are for G(z) families.
+
+  def __init__(self, config, models, *, damsm, magp, eval_split, captions_per_image):
+    super().__init__(config, models)
+    self.damsm_path, self.magp, self.eval_split = damsm, magp, eval_split
+    params, meta = _random_damsm(config) if damsm == "random" else damsm_lib.load(damsm)
+    self.text_params, self.vocabulary = params["text"], meta["vocabulary"]
+    self.text_encoder = damsm_lib.TextEncoder(len(self.vocabulary), meta["embed_dim"], meta["hidden"])
+    self.max_length = int(meta["max_length"])
+    self.captions_per_image = captions_per_image
+    self._captions = None
+
+  def check(self) -> None:
+    from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+    if self.config.loss != "hinge":
+      raise UserError(f"objective 'dfgan' trains with the hinge loss (the authors' predict_loss); config.loss must be "
+                      f"'hinge', got {self.config.loss!r}")
+    config_lib.check_at_defaults(self.config, gan.PLAIN_GAN_KEYS, "dfgan")
+
+  # --- Data, state and conditions.
+
+  def sources(self) -> dict:
+    shape = (self.captions_per_image, self.max_length)
+    return {"x": data.source(self.config.data, x=(self.config.data.feature, self.models.data_shape),
+                             caption=("captions", shape))}
+
+  def init(self, seed, txs):
+    m = self.models
+    g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    z = jnp.zeros((1, m.latent_dim), jnp.float32)
+    sentence = jnp.zeros((1, self.text_encoder.hidden), jnp.float32)
+    nets = {"g": state_lib.network(m.generator.init(g_key, z, sentence), txs["g"]),
+            "d": state_lib.network(m.discriminator.init(d_key, jnp.zeros((1, *m.data_shape)), sentence), txs["d"])}
+    state = state_lib.new_state(train_key, nets, sampled=self.sampled)
+    return state.replace(ema={**state.ema, "text": {"params": self.text_params}})
+
+  def sentences(self, text_variables, ids):
+    """The frozen encoder's sentence features [B, hidden] of caption ids [B, T]."""
+    return jax.lax.stop_gradient(self.text_encoder.apply(text_variables, ids)[1])
+
+  def evaluation_captions(self) -> np.ndarray:
+    """Word ids [N, T] of the first caption of each example of eval_split, in order (read once)."""
+    if self._captions is None:
+      source = dataclasses.replace(self.sources()["x"], split=self.eval_split,
+                                   features=(("caption", "captions", (self.captions_per_image, self.max_length)),))
+      self._captions = data.load_examples(source)["caption"][:, 0]
+    return self._captions
+
+  def tokenize(self, captions) -> np.ndarray:
+    """Word ids [N, T] of caption strings, by the encoder's vocabulary (unknown words are <unk>)."""
+    index = {w: i for i, w in enumerate(self.vocabulary)}
+    ids = np.zeros((len(captions), self.max_length), np.int32)
+    for row, caption in enumerate(captions):
+      words = caption.lower().split()[:self.max_length]
+      ids[row, :len(words)] = [index.get(w, 1) for w in words]
+    return ids
+
+  def conditions(self, key, num: int, text=None) -> dict:
+    """{"z": [num, latent_dim], "text": word ids [num, T]}: `text` (caption strings, cycled) as given, else the
+    evaluation split's captions in groups of num // GRID_CAPTIONS (so a grid's row shares its caption) when num is
+    the grid's, else its first num captions, cycled."""
+    z = np.asarray(jax.random.normal(key, (num, self.models.latent_dim), jnp.float32))
+    if text is not None:
+      ids = self.tokenize(list(text))
+      if not len(ids):
+        raise UserError("--text: no caption given")
+    else:
+      ids = self.evaluation_captions()
+      per_row = max(num // GRID_CAPTIONS, 1)
+      if num == self.config.num_grid_samples and num % GRID_CAPTIONS == 0:
+        ids = np.repeat(ids[:GRID_CAPTIONS], per_row, axis=0)
+    return {"z": z, "text": ids[np.arange(num) % len(ids)]}
+
+  def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
+    if not hasattr(self, "_generate_jit"):
+      self._generate_jit = jax.jit(lambda g, text, z, ids: self.models.generator.apply(
+          g, z, self.sentences(text, ids)))
+    z, ids = conditions["z"], conditions["text"]
+    return np.concatenate([np.asarray(jax.device_get(self._generate_jit(
+        ema["g"], ema["text"], z[i:i + batch_size], ids[i:i + batch_size])), np.float32)
+        for i in range(0, len(z), batch_size)])
+
+  def evaluation_targets(self, conditions) -> dict:
+    return {}
+
+  def reference_source(self):
+    """Real images of eval_split (config.eval_ref_split when set): what FID compares samples with."""
+    source = data.source(self.config.data, x=(self.config.data.feature, self.models.data_shape))
+    return dataclasses.replace(source, split=getattr(self.config, "eval_ref_split", "") or self.eval_split)
+
+  def picture(self, ema: dict, grid_conditions: dict, eval_conditions: dict) -> np.ndarray:
+    """GRID_CAPTIONS rows, each one caption (the evaluation split's first ones) under different latents."""
+    from gan_jax import images  # pylint: disable=g-import-not-at-top
+    samples = self.generate(ema, grid_conditions)
+    return images.grid(images.to_uint8(samples), columns=max(len(samples) // GRID_CAPTIONS, 1))
+
+  def real_picture(self, num_grid: int, num_points: int):
+    from gan_jax import images  # pylint: disable=g-import-not-at-top
+    return images.grid(images.to_uint8(data.load_examples(self.reference_source(), num=num_grid)["x"]))
+
+  # --- The training step.
+
+  def phases(self, txs, batch_sharding=None) -> list:
+    m = self.models
+    weight, power = self.magp
+
+    def data_parallel(x):
+      return x if batch_sharding is None else jax.lax.with_sharding_constraint(x, batch_sharding)
+
+    def d_main(state, batch, key, carry):
+      caption_key, z_key = jax.random.split(key)
+      real = batch["x"][0]
+      ids = damsm_lib.pick_captions(caption_key, batch["caption"][0])
+      sentence = self.sentences(state.ema["text"], ids)
+      z = data_parallel(jax.random.normal(z_key, (real.shape[0], m.latent_dim), jnp.float32))
+      fake = m.generator.apply(state.variables("g"), z, sentence)
+      d = state.nets["d"]
+
+      def loss_fn(d_params):
+        variables = {"params": d_params}
+        features = lambda x: m.discriminator.apply(variables, x, method="features")
+        logits = lambda f, s: m.discriminator.apply(variables, f, s, method="logits")
+        real_logits = logits(features(real), sentence)
+        magp = ma_gp(lambda x, s: logits(features(x), s), real, sentence, weight, power)
+        mismatched = logits(jnp.roll(features(real), -1, axis=0), sentence)    # Image b + 1 with sentence b.
+        fake_logits = logits(features(jax.lax.stop_gradient(fake)), sentence)
+        d_real = jnp.mean(jax.nn.relu(1.0 - real_logits))
+        d_fake, d_mismatched = jnp.mean(jax.nn.relu(1.0 + fake_logits)), jnp.mean(jax.nn.relu(1.0 + mismatched))
+        loss = d_real + (d_fake + d_mismatched) / 2.0 + magp
+        return loss, {"d_real": d_real, "d_fake": d_fake, "d_mismatched": d_mismatched, "d_reg_magp": magp,
+                      "d_real_prob": jnp.mean(jax.nn.sigmoid(real_logits)),
+                      "d_fake_prob": jnp.mean(jax.nn.sigmoid(fake_logits)),
+                      "d_real_sign": jnp.mean(jnp.sign(real_logits))}
+
+      (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+      state = apply_gradients(state, "d", grads, txs["d"])
+      return state, {"d_loss": loss, "d_grad_norm": optax.global_norm(grads), **metrics}, {
+          **carry, "z": z, "sentence": sentence}
+
+    def g_main(state, batch, key, carry):
+      z, sentence = carry["z"], carry["sentence"]
+      d_variables = state.variables("d")
+
+      def loss_fn(g_params):
+        fake = m.generator.apply({"params": g_params}, z, sentence)
+        return -jnp.mean(m.discriminator.apply(d_variables, fake, sentence))
+
+      loss, grads = jax.value_and_grad(loss_fn)(state.nets["g"].params)
+      state = apply_gradients(state, "g", grads, txs["g"])
+      return state, {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}, carry
+
+    return [objectives.Phase("d_main", ("d",), d_main), objectives.Phase("g_main", ("g",), g_main)]
+
+
+
+def ma_gp(d_fn, images, sentences, weight: float = 2.0, power: float = 6.0):
+  """The matching-aware gradient penalty (Tao et al. 2022, Eq. 5; the authors' MA_GP): weight E[||(grad_x D,
+  grad_s D)||^power] at the real images and their own sentences, the gradients of each sample's logit with respect
+  to its image and its sentence joined into one vector. d_fn(images, sentences) -> logits [B]."""
+  grad_x, grad_s = jax.grad(lambda x, s: jnp.sum(d_fn(x, s)), argnums=(0, 1))(images, sentences)
+  norms = jnp.sqrt(jnp.sum(jnp.square(grad_x.reshape(len(images), -1)), axis=1) + jnp.sum(jnp.square(grad_s), 1))
+  return weight * jnp.mean(norms ** power)
