@@ -94,6 +94,9 @@ def test_held_out_pairs_appear_only_in_the_compositional_split(examples):
     assert pairs(ex) & set(cs.HELD_OUT) and ex["held_out"]
   seen = {pair for ex in examples["train"] for pair in pairs(ex)}
   assert len(seen) == 8 * 5 - len(cs.HELD_OUT)   # Every other pair is trained on.
+  # The parser's scenes (no split of the dataset) show every pair, held-out ones at their share.
+  parser_pairs = [pair for i in range(NUM) for pair in pairs(cs.example("parser", i, 32))]
+  assert len(set(parser_pairs)) == 40 and 0.05 < np.mean([p in cs.HELD_OUT for p in parser_pairs]) < 0.25
 
 
 def test_rendering_puts_each_shape_in_its_cell_in_its_colour(examples):

@@ -111,6 +111,8 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplo
       assert last["augmentation/num_real"] == last["augmentation/num_synthetic"] == 64  # The tiny run's n.
       summary, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Done: step 2")]
       assert "augmentation real_plus_synthetic" in summary
+    elif "attributes" in config.evals:  # Text to image: the shapes parser against the captions' facts.
+      assert all(0.0 <= evals[-1][f"attributes/{fact}"] <= 1.0 for fact in ("shape", "colour", "size", "exact"))
     else:  # Image metrics, named with their extractor, and the closing summary with real data's own scores.
       assert evals[-1]["fid/fid"] > 0 and evals[-1]["features"].startswith("classifier-")
       summary, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Done: step 2")]

@@ -112,18 +112,20 @@ def caption(rng, objects, relation):
                                         o2=_object_phrase(rng, second))
 
 
-def scene(rng, compositional: bool):
-  """(objects, relation) of one image: one or two objects with uniform attributes, never a HELD_OUT colour-shape
-  pair unless `compositional`, where one of the objects (either) has one."""
+def scene(rng, pairs: str = "seen"):
+  """(objects, relation) of one image: one or two objects with uniform attributes; their colour-shape pairs never
+  HELD_OUT ("seen", the train and test splits), one of them (either) HELD_OUT ("held_out", the compositional
+  split), or any of the 40 ("any": the parser's training scenes)."""
   num = int(rng.integers(1, 3))
-  allowed = [(c, s) for c in COLOUR_NAMES for s in SHAPES if (c, s) not in HELD_OUT]
-  pairs = [allowed[rng.integers(len(allowed))] for _ in range(num)]
-  if compositional:
-    everything = [(c, s) for c in COLOUR_NAMES for s in SHAPES]
-    pairs = [HELD_OUT[rng.integers(len(HELD_OUT))]] + [everything[rng.integers(len(everything))]
-                                                       for _ in range(num - 1)]
+  everything = [(c, s) for c in COLOUR_NAMES for s in SHAPES]
+  allowed = everything if pairs == "any" else [p for p in everything if p not in HELD_OUT]
+  chosen = [allowed[rng.integers(len(allowed))] for _ in range(num)]
+  if pairs == "held_out":
+    chosen = [HELD_OUT[rng.integers(len(HELD_OUT))]] + [everything[rng.integers(len(everything))]
+                                                        for _ in range(num - 1)]
     if num == 2 and rng.random() < 0.5:
-      pairs = pairs[::-1]
+      chosen = chosen[::-1]
+  pairs = chosen
   relation = None
   if num == 1:
     cells = [(int(rng.integers(3)), int(rng.integers(3)))]
@@ -166,10 +168,16 @@ def render(objects, size: int):
   return np.asarray(image.resize((size, size), Image.BOX), np.uint8)
 
 
+PARSER_STREAM = 7   # The rng stream of the parser's training scenes (0-2 are the splits').
+
+
 def example(split: str, index: int, size: int) -> dict:
-  """Example `index` of `split` at side `size`: the image, its captions and its facts (the module docstring)."""
-  rng = np.random.default_rng((SEED, list(SPLITS).index(split), index))
-  objects, relation = scene(rng, split == "test_compositional")
+  """Example `index` of `split` at side `size`: the image, its captions and its facts (the module docstring).
+  split "parser" is no split of the dataset: scenes of any colour-shape pair, which the shapes parser
+  (gan_jax/metrics/shapes_parser.py) trains on, so that it reads the held-out pairs as well as the others."""
+  stream = PARSER_STREAM if split == "parser" else list(SPLITS).index(split)
+  rng = np.random.default_rng((SEED, stream, index))
+  objects, relation = scene(rng, {"test_compositional": "held_out", "parser": "any"}.get(split, "seen"))
   facts = {key: np.array([o[key] if key in ("row", "column") else names.index(o[key]) for o in objects]
                          + [-1] * (2 - len(objects)), np.int32)
            for key, names in (("colour", COLOUR_NAMES), ("shape", SHAPES), ("size", SIZES), ("row", None),

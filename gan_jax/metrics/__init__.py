@@ -43,6 +43,13 @@ _CONDITIONAL_EVALUATORS = {"class_accuracy": ("labels", scores.class_accuracy),
                            "code_purity": ("codes", scores.code_purity)}
 # name -> f(samples, "targets" [N, ...]): samples against the images they should equal (paired translation).
 _PAIRED_EVALUATORS = {"reconstruction": scores.reconstruction_errors}
+# name -> f(samples, "facts" [N, F]): text-to-image samples read back by a parser against what their captions state.
+_FACT_EVALUATORS = {"attributes": lambda samples, facts: _shapes_parser().evaluate(samples, facts)}
+
+
+def _shapes_parser():
+  from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
+  return shapes_parser
 # Evaluators that train classifiers on generated samples (augmentation.py), on their own samples: train.evaluate
 # draws augmentation.num_synthetic(config) of them, class-balanced, and passes them as `synthetic`.
 _TRAINING_EVALUATORS = ("augmentation",)
@@ -50,17 +57,19 @@ _TRAINING_EVALUATORS = ("augmentation",)
 
 def names():
   return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CLASS_IMAGE_EVALUATORS) + tuple(
-      _CONDITIONAL_EVALUATORS) + tuple(_PAIRED_EVALUATORS) + _TRAINING_EVALUATORS
+      _CONDITIONAL_EVALUATORS) + tuple(_PAIRED_EVALUATORS) + tuple(_FACT_EVALUATORS) + _TRAINING_EVALUATORS
 
 
 def _needs_extractor(name) -> bool:
-  return name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS and name not in _TRAINING_EVALUATORS
+  return (name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS and name not in _TRAINING_EVALUATORS
+          and name not in _FACT_EVALUATORS)
 
 
 _NEEDS = {"labels": "a class-conditional model (config.model.num_classes > 0) or translated images with source "
                     "labels",
           "codes": "an InfoGAN model with a categorical code (config.model.info_categorical)",
-          "targets": "paired translation (pix2pix), whose outputs have true targets"}
+          "targets": "paired translation (pix2pix), whose outputs have true targets",
+          "facts": "a text-to-image model on captioned_shapes, whose captions' facts the parser checks"}
 
 
 def check(config, target_kinds=()) -> None:
@@ -74,7 +83,7 @@ def check(config, target_kinds=()) -> None:
       raise UserError(f"mode_coverage needs a Gaussian-mixture dataset ({', '.join(MIXTURES)}), "
                       f"not {config.data.name!r}")
     needed = _CONDITIONAL_EVALUATORS[name][0] if name in _CONDITIONAL_EVALUATORS else (
-        "targets" if name in _PAIRED_EVALUATORS else
+        "targets" if name in _PAIRED_EVALUATORS else "facts" if name in _FACT_EVALUATORS else
         "labels" if name in _TRAINING_EVALUATORS or name in _CLASS_IMAGE_EVALUATORS else None)
     if needed and needed not in target_kinds:
       raise UserError(f"{name} needs {_NEEDS[needed]}")
@@ -155,6 +164,8 @@ def evaluate(config, samples, targets=None, reference_source=None, synthetic=Non
       values = fn(fake[1], targets[needed])
     elif name in _PAIRED_EVALUATORS:
       values = _PAIRED_EVALUATORS[name](samples, targets["targets"])
+    elif name in _FACT_EVALUATORS:
+      values = _FACT_EVALUATORS[name](samples, targets["facts"])
     elif name == "augmentation":
       from gan_jax.metrics import augmentation  # pylint: disable=g-import-not-at-top
       values = augmentation.score(config, *synthetic)

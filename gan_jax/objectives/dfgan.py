@@ -75,6 +75,10 @@ class DFGAN(objectives.Objective):
     self.max_length = int(meta["max_length"])
     self.captions_per_image = captions_per_image
     self._captions = None
+    from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
+    builder = data.load_builder(config.data.name, config.data.data_dir, config.data.download)
+    self.fact_features = shapes_parser.FACTS if all(f in builder.info.features for f in shapes_parser.FACTS) else ()
+    self.target_kinds = ("facts",) if self.fact_features else ()
 
   def check(self) -> None:
     from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
@@ -104,12 +108,17 @@ class DFGAN(objectives.Objective):
     """The frozen encoder's sentence features [B, hidden] of caption ids [B, T]."""
     return jax.lax.stop_gradient(self.text_encoder.apply(text_variables, ids)[1])
 
-  def evaluation_captions(self) -> np.ndarray:
-    """Word ids [N, T] of the first caption of each example of eval_split, in order (read once)."""
+  def evaluation_captions(self):
+    """(word ids [N, T] of the first caption of each example of eval_split, in order; their facts [N, 12] as
+    shapes_parser.facts_to_array gives them, or None for a dataset without facts). Read once."""
     if self._captions is None:
-      source = dataclasses.replace(self.sources()["x"], split=self.eval_split,
-                                   features=(("caption", "captions", (self.captions_per_image, self.max_length)),))
-      self._captions = data.load_examples(source)["caption"][:, 0]
+      from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
+      features = (("caption", "captions", (self.captions_per_image, self.max_length)),) + tuple(
+          (f, f, () if f in ("num_objects", "relation") else (2,)) for f in self.fact_features)
+      examples = data.load_examples(dataclasses.replace(self.sources()["x"], split=self.eval_split,
+                                                        features=features))
+      facts = shapes_parser.facts_to_array(examples) if self.fact_features else None
+      self._captions = (examples["caption"][:, 0], facts)
     return self._captions
 
   def tokenize(self, captions) -> np.ndarray:
@@ -130,12 +139,12 @@ class DFGAN(objectives.Objective):
       ids = self.tokenize(list(text))
       if not len(ids):
         raise UserError("--text: no caption given")
-    else:
-      ids = self.evaluation_captions()
-      per_row = max(num // GRID_CAPTIONS, 1)
-      if num == self.config.num_grid_samples and num % GRID_CAPTIONS == 0:
-        ids = np.repeat(ids[:GRID_CAPTIONS], per_row, axis=0)
-    return {"z": z, "text": ids[np.arange(num) % len(ids)]}
+      return {"z": z, "text": ids[np.arange(num) % len(ids)]}
+    ids, facts = self.evaluation_captions()
+    order = np.arange(num) % len(ids)
+    if num == self.config.num_grid_samples and num % GRID_CAPTIONS == 0:
+      order = np.arange(num) // (num // GRID_CAPTIONS) % len(ids)
+    return {"z": z, "text": ids[order], **({"facts": facts[order]} if facts is not None else {})}
 
   def generate(self, ema: dict, conditions: dict, batch_size: int = 256) -> np.ndarray:
     if not hasattr(self, "_generate_jit"):
@@ -147,7 +156,8 @@ class DFGAN(objectives.Objective):
         for i in range(0, len(z), batch_size)])
 
   def evaluation_targets(self, conditions) -> dict:
-    return {}
+    """{"facts": what each sample's caption states} (captioned_shapes), for the parser's `attributes` evaluator."""
+    return {"facts": conditions["facts"]} if "facts" in conditions else {}
 
   def reference_source(self):
     """Real images of eval_split (config.eval_ref_split when set): what FID compares samples with."""
