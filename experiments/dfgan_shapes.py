@@ -22,6 +22,7 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(arg, steps=0, runlocal=False)
   config = config_lib.base_config()
   config.objective = "dfgan"
+  config.objective_kwargs.damsm = ""   # Required: --config.objective_kwargs.damsm=PATH (pretrain_damsm.py's file).
   config.loss = "hinge"
   config_lib.set_model(config, "dfgan", resolution=32, channels=3, latent_dim=100, ngf=32, ndf=32)
   config.data.name = "captioned_shapes/32"
