@@ -7,17 +7,15 @@ classes, held-out accuracy). Scores computed under it name it (`classifier-<file
 an FID is only comparable with one computed under the same features.
 """
 import functools
-import json
 import os
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.errors import UserError
+from gan_jax import weights
 
 BUNDLED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 
@@ -89,23 +87,13 @@ def bundled_names():
       BUNDLED_DIR) else ()
 
 
-def save(path, params, meta) -> None:
-  flat = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(params).items()}
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  np.savez(path, meta=np.array(json.dumps(meta, sort_keys=True)), **flat)
+save = weights.save
 
 
 def load(spec) -> Classifier:
   path = resolve_path(spec)
-  try:
-    with np.load(path) as f:
-      meta = json.loads(str(f["meta"]))
-      params = flax.traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files if k != "meta"})
-  except FileNotFoundError:
-    raise UserError(f"classifier {spec!r} not found at {path}; train one with scripts/train_classifier.py "
-                    f"(bundled: {', '.join(bundled_names()) or 'none'})") from None
-  except (OSError, KeyError, ValueError) as e:
-    raise UserError(f"cannot read classifier {path}: {e}") from None
+  params, meta = weights.read(path, f"classifier {spec!r} at", f"train one with scripts/train_classifier.py (bundled: "
+                              f"{', '.join(bundled_names()) or 'none'})")
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   return Classifier(params, meta, f"classifier-{os.path.basename(path)[:-4]}-{reference.file_digest(path)}")
 

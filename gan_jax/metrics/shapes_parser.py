@@ -14,17 +14,15 @@ facts its caption states (captioned_shapes' features: every caption of an image 
 accuracy on real images is the ceiling of these numbers (the text-to-image issue asks for near 100%).
 """
 import functools
-import json
 import os
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.errors import UserError
+from gan_jax import weights
 
 BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", "parsers", "captioned_shapes.npz")
 NUM_CELLS, NUM_SHAPES, NUM_COLOURS, NUM_SIZES = 9, 5, 8, 2
@@ -196,19 +194,9 @@ def evaluate(samples, facts_array) -> dict:
 
 
 def save(path, params, meta) -> None:
-  flat = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(params).items()}
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  np.savez(path, meta=np.array(json.dumps(meta, sort_keys=True)), **flat)
+  weights.save(path, params, meta)
 
 
 def load(path=BUNDLED):
   """(params, meta) of a saved parser (the bundled one by default)."""
-  try:
-    with np.load(path) as f:
-      meta = json.loads(str(f["meta"]))
-      params = flax.traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files if k != "meta"})
-  except FileNotFoundError:
-    raise UserError(f"shapes parser not found at {path}; train one with scripts/train_shapes_parser.py") from None
-  except (OSError, KeyError, ValueError, TypeError) as e:
-    raise UserError(f"cannot read the shapes parser {path}: {e or type(e).__name__}") from None
-  return params, meta
+  return weights.read(path, "shapes parser", "train one with scripts/train_shapes_parser.py")

@@ -218,31 +218,17 @@ def r_precision(image_codes, sentences, *, candidates: int = 100, seed: int = 0)
 
 
 def save(path, params, meta) -> None:
-  """One .npz: the flattened {"text", "image"} params and `meta` (JSON: the encoders' sizes, the vocabulary, the
-  data and the held-out scores), as metrics/classifier.py saves its networks."""
-  import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  import flax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  flat = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(params).items()}
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  np.savez(path, meta=np.array(json.dumps(meta, sort_keys=True)), **flat)
+  """One .npz (gan_jax/weights.py): the {"text", "image"} params and `meta` (the encoders' sizes, the vocabulary,
+  the data and the held-out scores)."""
+  from gan_jax import weights  # pylint: disable=g-import-not-at-top
+  weights.save(path, params, meta)
 
 
 def load(path):
   """(params, meta) of a file `save` wrote; a clear UserError for anything else."""
-  import json  # pylint: disable=g-import-not-at-top
-  import flax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  from gan_jax import weights  # pylint: disable=g-import-not-at-top
   from gan_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  try:
-    with np.load(path) as f:
-      meta = json.loads(str(f["meta"]))
-      params = flax.traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files if k != "meta"})
-  except FileNotFoundError:
-    raise UserError(f"DAMSM encoders {path!r} not found; write them with scripts/pretrain_damsm.py") from None
-  except (OSError, KeyError, ValueError, TypeError) as e:   # TypeError: a .npy, not an .npz.
-    raise UserError(f"cannot read DAMSM encoders {path}: {e or type(e).__name__}") from None
+  params, meta = weights.read(path, "DAMSM encoders", "write them with scripts/pretrain_damsm.py")
   if set(params) != {"text", "image"} or not {"vocabulary", "embed_dim", "hidden", "width"} <= set(meta):
     raise UserError(f"{path} is not a DAMSM file of scripts/pretrain_damsm.py (it needs text and image encoders and "
                     f"their sizes)")
