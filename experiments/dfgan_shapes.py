@@ -1,8 +1,7 @@
 """DF-GAN (Tao et al. 2022), the sentence-only text-to-image baseline, on captioned_shapes at 32x32.
 
   python scripts/pretrain_damsm.py --dataset=captioned_shapes/32 --steps=3000 --out=runs/damsm_shapes32.npz
-  python -m gan_jax.main --config=experiments/dfgan_shapes.py --workdir=runs/dfgan_shapes \
-      --config.objective_kwargs.damsm=runs/damsm_shapes32.npz
+  python -m gan_jax.main --config=experiments/dfgan_shapes.py --workdir=runs/dfgan_shapes
 
 The authors' settings (tobran/DF-GAN code/cfg/bird.yml, code/src/train.py): z 100, ngf = ndf = 32, batch 32, Adam G
 1e-4 and D 4e-4 with betas (0, 0.9), hinge loss with mismatched pairs and MA-GP (k 2, p 6; objectives/dfgan.py),
@@ -22,7 +21,7 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(arg, steps=0, runlocal=False)
   config = config_lib.base_config()
   config.objective = "dfgan"
-  config.objective_kwargs.damsm = ""   # Required: --config.objective_kwargs.damsm=PATH (pretrain_damsm.py's file).
+  config.objective_kwargs.damsm = "runs/damsm_shapes32.npz"   # What the docstring's pretraining command writes.
   config.loss = "hinge"
   config_lib.set_model(config, "dfgan", resolution=32, channels=3, latent_dim=100, ngf=32, ndf=32)
   config.data.name = "captioned_shapes/32"

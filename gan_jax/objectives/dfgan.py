@@ -11,7 +11,7 @@ random in the step, as the authors' loader draws one) encoded as s:
 where x_shifted pairs each sentence with the next image of the batch (the authors roll D's features by one), G's
 images are made once per step and D's update is first, then G's through the updated D. Adam G 1e-4, D 4e-4, betas
 (0, 0.9) (the experiment's). The text encoder's parameters ride in the state's `ema` under "text" (sampled with G,
-never trained: its EMA is itself), so a checkpoint samples from captions with nothing else loaded.
+never trained: its EMA is itself); its sizes and vocabulary are read from the DAMSM file.
 
 objective_kwargs: damsm, the .npz of scripts/pretrain_damsm.py (required; "random" gives a frozen random encoder,
 for smoke tests only); magp_weight (2) and magp_power (6); eval_split, whose captions the evaluation and the sample
@@ -69,16 +69,45 @@ class DFGAN(objectives.Objective):
   def __init__(self, config, models, *, damsm, magp, eval_split, captions_per_image):
     super().__init__(config, models)
     self.damsm_path, self.magp, self.eval_split = damsm, magp, eval_split
-    params, meta = _random_damsm(config) if damsm == "random" else damsm_lib.load(damsm)
-    self.text_params, self.vocabulary = params["text"], meta["vocabulary"]
-    self.text_encoder = damsm_lib.TextEncoder(len(self.vocabulary), meta["embed_dim"], meta["hidden"])
-    self.max_length = int(meta["max_length"])
     self.captions_per_image = captions_per_image
-    self._captions = None
+    self._captions, self._damsm = None, None
     from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
-    builder = data.load_builder(config.data.name, config.data.data_dir, config.data.download)
-    self.fact_features = shapes_parser.FACTS if all(f in builder.info.features for f in shapes_parser.FACTS) else ()
+    # captioned_shapes states its captions' facts as features: the parser's `attributes` evaluator scores them.
+    self.fact_features = shapes_parser.FACTS if config.data.name.split("/")[0] == "captioned_shapes" else ()
     self.target_kinds = ("facts",) if self.fact_features else ()
+
+  # The DAMSM file is read when training, sampling or evaluation first needs it (config.validate reads no file
+  # and prepares no dataset): a missing one is a one-line error before anything compiles (check_sources).
+
+  @property
+  def damsm(self):
+    """(the text encoder's params, the file's meta: sizes, vocabulary, max_length)."""
+    if self._damsm is None:
+      params, meta = (_random_damsm(self.config) if self.damsm_path == "random" else
+                      damsm_lib.load(self.damsm_path))
+      self._damsm = (params["text"], meta)
+    return self._damsm
+
+  @property
+  def text_params(self):
+    return self.damsm[0]
+
+  @property
+  def vocabulary(self):
+    return self.damsm[1]["vocabulary"]
+
+  @property
+  def max_length(self) -> int:
+    return int(self.damsm[1]["max_length"])
+
+  @property
+  def text_encoder(self):
+    meta = self.damsm[1]
+    return damsm_lib.TextEncoder(len(meta["vocabulary"]), meta["embed_dim"], meta["hidden"])
+
+  def check_sources(self, global_batch_size: int) -> None:
+    self.damsm  # pylint: disable=pointless-statement  (the file, read or refused before anything compiles)
+    super().check_sources(global_batch_size)
 
   def check(self) -> None:
     from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
