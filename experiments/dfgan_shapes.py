@@ -23,7 +23,7 @@ def get_config(arg=None):
   config.objective = "dfgan"
   config.objective_kwargs.damsm = "runs/damsm_shapes32.npz"   # What the docstring's pretraining command writes.
   config.loss = "hinge"
-  config_lib.set_model(config, "dfgan", resolution=32, channels=3, latent_dim=100, ngf=32, ndf=32)
+  config_lib.set_model(config, "dfgan", resolution=32, channels=3, latent_dim=100, ngf=32, ndf=32, text_dim=128)
   config.data.name = "captioned_shapes/32"
   config.data.feature = "image"
   config.batch_size = 32
@@ -40,6 +40,6 @@ def get_config(arg=None):
   config.eval_num_samples = 2000
   if arg.runlocal:
     config_lib.make_tiny(config)
-    config.model.update(ngf=4, ndf=4)
+    config.model.update(ngf=4, ndf=4, text_dim=16)
     config.objective_kwargs.damsm = "random"
   return config

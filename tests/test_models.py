@@ -33,6 +33,8 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
   # The latents and each network's forward pass are each one compiled program: eagerly, every operation of a
   # new shape compiles on its own (a StyleGAN2's ~180 of them: 12 s).
   labels = {"labels": np.arange(3, dtype=np.int32) % gan.num_classes} if gan.num_classes else {}
+  if gan.text_dim:   # Text to image: G and D take a sentence feature too.
+    labels = {"sentence": np.ones((3, gan.text_dim), np.float32)}
   z = jax.jit(lambda key: models.sample_latents(gan, key, 3))(jax.random.PRNGKey(0))
   g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False, **labels)
   fake = jax.jit(lambda v, z: gan.generator.apply(v, z, train=False, **labels))(g_vars, z)

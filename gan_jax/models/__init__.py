@@ -30,6 +30,7 @@ class GANModels:
   aux: str = ""              # D's auxiliary head: "classes" (AC-GAN), "info" (InfoGAN's Q) or "".
   info_categorical: int = 0  # InfoGAN: categories of the categorical code (one-hot in z), 0 for none.
   info_continuous: int = 0   # InfoGAN: number of continuous codes, U(-1, 1), at the end of z.
+  text_dim: int = 0          # > 0: G and D also take a sentence feature [B, text_dim] (`sentence=`, text to image).
 
   @property
   def makes_images(self) -> bool:

@@ -133,12 +133,13 @@ class Discriminator(nn.Module):
     return self.logits(self.features(x), sentence)
 
 
-def make_models(*, resolution: int, channels: int = 3, latent_dim: int = 100, ngf: int = 32,
-                ndf: int = 32) -> GANModels:
-  """DF-GAN for [resolution, resolution, channels] images (the authors': 256x256, ngf = ndf = 32, z 100)."""
+def make_models(*, resolution: int, channels: int = 3, latent_dim: int = 100, ngf: int = 32, ndf: int = 32,
+                text_dim: int = 128) -> GANModels:
+  """DF-GAN for [resolution, resolution, channels] images (the authors': 256x256, ngf = ndf = 32, z 100) and
+  sentence features of text_dim (the DAMSM's hidden size: the authors' 256, pretrain_damsm.py's default 128)."""
   if not (isinstance(resolution, int) and resolution >= 8 and resolution & (resolution - 1) == 0):
     raise UserError(f"config.model.resolution must be a power of two >= 8, got {resolution!r}")
-  check_positive_ints(channels=channels, latent_dim=latent_dim, ngf=ngf, ndf=ndf)
+  check_positive_ints(channels=channels, latent_dim=latent_dim, ngf=ngf, ndf=ndf, text_dim=text_dim)
   return GANModels(generator=Generator(resolution, channels, ngf), discriminator=Discriminator(resolution, ndf),
-                   latent_dim=latent_dim, data_shape=(resolution, resolution, channels))
+                   latent_dim=latent_dim, data_shape=(resolution, resolution, channels), text_dim=text_dim)
 

@@ -54,9 +54,10 @@ def _random_damsm(config):
   vocabulary: what objective_kwargs.damsm = "random" trains against (a smoke test's stand-in)."""
   builder = data.load_builder(config.data.name, config.data.data_dir, config.data.download)
   vocabulary = list(builder.info.metadata["vocabulary"])
-  meta = dict(vocabulary=vocabulary, max_length=int(builder.info.metadata["max_length"]), embed_dim=16, hidden=32,
-              width=8)
-  text, _ = damsm_lib.encoders(len(vocabulary), 16, 32, 8)
+  hidden = config.model.text_dim
+  meta = dict(vocabulary=vocabulary, max_length=int(builder.info.metadata["max_length"]), embed_dim=16,
+              hidden=hidden, width=8)
+  text, _ = damsm_lib.encoders(len(vocabulary), 16, hidden, 8)
   params = text.init(jax.random.PRNGKey(config.seed), jnp.ones((1, meta["max_length"]), jnp.int32))["params"]
   return {"text": params}, meta
 
@@ -106,7 +107,10 @@ class DFGAN(objectives.Objective):
     return damsm_lib.TextEncoder(len(meta["vocabulary"]), meta["embed_dim"], meta["hidden"])
 
   def check_sources(self, global_batch_size: int) -> None:
-    self.damsm  # pylint: disable=pointless-statement  (the file, read or refused before anything compiles)
+    hidden = self.damsm[1]["hidden"]   # The file, read or refused before anything compiles.
+    if hidden != self.models.text_dim:
+      raise UserError(f"the DAMSM {self.damsm_path!r} gives sentence features of {hidden}, but config.model.text_dim "
+                      f"is {self.models.text_dim}")
     super().check_sources(global_batch_size)
 
   def check(self) -> None:
@@ -127,7 +131,7 @@ class DFGAN(objectives.Objective):
     m = self.models
     g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(seed), 3)
     z = jnp.zeros((1, m.latent_dim), jnp.float32)
-    sentence = jnp.zeros((1, self.text_encoder.hidden), jnp.float32)
+    sentence = jnp.zeros((1, m.text_dim), jnp.float32)
     nets = {"g": state_lib.network(m.generator.init(g_key, z, sentence), txs["g"]),
             "d": state_lib.network(m.discriminator.init(d_key, jnp.zeros((1, *m.data_shape)), sentence), txs["d"])}
     state = state_lib.new_state(train_key, nets, sampled=self.sampled)
