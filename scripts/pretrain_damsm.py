@@ -32,19 +32,18 @@ _HIDDEN = flags.DEFINE_integer("hidden", 128, "Feature size shared by words, sen
 _WIDTH = flags.DEFINE_integer("width", 32, "Channels of the image encoder's first convolutions.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation, batches and caption choice.")
 _OUT = flags.DEFINE_string("out", None, "Output .npz path.")
-FACTS = ("num_objects", "relation", "colour", "shape", "size", "row", "column")   # captioned_shapes' features.
 
 
 def load(dataset, data_dir, split, shape, captions_shape, with_facts):
   """(images, caption ids [N, K, T], facts [N, F] or zeros) of a split."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from gan_jax import data  # pylint: disable=g-import-not-at-top
-  features = [("x", "image", shape), ("caption", "captions", captions_shape)]
-  if with_facts:
-    features += [(name, name, () if name in ("num_objects", "relation") else (2,)) for name in FACTS]
-  examples = data.load_examples(data.Source(name=dataset, split=split, data_dir=data_dir, features=tuple(features)))
-  facts = (np.concatenate([np.asarray(examples[n], np.int32).reshape(len(examples["x"]), -1) for n in FACTS], axis=1)
-           if with_facts else np.zeros((len(examples["x"]), 1), np.int32))
+  from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top  (captioned_shapes' facts)
+  features = (("x", "image", shape), ("caption", "captions", captions_shape)) + (
+      shapes_parser.fact_features() if with_facts else ())
+  examples = data.load_examples(data.Source(name=dataset, split=split, data_dir=data_dir, features=features))
+  facts = (shapes_parser.facts_to_array(examples) if with_facts
+           else np.zeros((len(examples["x"]), 1), np.int32))
   return examples["x"], examples["caption"], facts
 
 
@@ -67,7 +66,8 @@ def main(argv):
     vocabulary = list(info.metadata["vocabulary"])
     shape = tuple(info.features["image"].shape)
     captions_shape = (info.features["captions"].shape[0], int(info.metadata["max_length"]))
-    with_facts = all(name in info.features for name in FACTS)
+    from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
+    with_facts = all(name in info.features for name in shapes_parser.FACTS)
     sizes = dict(vocab_size=len(vocabulary), embed_dim=_EMBED_DIM.value, hidden=_HIDDEN.value, width=_WIDTH.value)
     images, captions, facts = load(_DATASET.value, _DATA_DIR.value, "train", shape, captions_shape, with_facts)
     if len(images) < _BATCH.value:

@@ -33,8 +33,7 @@ def load_split(dataset, data_dir, split, shape):
   """(float images [N, ...] in [-1, 1], facts {name: [N, ...]}) of a split of captioned_shapes."""
   from gan_jax import data  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
-  features = (("x", "image", shape),) + tuple(
-      (name, name, () if name in ("num_objects", "relation") else (2,)) for name in shapes_parser.FACTS)
+  features = (("x", "image", shape),) + shapes_parser.fact_features()
   examples = data.load_examples(data.Source(name=dataset, split=split, data_dir=data_dir, features=features))
   return examples["x"], {name: examples[name].astype("int32") for name in shapes_parser.FACTS}
 

@@ -78,12 +78,14 @@ MAX_LENGTH = max(len(t.split()) for t in TWO_OBJECTS) - 3 + 2 * max(len(o.split(
     len(w.split()) for w in itertools.chain(*RELATION_WORDS.values()))
 
 
-def tokenize(caption: str, max_length: int = MAX_LENGTH):
-  """(ids int32 [max_length], length): the caption's words (lower case, split on spaces) as VOCABULARY ids, `<unk>`
-  for words outside it, cut at max_length and padded with `<pad>` (0)."""
+def tokenize(caption: str, max_length: int = MAX_LENGTH, ids_of: dict = None):
+  """(ids int32 [max_length], length): the caption's words (lower case, split on spaces) as vocabulary ids
+  (`ids_of` {word: id}, VOCABULARY's by default), `<unk>` (1) for words outside it, cut at max_length and padded
+  with `<pad>` (0)."""
+  ids_of = _IDS if ids_of is None else ids_of
   words = caption.lower().split()[:max_length]
   ids = np.zeros(max_length, np.int32)
-  ids[:len(words)] = [_IDS.get(w, 1) for w in words]
+  ids[:len(words)] = [ids_of.get(w, 1) for w in words]
   return ids, len(words)
 
 

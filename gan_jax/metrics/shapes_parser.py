@@ -168,6 +168,11 @@ def score(params, images, facts: dict, width=16) -> dict:
   return {k: (hit / total if total else float("nan")) for k, (hit, total) in counts.items()}
 
 
+def fact_features() -> tuple:
+  """The facts as data.Source features (role, feature, shape): scalars num_objects and relation, pairs the rest."""
+  return tuple((name, name, () if name in ("num_objects", "relation") else (2,)) for name in FACTS)
+
+
 def facts_to_array(facts: dict) -> np.ndarray:
   """int32 [N, 12]: FACTS side by side (num_objects, relation, then each pair), what a sampler carries as
   conditions["facts"]."""

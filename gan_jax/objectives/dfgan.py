@@ -146,8 +146,8 @@ class DFGAN(objectives.Objective):
     shapes_parser.facts_to_array gives them, or None for a dataset without facts). Read once."""
     if self._captions is None:
       from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
-      features = (("caption", "captions", (self.captions_per_image, self.max_length)),) + tuple(
-          (f, f, () if f in ("num_objects", "relation") else (2,)) for f in self.fact_features)
+      features = (("caption", "captions", (self.captions_per_image, self.max_length)),) + (
+          shapes_parser.fact_features() if self.fact_features else ())
       examples = data.load_examples(dataclasses.replace(self.sources()["x"], split=self.eval_split,
                                                         features=features))
       facts = shapes_parser.facts_to_array(examples) if self.fact_features else None
@@ -156,12 +156,10 @@ class DFGAN(objectives.Objective):
 
   def tokenize(self, captions) -> np.ndarray:
     """Word ids [N, T] of caption strings, by the encoder's vocabulary (unknown words are <unk>)."""
+    from gan_jax.data import captioned_shapes  # pylint: disable=g-import-not-at-top  (its tokenizer, any vocabulary)
     index = {w: i for i, w in enumerate(self.vocabulary)}
-    ids = np.zeros((len(captions), self.max_length), np.int32)
-    for row, caption in enumerate(captions):
-      words = caption.lower().split()[:self.max_length]
-      ids[row, :len(words)] = [index.get(w, 1) for w in words]
-    return ids
+    return np.asarray([captioned_shapes.tokenize(c, self.max_length, index)[0] for c in captions],
+                      np.int32).reshape(len(captions), self.max_length)
 
   def conditions(self, key, num: int, text=None) -> dict:
     """{"z": [num, latent_dim], "text": word ids [num, T]}: `text` (caption strings, cycled) as given, else the
