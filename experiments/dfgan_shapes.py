@@ -35,7 +35,7 @@ def get_config(arg=None):
   config.sample_every = 1000
   config.checkpoint_every = 1000
   config.num_grid_samples = 64   # 8 captions x 8 latents.
-  config.evals = ("attributes",)
+  config.evals = ("attributes", "r_precision")
   config.eval_every = 2000
   config.eval_num_samples = 2000
   if arg.runlocal:

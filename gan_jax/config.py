@@ -15,7 +15,7 @@ from gan_jax.errors import UserError  # noqa: F401  (experiment files raise it a
 # Keys that may change when a run is resumed from its workdir: they steer the loop, not the trained state.
 RESUMABLE_KEYS = ("total_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                   "data.data_dir", "data.download", "data.cache_mb", "evals", "eval_every", "eval_num_samples",
-                  "eval_features", "eval_ref_num", "eval_ref_split", "eval_cache_dir", "on_divergence",
+                  "eval_features", "eval_ref_num", "eval_ref_split", "eval_cache_dir", "eval_retrieval", "on_divergence",
                   "rollback_lr_factor", "max_rollbacks", "augmentation.test_split", "augmentation.synthetic_ratio",
                   "augmentation.steps")
 
@@ -126,6 +126,10 @@ def base_config() -> ml_collections.ConfigDict:
   # 'train[:100]') is scored against all of them ('train'), as the limited-data papers score theirs.
   c.eval_ref_split = ""
   c.eval_cache_dir = config_dict.placeholder(str)  # None: $XDG_CACHE_HOME/gan_jax/reference (or ~/.cache/...).
+  # The `r_precision` evaluator (text to image) scores under the DAMSM the run trains with and, when this names one,
+  # under a second retrieval model trained apart from it (a scripts/pretrain_damsm.py file of another seed):
+  # scoring with the training encoder favours models trained against it (Park et al. 2021).
+  c.eval_retrieval = ""
   # The `augmentation` evaluator (gan_jax/metrics/augmentation.py): classifiers trained on config.data.split's real
   # images, on them plus round(synthetic_ratio x n) class-conditional samples, and on the samples alone, each for
   # `steps` batches of 64, tested on test_split (real images config.data.split does not hold).
@@ -246,6 +250,8 @@ def validate(config):
     raise UserError(f"config.rollback_lr_factor must be in (0, 1], got {config.rollback_lr_factor!r}")
   if not isinstance(config.max_rollbacks, int) or config.max_rollbacks < 0:
     raise UserError(f"config.max_rollbacks must be a non-negative integer, got {config.max_rollbacks!r}")
+  if not isinstance(config.eval_retrieval, str):
+    raise UserError(f"config.eval_retrieval must be the path of a DAMSM file (or ''), got {config.eval_retrieval!r}")
   if not isinstance(config.eval_ref_split, str):
     raise UserError(f"config.eval_ref_split must be a TFDS split (or '' for config.data.split), got "
                     f"{config.eval_ref_split!r}")

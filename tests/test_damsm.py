@@ -1,11 +1,16 @@
 """The DAMSM of AttnGAN (models/damsm.py): the text encoder over padded captions, and the matching losses against a
 loop-by-loop port of the authors' words_loss and sent_loss (taoxugit/AttnGAN code/miscc/losses.py)."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax import config as config_lib, metrics
 from gan_jax.models import damsm
+
+from conftest import REPO
 
 
 def _softmax(x, axis):
@@ -130,6 +135,13 @@ def test_pretraining_learns_to_match_shapes_and_its_file_round_trips(tmp_path):
   assert meta["vocabulary"] == list(cs.VOCABULARY)
   again = damsm.encode(loaded, test_images[:4], test_ids[:4, 0], **sizes)
   np.testing.assert_allclose(again[0], codes[:4], rtol=1e-5, atol=1e-6)
+  # The r_precision evaluator: the same score of samples (here real images) against their captions, under the
+  # run's DAMSM and under config.eval_retrieval's.
+  config = config_lib.load_experiment(os.path.join(REPO, "experiments", "dfgan_shapes.py"), "runlocal")
+  config.evals, config.objective_kwargs.damsm, config.eval_retrieval = ("r_precision",), path, path
+  scores = metrics.evaluate(config, test_images, {"captions": test_ids[:, 0]})
+  assert scores == {"r_precision/damsm": damsm.r_precision(codes, sentences),
+                    "r_precision/independent": damsm.r_precision(codes, sentences)}
   np.save(tmp_path / "other.npy", np.zeros(3))
   with pytest.raises(UserError, match="cannot read DAMSM encoders"):
     damsm.load(str(tmp_path / "other.npy"))

@@ -1,4 +1,6 @@
 """Every registered model: init and output shapes at the resolutions it supports, and its initialisation."""
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,11 +35,14 @@ def test_every_registered_model_builds_from_an_experiment_and_fits_its_data(name
   # The latents and each network's forward pass are each one compiled program: eagerly, every operation of a
   # new shape compiles on its own (a StyleGAN2's ~180 of them: 12 s).
   labels = {"labels": np.arange(3, dtype=np.int32) % gan.num_classes} if gan.num_classes else {}
-  if gan.text_dim:   # Text to image: G and D take a sentence feature too.
+  if gan.text_dim:   # Text to image: G and D take a sentence feature too, AttnGAN's G the words (here 4) too.
     labels = {"sentence": np.ones((3, gan.text_dim), np.float32)}
+  g_labels = dict(labels)
+  if "words" in inspect.signature(type(gan.generator).__call__).parameters:
+    g_labels.update(words=np.ones((3, 4, gan.text_dim), np.float32), mask=np.ones((3, 4), bool))
   z = jax.jit(lambda key: models.sample_latents(gan, key, 3))(jax.random.PRNGKey(0))
-  g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False, **labels)
-  fake = jax.jit(lambda v, z: gan.generator.apply(v, z, train=False, **labels))(g_vars, z)
+  g_vars = init_variables(gan.generator, jax.random.PRNGKey(1), z, train=False, **g_labels)
+  fake = jax.jit(lambda v, z: gan.generator.apply(v, z, train=False, **g_labels))(g_vars, z)
   assert fake.shape == (3, *gan.data_shape) and np.all(np.isfinite(fake))
   d_vars = init_variables(gan.discriminator, jax.random.PRNGKey(2), fake, train=False, **labels)
   out = jax.jit(lambda v, x: gan.discriminator.apply(v, x, train=False, **labels))(d_vars, fake)

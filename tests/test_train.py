@@ -36,7 +36,10 @@ _LOGGED = {"gan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_nor
            "progan": {"d_loss", "g_loss", "d_real_prob", "d_fake_prob", "d_grad_norm", "g_grad_norm", "level",
                       "fade_alpha", "d_reg_gradient_penalty", "d_reg_drift"},
            "dfgan": {"d_loss", "g_loss", "d_real", "d_fake", "d_mismatched", "d_reg_magp", "d_real_prob",
-                     "d_fake_prob", "d_grad_norm", "g_grad_norm"}}
+                     "d_fake_prob", "d_grad_norm", "g_grad_norm"},
+           "attngan": {"d_loss", "d0_loss", "d1_loss", "d2_loss", "g_loss", "g_adversarial", "g_words", "g_sentence",
+                       "g_kl", "d_real_prob", "d_fake_prob", "d_wrong_prob", "d_real_sign", "d_grad_norm",
+                       "g_grad_norm"}}
 
 
 def _grouped(experiment):
@@ -44,7 +47,7 @@ def _grouped(experiment):
   networks), the 2D benchmark's (ring8 and grid25 are the same points to a network: gan_ring's and gan_grid's
   programs are one), CycleGAN's on digits-M with test_translation's resume test, the default experiment's with
   digits_run, cGAN's and InfoGAN's on digits with test_conditional's tiny_runs, ProGAN's with test_progan's resumed
-  run, DF-GAN's with test_dfgan's, the ResNet GANs' shared config
+  run, DF-GAN's with test_dfgan's, AttnGAN's with test_attngan's, the ResNet GANs' shared config
   with sngan_cifar10 (its defaults). Each program then compiles once, its persistent-cache entry written before
   the next run reads it."""
   name = os.path.basename(experiment)
@@ -60,8 +63,8 @@ def _grouped(experiment):
     return pytest.param(experiment, marks=pytest.mark.xdist_group("conditional_runs"))
   if name.startswith("progan"):   # test_progan's resumed run: the same programs (progan.py's data is digits).
     return pytest.param(experiment, marks=pytest.mark.xdist_group("progan"))
-  if name == "dfgan_shapes.py":   # With test_dfgan's run: the same programs.
-    return pytest.param(experiment, marks=pytest.mark.xdist_group("dfgan"))
+  if name in ("dfgan_shapes.py", "attngan_shapes.py"):   # With test_dfgan's / test_attngan's run: the same programs.
+    return pytest.param(experiment, marks=pytest.mark.xdist_group(name.split("_")[0]))
   if name == "dcgan_digits.py":   # With the digits_run fixture: the same tiny run.
     return pytest.param(experiment, marks=pytest.mark.xdist_group("digits_run"))
   return experiment
@@ -94,7 +97,7 @@ def test_every_experiment_trains_two_steps(experiment, data_dir, tmp_path, caplo
       assert not set(signs) & set(row)
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
   # Translation grids show the real targets themselves.
-  real = ["real.png"] if config.objective in ("gan", "stylegan2", "progan", "dfgan") else []
+  real = ["real.png"] if config.objective in ("gan", "stylegan2", "progan", "dfgan", "attngan") else []
   assert sorted(os.listdir(tmp_path / "samples")) == real + ["step_0000001.png", "step_0000002.png"]
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   with open(tmp_path / "config.json") as f:

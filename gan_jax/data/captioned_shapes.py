@@ -1,6 +1,6 @@
 """Offline TFDS builder `captioned_shapes`: procedurally rendered shapes with templated captions, for text-to-image.
 
-One or two objects on a black background, each a shape (SHAPES), a colour (COLOURS), a size (small, large) and a
+One or two objects on a mid-grey background (BACKGROUND, as CLEVR's scenes), each a shape (SHAPES), a colour (COLOURS), a size (small, large) and a
 cell of a 3x3 grid with jitter; two objects stand in one row or one column, so that their relation (left of,
 right of, above, below) is exact. Rendered with Pillow at SUPERSAMPLE times the size and reduced by area averaging
 (anti-aliased edges), deterministic: example i of a split draws everything from
@@ -29,6 +29,10 @@ import tensorflow_datasets as tfds
 
 SEED = 0
 SUPERSAMPLE = 4
+# Mid-grey, 0 in [-1, 1] (version 1.1.0; 1.0.0 drew on black): a generator whose last layer is tanh reaches the
+# background without saturating it (DF-GAN's, with no normalisation, pushed a black background to tanh's bound,
+# where no gradient passes: docs/reproductions.md#text-to-image-on-captioned-shapes).
+BACKGROUND = (128, 128, 128)
 NUM_CAPTIONS = 5
 SPLITS = {"train": 20_000, "test": 2_000, "test_compositional": 2_000}
 
@@ -146,7 +150,7 @@ def render(objects, size: int):
   """uint8 [size, size, 3]: the objects drawn at SUPERSAMPLE x size and reduced by area averaging."""
   from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
   big = size * SUPERSAMPLE
-  image = Image.new("RGB", (big, big))
+  image = Image.new("RGB", (big, big), BACKGROUND)
   draw = ImageDraw.Draw(image)
   cell = big / 3
   for obj in objects:
@@ -199,8 +203,9 @@ class CaptionedShapesConfig(tfds.core.BuilderConfig):
 class CaptionedShapes(tfds.core.GeneratorBasedBuilder):
   """Rendered shapes with templated captions (the module docstring)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "One or two shapes, 5 captions each, the compositional split of 5 colour-shape pairs."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "One or two shapes, 5 captions each, the compositional split of 5 colour-shape pairs.",
+                   "1.1.0": "A mid-grey background (BACKGROUND) in place of black; everything else as 1.0.0."}
   BUILDER_CONFIGS = [CaptionedShapesConfig(size=32), CaptionedShapesConfig(size=64)]
 
   def _info(self):

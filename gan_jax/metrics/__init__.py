@@ -47,6 +47,27 @@ _PAIRED_EVALUATORS = {"reconstruction": scores.reconstruction_errors}
 _FACT_EVALUATORS = {"attributes": lambda samples, facts: _shapes_parser().evaluate(samples, facts)}
 
 
+# name -> f(config, samples, "captions" word ids [N, T]): text-to-image samples against their own captions.
+_CAPTION_EVALUATORS = {"r_precision": lambda config, samples, captions: _r_precision(config, samples, captions)}
+
+
+def _r_precision(config, samples, captions) -> dict:
+  """R-precision (R = 1 of 100 captions; Xu et al. 2018, Sec. 5) of the samples under the DAMSM the run trains
+  with (`damsm`) and, when config.eval_retrieval names one, under an independently trained one (`independent`)."""
+  from gan_jax.models import damsm  # pylint: disable=g-import-not-at-top
+  files = {"damsm": config.objective_kwargs.damsm, "independent": config.eval_retrieval}
+  results = {}
+  for name, path in files.items():
+    if path:
+      if path == "random":   # The smoke tests' frozen random encoders (objectives/_text.py).
+        from gan_jax.objectives import _text  # pylint: disable=g-import-not-at-top
+        params, meta = _text.random_damsm(config)
+      else:
+        params, meta = damsm.load(path)
+      results[name] = damsm.r_precision_of(params, meta, samples, captions)
+  return results
+
+
 def _shapes_parser():
   from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
   return shapes_parser
@@ -57,19 +78,21 @@ _TRAINING_EVALUATORS = ("augmentation",)
 
 def names():
   return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CLASS_IMAGE_EVALUATORS) + tuple(
-      _CONDITIONAL_EVALUATORS) + tuple(_PAIRED_EVALUATORS) + tuple(_FACT_EVALUATORS) + _TRAINING_EVALUATORS
+      _CONDITIONAL_EVALUATORS) + tuple(_PAIRED_EVALUATORS) + tuple(_FACT_EVALUATORS) + tuple(
+      _CAPTION_EVALUATORS) + _TRAINING_EVALUATORS
 
 
 def _needs_extractor(name) -> bool:
   return (name not in _VECTOR_EVALUATORS and name not in _PAIRED_EVALUATORS and name not in _TRAINING_EVALUATORS
-          and name not in _FACT_EVALUATORS)
+          and name not in _FACT_EVALUATORS and name not in _CAPTION_EVALUATORS)
 
 
 _NEEDS = {"labels": "a class-conditional model (config.model.num_classes > 0) or translated images with source "
                     "labels",
           "codes": "an InfoGAN model with a categorical code (config.model.info_categorical)",
           "targets": "paired translation (pix2pix), whose outputs have true targets",
-          "facts": "a text-to-image model on captioned_shapes, whose captions' facts the parser checks"}
+          "facts": "a text-to-image model on captioned_shapes, whose captions' facts the parser checks",
+          "captions": "a text-to-image model (its samples' captions)"}
 
 
 def check(config, target_kinds=()) -> None:
@@ -84,6 +107,7 @@ def check(config, target_kinds=()) -> None:
                       f"not {config.data.name!r}")
     needed = _CONDITIONAL_EVALUATORS[name][0] if name in _CONDITIONAL_EVALUATORS else (
         "targets" if name in _PAIRED_EVALUATORS else "facts" if name in _FACT_EVALUATORS else
+        "captions" if name in _CAPTION_EVALUATORS else
         "labels" if name in _TRAINING_EVALUATORS or name in _CLASS_IMAGE_EVALUATORS else None)
     if needed and needed not in target_kinds:
       raise UserError(f"{name} needs {_NEEDS[needed]}")
@@ -166,6 +190,8 @@ def evaluate(config, samples, targets=None, reference_source=None, synthetic=Non
       values = _PAIRED_EVALUATORS[name](samples, targets["targets"])
     elif name in _FACT_EVALUATORS:
       values = _FACT_EVALUATORS[name](samples, targets["facts"])
+    elif name in _CAPTION_EVALUATORS:
+      values = _CAPTION_EVALUATORS[name](config, samples, targets["captions"])
     elif name == "augmentation":
       from gan_jax.metrics import augmentation  # pylint: disable=g-import-not-at-top
       values = augmentation.score(config, *synthetic)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from gan_jax.errors import UserError
 
-_MODULES = ("dcgan", "mlp", "translation", "stylegan2", "resnet", "progan", "dfgan")
+_MODULES = ("dcgan", "mlp", "translation", "stylegan2", "resnet", "progan", "dfgan", "attngan")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -217,6 +217,14 @@ def r_precision(image_codes, sentences, *, candidates: int = 100, seed: int = 0)
   return hits / len(codes)
 
 
+def r_precision_of(params, meta, images, ids, *, candidates: int = 100, seed: int = 0) -> float:
+  """r_precision of images [N, ...] (float, in [-1, 1]) each against its own caption ids [N, T], under the encoders
+  `params` whose sizes `meta` gives (a file of `save`, as `load` returns it)."""
+  codes, _, _, sentences = encode(params, images, ids, vocab_size=len(meta["vocabulary"]),
+                                  embed_dim=meta["embed_dim"], hidden=meta["hidden"], width=meta["width"])
+  return r_precision(codes, sentences, candidates=min(candidates, len(images)), seed=seed)
+
+
 def save(path, params, meta) -> None:
   """One .npz (gan_jax/weights.py): the {"text", "image"} params and `meta` (the encoders' sizes, the vocabulary,
   the data and the held-out scores)."""

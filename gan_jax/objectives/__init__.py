@@ -29,7 +29,7 @@ from typing import Callable
 
 from gan_jax.errors import UserError
 
-_MODULES = ("gan", "pix2pix", "cyclegan", "stylegan2", "progan", "dfgan")
+_MODULES = ("gan", "pix2pix", "cyclegan", "stylegan2", "progan", "dfgan", "attngan")
 
 
 @dataclasses.dataclass(frozen=True)
