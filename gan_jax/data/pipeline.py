@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gan_jax.data import captioned_shapes, digits, digits_m, edges2fashion, mixtures  # noqa: F401  (registers them)
+from gan_jax.data import cub_captions  # noqa: F401  (registers it)
 from gan_jax.data.sources import Source, stream_seed
 from gan_jax.errors import UserError, first_line
 
@@ -25,14 +26,19 @@ tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for 
 OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25", "captioned_shapes", "captioned_shapes/32",
                     "captioned_shapes/64")
 DERIVED_BUILDERS = ("edges2fashion",)  # Prepared locally from a standard dataset that must be prepared first.
+# Prepared from files the user puts in TFDS's manual_dir (<data_dir>/downloads/manual/); nothing is downloaded.
+MANUAL_BUILDERS = ("cub_captions",)
 
 
 def names():
   return tuple(sorted(set(tfds.list_builders(with_community_datasets=False)) | set(OFFLINE_BUILDERS) |
-                      set(DERIVED_BUILDERS)))
+                      set(DERIVED_BUILDERS) | set(MANUAL_BUILDERS)))
 
 
-def _how_to_provide(name):
+def _how_to_provide(name, root=None):
+  if name.split("/")[0] in MANUAL_BUILDERS:
+    builder_class = tfds.builder_cls(name.split("/")[0])
+    return f"{builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS} (the manual_dir: {root}/downloads/manual)"
   if name in ("mnist", "fashion_mnist"):
     return (f"run once with network access (TFDS downloads and prepares it), or prepare it from a copy of its four "
             f"original .gz files: python scripts/prepare_dataset.py --name={name} --from=DIR --data_dir=D, then "
@@ -53,7 +59,7 @@ def load_builder(name, data_dir=None, download=True):
   root = _data_dir_root(builder, name)
   if name in DERIVED_BUILDERS:  # It may download the dataset it is derived from: the same rules apply to that.
     builder = tfds.builder(name, data_dir=data_dir, download_fashion_mnist=download and network_reachable(root))
-  elif name not in OFFLINE_BUILDERS:
+  elif name not in OFFLINE_BUILDERS and name.split("/")[0] not in MANUAL_BUILDERS:
     if not download:
       raise UserError(f"dataset {name!r} is not prepared in {root} and config.data.download is False: "
                       f"{_how_to_provide(name)}")
@@ -77,6 +83,9 @@ def _prepare(builder, name, data_dir, root):
     if _is_prepared(builder):  # Another process (multi-host, shared data_dir) prepared it first.
       return tfds.builder(name, data_dir=data_dir)
     _remove_partial(builder, root, downloads_before)
+    if name.split("/")[0] in MANUAL_BUILDERS:
+      raise UserError(f"dataset {name!r} could not be prepared from its files: "
+                      f"{_how_to_provide(name, root)}") from None
     raise UserError(f"dataset {name!r} is not available offline and could not be prepared ({first_line(e, 160)}): "
                     f"{_how_to_provide(name)}") from None
   return builder
