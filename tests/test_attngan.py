@@ -1,7 +1,9 @@
 """AttnGAN (models/attngan.py, objectives/attngan.py): the stages' shapes, word attention over each caption's own
 words, the discriminators' layouts against the authors', the KL term against its closed form, and a run whose
 generator loss is the sum the paper states, with the DAMSM encoders frozen in the state."""
+import importlib.util
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +15,7 @@ from gan_jax.errors import UserError
 from gan_jax.models import attngan
 from gan_jax.objectives import attngan as attngan_objective
 
-from conftest import tiny_config
+from conftest import REPO, tiny_config
 
 
 def _caption(batch=2, length=5, dim=16, valid=(3, 5)):
@@ -96,3 +98,13 @@ def test_a_run_sums_the_papers_generator_loss_and_keeps_its_encoders_frozen(data
   images, conditions = sample.sample(str(tmp_path), 3, text=["a small red circle above a big blue box"])
   assert images.shape == (3, 32, 32, 3) and len({c.tobytes() for c in conditions["text"]}) == 1
   assert len({i.tobytes() for i in images}) == 3       # One caption, three latents: three images.
+  # scripts/attention_maps.py's picture: the image and one map per word of the caption, per row.
+  spec = importlib.util.spec_from_file_location("attention_maps", os.path.join(REPO, "scripts", "attention_maps.py"))
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  generated, attentions = objective.attention_maps(state.ema, conditions)
+  np.testing.assert_array_equal(images, (np.clip(np.round((np.asarray(generated) + 1) * 127.5), 0, 255)))
+  assert [a.shape for a in attentions] == [(3, 8, 8, objective.max_length), (3, 16, 16, objective.max_length)]
+  figure = script.picture(np.asarray(generated), np.asarray(attentions[-1]), conditions["text"], objective.vocabulary)
+  words = int(np.sum(conditions["text"][0] > 0))
+  assert figure.shape == (2 + 3 * (128 + 12 + 2), 2 + (1 + words) * (128 + 2), 3)

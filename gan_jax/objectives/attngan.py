@@ -98,6 +98,13 @@ class AttnGAN(_text.TextToImage):
   def _images(self, g_variables, caption, z):
     return self._stages(g_variables, caption, z, train=False)[0][0][-1]
 
+  def attention_maps(self, ema: dict, conditions: dict):
+    """(the last stage's images [N, S, S, C], each attending stage's word attention [N, h, w, T]) of `conditions`
+    (the sampled G in eval mode): where each word of the caption was drawn (scripts/attention_maps.py)."""
+    caption = self.encode(ema["text"], conditions["text"])
+    (images, attentions, _, _), _ = self._stages(ema["g"], caption, conditions["z"], train=False)
+    return images[-1], attentions
+
   # --- The training step.
 
   def phases(self, txs, batch_sharding=None) -> list:
