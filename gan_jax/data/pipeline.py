@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gan_jax.data import captioned_shapes, digits, digits_m, edges2fashion, mixtures  # noqa: F401  (registers them)
-from gan_jax.data import cub_captions  # noqa: F401  (registers it)
+from gan_jax.data import coco_captions_text, cub_captions  # noqa: F401  (registers them)
 from gan_jax.data.sources import Source, stream_seed
 from gan_jax.errors import UserError, first_line
 
@@ -25,7 +25,8 @@ tf.config.set_visible_devices([], "GPU")  # tf.data only; keep accelerators for 
 # Prepared locally from data shipped inside installed packages.
 OFFLINE_BUILDERS = ("digits", "digits_m", "ring8", "grid25", "captioned_shapes", "captioned_shapes/32",
                     "captioned_shapes/64")
-DERIVED_BUILDERS = ("edges2fashion",)  # Prepared locally from a standard dataset that must be prepared first.
+# Prepared locally from a standard dataset that must be prepared first.
+DERIVED_BUILDERS = ("edges2fashion", "coco_captions_text")
 # Prepared from files the user puts in TFDS's manual_dir (<data_dir>/downloads/manual/); nothing is downloaded.
 MANUAL_BUILDERS = ("cub_captions",)
 
@@ -57,8 +58,10 @@ def load_builder(name, data_dir=None, download=True):
   if _is_prepared(builder):
     return builder
   root = _data_dir_root(builder, name)
-  if name in DERIVED_BUILDERS:  # It may download the dataset it is derived from: the same rules apply to that.
+  if name == "edges2fashion":  # It may download the dataset it is derived from: the same rules apply to that.
     builder = tfds.builder(name, data_dir=data_dir, download_fashion_mnist=download and network_reachable(root))
+  elif name.split("/")[0] in DERIVED_BUILDERS:   # Its source must be prepared already (a UserError says so).
+    pass
   elif name not in OFFLINE_BUILDERS and name.split("/")[0] not in MANUAL_BUILDERS:
     if not download:
       raise UserError(f"dataset {name!r} is not prepared in {root} and config.data.download is False: "
