@@ -1,11 +1,13 @@
 """Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]
-[--features=inception:FILE] [--ref_num=R] [--direction=ba]`.
+[--features=inception:FILE] [--ref_num=R] [--direction=ba] [--retrieval=DAMSM_FILE]`.
 
 Runs the evaluators of the run's config (or --evals) on N samples of the EMA generator drawn from the same
 fixed latents as training's evaluations (`train.evaluation_samples`), prints the results
 as one JSON line and appends them to <workdir>/eval.json with the checkpoint's step. A CycleGAN run is evaluated
 in the direction its config samples (A -> B by default); --direction=ba evaluates G_ba on the B test images
 against the real A ones instead (with --features, an extractor of domain A), and its eval.json line says so.
+--retrieval scores a text-to-image run's `r_precision` under a DAMSM trained apart from the run's too
+(config.eval_retrieval).
 """
 import json
 
@@ -14,11 +16,13 @@ from absl import app, flags, logging
 from gan_jax import cli, errors
 
 
-def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, direction=None) -> dict:
+def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, direction=None,
+             retrieval=None) -> dict:
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
   sample count, source "evaluate" and the extractor's name (`features`) for image metrics. `ref_num` real
   examples make the reference (default: the run's config.eval_ref_num); `direction` ("ab", "ba"): a CycleGAN
-  run's direction to evaluate (default: its config's)."""
+  run's direction to evaluate (default: its config's); `retrieval` a DAMSM file for r_precision's `independent`
+  (default: the run's config.eval_retrieval)."""
   from gan_jax import config as config_lib, console, metrics, sharding, train  # pylint: disable=g-import-not-at-top
   from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
@@ -34,6 +38,8 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, di
     config.evals = tuple(evals)
   if features is not None:
     config.eval_features = features
+  if retrieval is not None:
+    config.eval_retrieval = retrieval
   if direction is not None:
     if config.objective != "cyclegan":
       raise errors.UserError(f"--direction applies to CycleGAN runs; {workdir} is a {config.objective!r} run")
@@ -68,6 +74,8 @@ def run():
                                  "config.eval_ref_num (all of the split when fewer).")
   direction = flags.DEFINE_enum("direction", None, ["ab", "ba"], "CycleGAN runs: the direction to evaluate, A -> B "
                                  "or B -> A; default: the run's config.objective_kwargs.direction.")
+  retrieval = flags.DEFINE_string("retrieval", None, "Text to image: a DAMSM file trained apart from the run's, "
+                                  "for r_precision's `independent` score; default: the run's config.eval_retrieval.")
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
@@ -75,7 +83,7 @@ def run():
     with cli.user_errors_reported(verbose.value):
       try:
         results = evaluate(workdir.value, num.value, evals.value, features.value, ref_num.value,
-                           direction.value)
+                           direction.value, retrieval.value)
       except OSError as e:
         # Writing eval.json or the reference cache (config.eval_cache_dir), or reading the dataset.
         raise errors.UserError(f"file error while evaluating {workdir.value}: {e}") from None
