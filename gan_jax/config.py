@@ -205,6 +205,11 @@ def validate(config):
   if unknown:
     raise UserError(f"unknown config key(s) {', '.join(sorted(unknown))}; "
                     f"allowed: {', '.join(sorted(_flat_keys(base_config())))}")
+  # `--config.evals=fid,kid` on the command line arrives as one comma-separated name (ml_collections parses a
+  # tuple field's override as a Python literal only): split, as the docs' commands write it.
+  evals = (config.evals,) if isinstance(config.evals, str) else tuple(config.evals)
+  if any("," in name for name in evals):
+    config.evals = tuple(part.strip() for name in evals for part in name.split(",") if part.strip())
   for key in ("total_steps", "batch_size", "num_critic_steps", "pack", "log_every", "sample_every",
               "checkpoint_every", "keep_checkpoints", "num_grid_samples", "eval_every", "eval_num_samples",
               "eval_ref_num", "steps_per_call"):

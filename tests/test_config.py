@@ -37,6 +37,16 @@ def _digits():
   return config_lib.load_experiment(os.path.join(REPO, "experiments", "dcgan_digits.py"), "runlocal")
 
 
+def test_comma_separated_evals_from_the_command_line_are_split():
+  config = _digits()
+  config.evals = ("fid, kid",)          # What --config.evals=fid,kid gives the tuple field.
+  config_lib.validate(config)
+  assert tuple(config.evals) == ("fid", "kid")
+  config.evals = ("fid,bogus",)
+  with pytest.raises(UserError, match="unknown evaluator 'bogus'"):
+    config_lib.validate(config)
+
+
 @pytest.mark.parametrize("key,value,message", [
     ("loss", "hinge_typo", r"unknown loss 'hinge_typo'; allowed: hinge, lsgan, minimax, non_saturating, wasserstein"),
     ("model_name", "nomodel", rf"unknown model_name 'nomodel'; allowed: {', '.join(sorted(models.names()))}"),
