@@ -12,7 +12,7 @@ go in the metadata. Features: image, captions (5), image_id.
 import numpy as np
 import tensorflow_datasets as tfds
 
-from gan_jax.data.cub_captions import MAX_LENGTH, normalise
+from gan_jax.data.cub_captions import MAX_LENGTH, SideConfig, normalise
 
 NUM_CAPTIONS = 5
 SPLITS = {"train": "train", "test": "val+test+restval"}   # This dataset's split: coco_captions' (COCO 2014 val).
@@ -42,20 +42,12 @@ def source_examples(data_dir, split: str, images: bool = True):
            int(example["image/id"]))
 
 
-class CocoCaptionsTextConfig(tfds.core.BuilderConfig):
-
-  def __init__(self, *, size: int, **kwargs):
-    super().__init__(name=str(size), description=f"{size}x{size} centre crops", **kwargs)
-    self.size = size
-
-
 class CocoCaptionsText(tfds.core.GeneratorBasedBuilder):
   """COCO 2014 captions for text to image (the module docstring)."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "AttnGAN's COCO splits, 5 captions, centre crops."}
-  BUILDER_CONFIGS = [CocoCaptionsTextConfig(size=64), CocoCaptionsTextConfig(size=128),
-                     CocoCaptionsTextConfig(size=256)]
+  BUILDER_CONFIGS = [SideConfig(size=64), SideConfig(size=128), SideConfig(size=256)]
 
   def _info(self):
     size = self.builder_config.size

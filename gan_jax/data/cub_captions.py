@@ -42,10 +42,11 @@ def crop_box(width: int, height: int, box):
   return max(0, cx - r), max(0, cy - r), min(width, cx + r), min(height, cy + r)
 
 
-class CubCaptionsConfig(tfds.core.BuilderConfig):
+class SideConfig(tfds.core.BuilderConfig):
+  """A builder config named by the images' side (cub_captions/64, coco_captions_text/256, ...)."""
 
   def __init__(self, *, size: int, **kwargs):
-    super().__init__(name=str(size), description=f"{size}x{size} crops", **kwargs)
+    super().__init__(name=str(size), description=f"{size}x{size} images", **kwargs)
     self.size = size
 
 
@@ -54,7 +55,7 @@ class CubCaptions(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "AttnGAN's crops and tokenisation, Reed et al.'s class split."}
-  BUILDER_CONFIGS = [CubCaptionsConfig(size=64), CubCaptionsConfig(size=128), CubCaptionsConfig(size=256)]
+  BUILDER_CONFIGS = [SideConfig(size=64), SideConfig(size=128), SideConfig(size=256)]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Put CUB_200_2011/ (images.txt, bounding_boxes.txt, images/) from "
       "https://www.vision.caltech.edu/datasets/cub_200_2011/ and cvpr2016_cub/ (trainvalclasses.txt, "

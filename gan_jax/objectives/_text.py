@@ -53,6 +53,8 @@ class TextToImage(objectives.Objective):
   sampled = ("g",)
   latent_space = False   # G takes a caption too: the latent tools (gan_jax.latent) are for G(z) families.
   carried = ("text",)
+  loss = ""              # The config.loss the authors train with, and why (`loss_reason`).
+  loss_reason = ""
 
   def __init__(self, config, models, *, damsm, eval_split, captions_per_image):
     super().__init__(config, models)
@@ -101,6 +103,15 @@ class TextToImage(objectives.Objective):
       raise UserError(f"the DAMSM {self.damsm_path!r} gives sentence features of {hidden}, but config.model.text_dim "
                       f"is {self.models.text_dim}")
     super().check_sources(global_batch_size)
+
+  def check(self) -> None:
+    from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+    from gan_jax.objectives import gan  # pylint: disable=g-import-not-at-top
+    name = self.config.objective
+    if self.config.loss != self.loss:
+      raise UserError(f"objective {name!r} trains with {self.loss_reason}; config.loss must be {self.loss!r}, got "
+                      f"{self.config.loss!r}")
+    config_lib.check_at_defaults(self.config, gan.PLAIN_GAN_KEYS, name)
 
   # --- Data, state and conditions.
 

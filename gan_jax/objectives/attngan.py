@@ -28,7 +28,7 @@ import optax
 from gan_jax import objectives, state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.models import damsm as damsm_lib
-from gan_jax.objectives import _text, gan
+from gan_jax.objectives import _text
 from gan_jax.steps import apply_gradients
 
 not_applicable = _text.not_applicable
@@ -63,18 +63,12 @@ def resize(images, side: int):
 class AttnGAN(_text.TextToImage):
   networks = ("g", "d")
   carried = ("text", "image")   # G's DAMSM loss reads the image encoder.
+  loss, loss_reason = "non_saturating", "binary cross-entropy (the authors' BCELoss, G's the non-saturating form)"
 
   def __init__(self, config, models, *, damsm_weight, kl_weight, **kwargs):
     super().__init__(config, models, **kwargs)
     self.damsm_weight, self.kl_weight = damsm_weight, kl_weight
     self.resolutions = models.discriminator.resolutions
-
-  def check(self) -> None:
-    from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-    if self.config.loss != "non_saturating":
-      raise UserError(f"objective 'attngan' trains with binary cross-entropy (the authors' BCELoss, G's the "
-                      f"non-saturating form); config.loss must be 'non_saturating', got {self.config.loss!r}")
-    config_lib.check_at_defaults(self.config, gan.PLAIN_GAN_KEYS, "attngan")
 
   def init(self, seed, txs):
     m = self.models

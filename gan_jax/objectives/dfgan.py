@@ -23,7 +23,7 @@ import optax
 from gan_jax import objectives, state as state_lib
 from gan_jax.errors import UserError
 from gan_jax.models import damsm as damsm_lib
-from gan_jax.objectives import _text, gan
+from gan_jax.objectives import _text
 from gan_jax.steps import apply_gradients
 
 not_applicable = _text.not_applicable
@@ -41,17 +41,11 @@ def make(config, models, damsm: str = "", magp_weight: float = 2.0, magp_power: 
 
 class DFGAN(_text.TextToImage):
   networks = ("g", "d")
+  loss, loss_reason = "hinge", "the hinge loss (the authors' predict_loss)"
 
   def __init__(self, config, models, *, magp, **kwargs):
     super().__init__(config, models, **kwargs)
     self.magp = magp
-
-  def check(self) -> None:
-    from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-    if self.config.loss != "hinge":
-      raise UserError(f"objective 'dfgan' trains with the hinge loss (the authors' predict_loss); config.loss must be "
-                      f"'hinge', got {self.config.loss!r}")
-    config_lib.check_at_defaults(self.config, gan.PLAIN_GAN_KEYS, "dfgan")
 
   def init(self, seed, txs):
     m = self.models
