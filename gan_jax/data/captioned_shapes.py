@@ -1,9 +1,9 @@
 """Offline TFDS builder `captioned_shapes`: procedurally rendered shapes with templated captions, for text-to-image.
 
-One or two objects on a mid-grey background (BACKGROUND, as CLEVR's scenes), each a shape (SHAPES), a colour (COLOURS), a size (small, large) and a
-cell of a 3x3 grid with jitter; two objects stand in one row or one column, so that their relation (left of,
-right of, above, below) is exact. Rendered with Pillow at SUPERSAMPLE times the size and reduced by area averaging
-(anti-aliased edges), deterministic: example i of a split draws everything from
+One or two objects on a mid-grey background (BACKGROUND, as in CLEVR's scenes), each a shape (SHAPES), a colour
+(COLOURS), a size (small, large) and a cell of a 3x3 grid with jitter; two objects stand in one row or one column,
+so that their relation (left of, right of, above, below) is exact. Rendered with Pillow at SUPERSAMPLE times the
+size and reduced by area averaging (anti-aliased edges), deterministic: example i of a split draws everything from
 np.random.default_rng((SEED, split number, i)). Builder configs `32` (the default) and `64` give the side.
 
 Each image has NUM_CAPTIONS captions from templates, with synonyms (small / little / tiny, square / box, left of /
