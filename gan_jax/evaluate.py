@@ -1,5 +1,5 @@
 """Evaluates a workdir's latest checkpoint: `python -m gan_jax.evaluate --workdir=W [--num=N] [--evals=fid,kid]
-[--features=inception:FILE] [--ref_num=R] [--direction=ba] [--retrieval=DAMSM_FILE]`.
+[--features=inception:FILE] [--ref_num=R] [--direction=ba] [--retrieval=DAMSM_FILE] [--split=SPLIT]`.
 
 Runs the evaluators of the run's config (or --evals) on N samples of the EMA generator drawn from the same
 fixed latents as training's evaluations (`train.evaluation_samples`), prints the results
@@ -7,7 +7,8 @@ as one JSON line and appends them to <workdir>/eval.json with the checkpoint's s
 in the direction its config samples (A -> B by default); --direction=ba evaluates G_ba on the B test images
 against the real A ones instead (with --features, an extractor of domain A), and its eval.json line says so.
 --retrieval scores a text-to-image run's `r_precision` under a DAMSM trained apart from the run's too
-(config.eval_retrieval).
+(config.eval_retrieval); --split takes a text-to-image run's captions from another split (captioned_shapes'
+`test_compositional`), and its eval.json line says so.
 """
 import json
 
@@ -17,12 +18,13 @@ from gan_jax import cli, errors
 
 
 def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, direction=None,
-             retrieval=None) -> dict:
+             retrieval=None, split=None) -> dict:
   """The eval.json record appended for the latest checkpoint of `workdir`: step, {name/metric: value}, the
   sample count, source "evaluate" and the extractor's name (`features`) for image metrics. `ref_num` real
   examples make the reference (default: the run's config.eval_ref_num); `direction` ("ab", "ba"): a CycleGAN
   run's direction to evaluate (default: its config's); `retrieval` a DAMSM file for r_precision's `independent`
-  (default: the run's config.eval_retrieval)."""
+  (default: the run's config.eval_retrieval); `split` the split whose captions a text-to-image run is evaluated on
+  (default: its objective_kwargs.eval_split)."""
   from gan_jax import config as config_lib, console, metrics, sharding, train  # pylint: disable=g-import-not-at-top
   from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.load_json(workdir)
@@ -40,6 +42,12 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, di
     config.eval_features = features
   if retrieval is not None:
     config.eval_retrieval = retrieval
+  if split is not None:
+    import inspect  # pylint: disable=g-import-not-at-top
+    from gan_jax import objectives  # pylint: disable=g-import-not-at-top
+    if "eval_split" not in inspect.signature(objectives.module(config.objective).make).parameters:
+      raise errors.UserError(f"--split applies to text-to-image runs; {workdir} is a {config.objective!r} run")
+    config.objective_kwargs.eval_split = split
   if direction is not None:
     if config.objective != "cyclegan":
       raise errors.UserError(f"--direction applies to CycleGAN runs; {workdir} is a {config.objective!r} run")
@@ -56,6 +64,8 @@ def evaluate(workdir: str, num=None, evals=None, features=None, ref_num=None, di
   fields = train.eval_record_fields(config, "evaluate")
   if direction is not None:
     fields["direction"] = direction
+  if split is not None:
+    fields["split"] = split
   record = workdir_lib.append_eval_record(workdir, step, results, **fields)
   real = metrics.real_vs_real(config, objective.reference_source())  # From the reference just used: no new pass.
   if real:
@@ -76,6 +86,8 @@ def run():
                                  "or B -> A; default: the run's config.objective_kwargs.direction.")
   retrieval = flags.DEFINE_string("retrieval", None, "Text to image: a DAMSM file trained apart from the run's, "
                                   "for r_precision's `independent` score; default: the run's config.eval_retrieval.")
+  split = flags.DEFINE_string("split", None, "Text to image: the split whose captions the samples are drawn for "
+                              "(e.g. test_compositional); default: the run's objective_kwargs.eval_split.")
   verbose = flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors, and the libraries' log lines.")
 
   def main(argv):
@@ -83,7 +95,7 @@ def run():
     with cli.user_errors_reported(verbose.value):
       try:
         results = evaluate(workdir.value, num.value, evals.value, features.value, ref_num.value,
-                           direction.value, retrieval.value)
+                           direction.value, retrieval.value, split.value)
       except OSError as e:
         # Writing eval.json or the reference cache (config.eval_cache_dir), or reading the dataset.
         raise errors.UserError(f"file error while evaluating {workdir.value}: {e}") from None

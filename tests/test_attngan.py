@@ -99,8 +99,10 @@ def test_a_run_sums_the_papers_generator_loss_and_keeps_its_encoders_frozen(data
   assert images.shape == (3, 32, 32, 3) and len({c.tobytes() for c in conditions["text"]}) == 1
   assert len({i.tobytes() for i in images}) == 3       # One caption, three latents: three images.
   # R-precision after training, under a second retrieval model (here the same random encoders: the same score).
-  record = evaluate.evaluate(str(tmp_path), num=20, evals=["r_precision"], retrieval="random")
+  record = evaluate.evaluate(str(tmp_path), num=20, evals=["r_precision"], retrieval="random",
+                             split="test_compositional")
   assert record["r_precision/independent"] == record["r_precision/damsm"] and 0.0 <= record["r_precision/damsm"] <= 1
+  assert record["split"] == "test_compositional"
   # scripts/attention_maps.py's picture: the image and one map per word of the caption, per row.
   spec = importlib.util.spec_from_file_location("attention_maps", os.path.join(REPO, "scripts", "attention_maps.py"))
   script = importlib.util.module_from_spec(spec)

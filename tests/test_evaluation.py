@@ -163,6 +163,8 @@ def test_evaluate_cli_appends_to_eval_json(data_dir, tmp_path, caplog):
   assert smaller["fid/fid"] != record["fid/fid"]
   with pytest.raises(UserError, match="--ref_num must be at least 2"):
     evaluate.evaluate(workdir, ref_num=1)
+  with pytest.raises(UserError, match="--split applies to text-to-image runs; .* is a 'gan' run"):
+    evaluate.evaluate(workdir, split="test")
   with pytest.raises(UserError, match="is .* the workdir of a training run"):  # The CLI prints it as one line.
     evaluate.evaluate(str(tmp_path / "nothing"))
 

@@ -127,13 +127,14 @@ def names():
   return _MODULES
 
 
-def _module(name):
+def module(name):
+  """The objective module `name` (config.objective)."""
   return importlib.import_module(f"gan_jax.objectives.{name}")
 
 
 def check_kwargs(name, kwargs: dict) -> None:
   """Rejects keys of config.objective_kwargs that objective `name`'s make() does not take, naming them."""
-  params = [p for p in inspect.signature(_module(name).make).parameters if p not in ("config", "models")]
+  params = [p for p in inspect.signature(module(name).make).parameters if p not in ("config", "models")]
   unknown = sorted(set(kwargs) - set(params))
   if unknown:
     raise UserError(f"unknown key(s) {', '.join(unknown)} in config.objective_kwargs for objective {name!r}; "
@@ -143,12 +144,12 @@ def check_kwargs(name, kwargs: dict) -> None:
 def not_applicable(config) -> tuple:
   """Flat config keys (config.flatten's) that objective config.objective does not use with these values, from
   its module's optional `not_applicable(config) -> set`; config.json shows them as null (config.not_applicable)."""
-  hook = getattr(_module(config.objective), "not_applicable", None)
+  hook = getattr(module(config.objective), "not_applicable", None)
   return tuple(sorted(hook(config))) if hook else ()
 
 
 def make(config, models) -> Objective:
-  return _module(config.objective).make(config, models, **config.objective_kwargs.to_dict())
+  return module(config.objective).make(config, models, **config.objective_kwargs.to_dict())
 
 
 def fixed_conditions(objective, seed: int, purpose: str, num: int) -> dict:
