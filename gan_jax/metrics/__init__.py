@@ -47,10 +47,6 @@ _PAIRED_EVALUATORS = {"reconstruction": scores.reconstruction_errors}
 _FACT_EVALUATORS = {"attributes": lambda samples, facts: _shapes_parser().evaluate(samples, facts)}
 
 
-# name -> f(config, samples, "captions" word ids [N, T]): text-to-image samples against their own captions.
-_CAPTION_EVALUATORS = {"r_precision": lambda config, samples, captions: _r_precision(config, samples, captions)}
-
-
 def _r_precision(config, samples, captions) -> dict:
   """R-precision (R = 1 of 100 captions; Xu et al. 2018, Sec. 5) of the samples under the DAMSM the run trains
   with (`damsm`) and, when config.eval_retrieval names one, under an independently trained one (`independent`)."""
@@ -66,6 +62,10 @@ def _r_precision(config, samples, captions) -> dict:
         params, meta = damsm.load(path)
       results[name] = damsm.r_precision_of(params, meta, samples, captions)
   return results
+
+
+# name -> f(config, samples, "captions" word ids [N, T]): text-to-image samples against their own captions.
+_CAPTION_EVALUATORS = {"r_precision": _r_precision}
 
 
 def _shapes_parser():

@@ -13,6 +13,8 @@ is a small CNN trained from scratch with the text encoder, regions at a quarter 
 word ids [B, T] with 0 for padding (data/pipeline.py's caption stream); a caption's length is its count of nonzero
 ids, and padded positions take no part in anything.
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -188,11 +190,18 @@ def train(images, captions, facts, *, vocab_size, embed_dim=64, hidden=128, widt
   return params, history
 
 
+@functools.lru_cache(maxsize=None)
+def _encode_program(vocab_size: int, embed_dim: int, hidden: int, width: int):
+  """_encode of the encoders of these sizes, jitted once per process (a new lambda each call compiled anew: every
+  r_precision evaluation of a run)."""
+  text, image = encoders(vocab_size, embed_dim, hidden, width)
+  return jax.jit(lambda p, i, x: _encode(text, image, p, i, x))
+
+
 def encode(params, images, ids, *, vocab_size, embed_dim, hidden, width, batch_size=500):
   """(image codes [N, D], regions [N, h, w, D], word features [N, T, D], sentences [N, D]) of images [N, ...] and
   one caption each [N, T], in batches."""
-  text, image = encoders(vocab_size, embed_dim, hidden, width)
-  fn = jax.jit(lambda p, i, x: _encode(text, image, p, i, x))
+  fn = _encode_program(vocab_size, embed_dim, hidden, width)
   parts = [fn(params, jnp.asarray(ids[s:s + batch_size]), jnp.asarray(images[s:s + batch_size]))
            for s in range(0, len(images), batch_size)]
   words, _, sentences, regions, codes = (jnp.concatenate([p[k] for p in parts]) for k in range(5))
