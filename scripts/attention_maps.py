@@ -18,11 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gan_jax import cli, errors  # noqa: E402
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of an AttnGAN run.")
-_TEXT = flags.DEFINE_string("text", None, "A caption, or a file of captions one per line.")
-_OUT = flags.DEFINE_string("out", None, "Output PNG path.")
-_NUM = flags.DEFINE_integer("num", 1, "Rows (latents) per caption.")
-_SEED = flags.DEFINE_integer("seed", None, "Seed of the latents; default: the run's config.seed.")
 _SCALE = 4   # Pixels per image pixel.
 
 
@@ -51,26 +46,37 @@ def picture(images, attentions, ids, vocabulary):
   return np.asarray(canvas)
 
 
-def main(argv):
-  cli.check_command_line(argv, workdir=_WORKDIR.value, text=_TEXT.value, out=_OUT.value)
-  import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import images as images_lib, sample  # pylint: disable=g-import-not-at-top
-  with cli.user_errors_reported(False):
-    captions = sample.load_captions(_TEXT.value)
-    config, objective, state = sample.load_run(_WORKDIR.value)
-    if not hasattr(objective, "attention_maps"):
-      raise errors.UserError(f"{_WORKDIR.value} is a {config.objective!r} run; its generator has no word attention")
-    order = np.repeat(np.arange(len(captions)), _NUM.value)
-    seed = config.seed if _SEED.value is None else _SEED.value
-    conditions = objective.conditions(jax.random.PRNGKey(seed), len(order), text=[captions[i] for i in order])
-    generated, attentions = objective.attention_maps(state.ema, conditions)
-  figure = picture(np.asarray(generated), np.asarray(attentions[-1]), conditions["text"], objective.vocabulary)
-  try:
-    images_lib.save_png(figure, _OUT.value)
-  except OSError as e:
-    errors.exit_with(f"cannot write output: {e}")
-  print(f"wrote {len(order)} rows to {_OUT.value}")
+def run():
+  """The command line; its flags exist only when this file runs as a program (tests import `picture` beside
+  gan_jax.main, whose --workdir would otherwise be defined twice)."""
+  workdir = flags.DEFINE_string("workdir", None, "Workdir of an AttnGAN run.")
+  text = flags.DEFINE_string("text", None, "A caption, or a file of captions one per line.")
+  out = flags.DEFINE_string("out", None, "Output PNG path.")
+  num = flags.DEFINE_integer("num", 1, "Rows (latents) per caption.")
+  seed = flags.DEFINE_integer("seed", None, "Seed of the latents; default: the run's config.seed.")
+
+  def main(argv):
+    cli.check_command_line(argv, workdir=workdir.value, text=text.value, out=out.value)
+    import jax  # pylint: disable=g-import-not-at-top
+    from gan_jax import images as images_lib, sample  # pylint: disable=g-import-not-at-top
+    with cli.user_errors_reported(False):
+      captions = sample.load_captions(text.value)
+      config, objective, state = sample.load_run(workdir.value)
+      if not hasattr(objective, "attention_maps"):
+        raise errors.UserError(f"{workdir.value} is a {config.objective!r} run; its generator has no word attention")
+      order = np.repeat(np.arange(len(captions)), num.value)
+      key = config.seed if seed.value is None else seed.value
+      conditions = objective.conditions(jax.random.PRNGKey(key), len(order), text=[captions[i] for i in order])
+      generated, attentions = objective.attention_maps(state.ema, conditions)
+    figure = picture(np.asarray(generated), np.asarray(attentions[-1]), conditions["text"], objective.vocabulary)
+    try:
+      images_lib.save_png(figure, out.value)
+    except OSError as e:
+      errors.exit_with(f"cannot write output: {e}")
+    print(f"wrote {len(order)} rows to {out.value}")
+
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.parse_flags)
+  run()

@@ -1,4 +1,6 @@
 """Config parsing and validation: bad keys and names are rejected, naming the bad value and the allowed ones."""
+import ast
+import glob
 import os
 import subprocess
 import sys
@@ -166,6 +168,35 @@ def test_help_lists_the_experiments_and_the_config_keys():
   keys = main.config_help()
   assert "batch_size = 64  # Global batch, split over all devices of all processes." in keys.splitlines()
   assert all(f"{key} = " in keys for key in config_lib.flatten(config_lib.base_config()))
+
+
+def _flags_defined_at_import(path):
+  """Lines of `flags.DEFINE_*(...)` / `config_flags.DEFINE_*(...)` calls made when the file is imported: in its
+  module body, outside any function."""
+  tree = ast.parse(open(path).read())
+  lines = []
+  for node in tree.body:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+      continue
+    for call in ast.walk(node):
+      if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+          and call.func.attr.startswith("DEFINE_")):
+        lines.append(call.lineno)
+  return lines
+
+
+def test_modules_imported_in_process_define_no_flags_on_import():
+  # absl flags are process-global: a module that defines --workdir when imported breaks every other one imported
+  # beside it (DuplicateFlagError, as CI once hit when a test imported scripts/attention_maps.py on the worker that
+  # had imported gan_jax.main, a pairing that depends on how xdist shares out the tests). The package and the
+  # scripts that tests import define their flags inside the function that runs the command line; gan_jax/main.py,
+  # the training program, is the one module whose flags exist on import.
+  paths = glob.glob(os.path.join(REPO, "gan_jax", "**", "*.py"), recursive=True)
+  paths.remove(os.path.join(REPO, "gan_jax", "main.py"))
+  paths += [os.path.join(REPO, "scripts", f"{name}.py") for name in ("attention_maps", "benchmark")]
+  found = {os.path.relpath(p, REPO): lines for p in paths if (lines := _flags_defined_at_import(p))}
+  assert not found, f"flags defined at import (file: lines): {found}"
+  assert _flags_defined_at_import(os.path.join(REPO, "scripts", "pretrain_damsm.py"))  # The check sees them.
 
 
 def test_sample_cli_on_a_missing_workdir(tmp_path):
