@@ -15,7 +15,10 @@ networks against frozen random encoders, a smoke test).
 
 Evaluation: `attributes`, the bundled shapes parser (gan_jax/metrics/shapes_parser.py) reading 2,000 samples, one
 per test caption, back into facts against what their captions state (shape, colour, size, place or relation, and
-exact match). The sample grid's rows are the test split's first 8 captions.
+exact match); `r_precision` under the training DAMSM (and config.eval_retrieval's, when set); FID and
+precision/recall under the parser's features against the 2,000 real test images; `diversity`, the spread of 10
+samples for each of 100 captions under those features against 10 renders of each caption's scene. The sample
+grid's rows are the test split's first 8 captions.
 """
 from gan_jax import config as config_lib
 
@@ -40,7 +43,8 @@ def get_config(arg=None):
   config.sample_every = 1000
   config.checkpoint_every = 1000
   config.num_grid_samples = 64   # 8 captions x 8 latents.
-  config.evals = ("attributes", "r_precision")
+  config.evals = ("attributes", "r_precision", "fid", "precision_recall", "diversity")
+  config.eval_features = "parser:captioned_shapes"   # The bundled parser's features (metrics/shapes_parser.py).
   config.eval_every = 2000
   config.eval_num_samples = 2000
   if arg.runlocal:

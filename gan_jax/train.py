@@ -47,7 +47,8 @@ def evaluate(config, objective, ema: dict, seed=None) -> dict:
     from gan_jax.metrics import augmentation  # pylint: disable=g-import-not-at-top
     images, synthetic_targets = evaluation_samples(objective, seed, augmentation.num_synthetic(config), ema)
     synthetic = (images, synthetic_targets["labels"], seed)
-  return metrics.evaluate(config, samples, targets, objective.reference_source(), synthetic)
+  grouped = objective.diversity_samples(ema, seed) if "diversity" in config.evals else None
+  return metrics.evaluate(config, samples, targets, objective.reference_source(), synthetic, grouped)
 
 
 def build(config, lr_scale: float = 1.0, objective=None):

@@ -1,12 +1,15 @@
 """DF-GAN (models/dfgan.py, objectives/dfgan.py): the networks' shapes and initial identities, MA-GP against its
 closed form, the frozen text encoder in the state, caption conditions and `gan_jax.sample --text`."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, sample, train
+from gan_jax import config as config_lib, images as images_lib, metrics, sample, train
 from gan_jax.errors import UserError
+from gan_jax.metrics import scores, shapes_parser
 from gan_jax.models import dfgan
 from gan_jax.objectives import dfgan as dfgan_objective
 
@@ -55,6 +58,21 @@ def test_a_run_keeps_its_text_encoder_frozen_and_samples_from_captions(data_dir,
   assert set(state.nets) == {"g", "d"} and set(state.ema) == {"g", "text"}
   for before, after in zip(jax.tree.leaves(objective.text_params), jax.tree.leaves(state.ema["text"]["params"])):
     np.testing.assert_array_equal(before, after)
+  # The evaluation at the end: the parser's FID and precision/recall, and diversity for a fixed caption (10 captions
+  # of 10 latents at runlocal's 100 samples) against each caption's scene rendered anew.
+  with open(tmp_path / "eval.json") as f:
+    record = json.loads(f.readlines()[-1])
+  assert record["features"].startswith("parser-captioned_shapes-") and record["fid/fid"] > 0
+  samples, groups, real = objective.diversity_samples(state.ema, config.seed)
+  assert samples.shape == (100, 32, 32, 3) and real.shape == (100, 32, 32, 3)
+  np.testing.assert_array_equal(groups, np.repeat(np.arange(10), 10))
+  params, meta = shapes_parser.load()
+  facts = shapes_parser.array_to_facts(objective.evaluation_captions()[1][groups])
+  assert shapes_parser.score(params, real / 127.5 - 1.0, facts, width=meta["width"])["exact"] > 0.9
+  extractor = metrics.extractor(config.eval_features)
+  expected = scores.caption_diversity(extractor.features_and_probs(images_lib.to_uint8(samples))[0], groups,
+                                      extractor.features_and_probs(real)[0], groups)
+  assert {k: record[f"diversity/{k}"] for k in expected} == pytest.approx(expected)
   # The grid: rows of one caption each (the test split's first), cycled.
   grid = objective.conditions(jax.random.PRNGKey(0), 16)
   assert grid["text"].shape == (16, objective.max_length)

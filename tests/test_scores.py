@@ -125,6 +125,28 @@ def test_manifold_metrics_in_blocks_equal_the_full_distance_matrix(monkeypatch):
   assert seen and all(part.base is None for part in seen)
 
 
+def test_caption_diversity_on_hand_built_features():
+  # Two captions, two samples each, on a line: within-caption pairs |0-3| and |10-14|, across the other four.
+  fake, groups = np.array([[0.0], [3.0], [10.0], [14.0]]), np.array([0, 0, 1, 1])
+  real = np.array([[0.0], [1.0], [10.0], [12.0]])
+  result = scores.caption_diversity(fake, groups, real, groups)
+  assert result["within"] == pytest.approx(3.5) and result["across"] == pytest.approx((10 + 14 + 7 + 11) / 4)
+  assert result["real_within"] == pytest.approx(1.5) and result["real_across"] == pytest.approx((10 + 12 + 9 + 11) / 4)
+  assert result["ratio"] == pytest.approx(3.5 / 1.5)
+  # A generator that ignores z: every caption's samples identical, whatever their number and dimension.
+  rng = np.random.default_rng(0)
+  collapsed = np.repeat(rng.standard_normal((5, 16)), 7, axis=0)
+  result = scores.caption_diversity(collapsed, np.repeat(np.arange(5), 7))
+  assert result["within"] == pytest.approx(0.0, abs=1e-6) and result["across"] > 1 and "ratio" not in result
+  # Euclidean distances of the full matrix, pair by pair.
+  points, labels = rng.standard_normal((9, 4)), np.array([0, 1, 2] * 3)
+  pairs = [(i, j) for i in range(9) for j in range(i + 1, 9)]
+  same = [np.linalg.norm(points[i] - points[j]) for i, j in pairs if labels[i] == labels[j]]
+  apart = [np.linalg.norm(points[i] - points[j]) for i, j in pairs if labels[i] != labels[j]]
+  result = scores.caption_diversity(points, labels)
+  assert result["within"] == pytest.approx(np.mean(same)) and result["across"] == pytest.approx(np.mean(apart))
+
+
 def test_class_coverage():
   even = np.eye(10)[np.arange(100) % 10]
   assert scores.class_coverage(even) == {"classes_covered": 10, "reverse_kl": 0.0, "max_class_fraction": 0.1}

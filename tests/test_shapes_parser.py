@@ -1,11 +1,13 @@
 """The captioned_shapes parser (metrics/shapes_parser.py): its scoring rules on hand-made parses, and the bundled
-parser's reading of real renders (the ceiling of the text-to-image scores it gives)."""
+parser's reading of real renders (the ceiling of the text-to-image scores it gives), and the parser as the feature
+extractor of FID, precision/recall and diversity on captioned_shapes."""
 import numpy as np
 import pytest
 
-from gan_jax import metrics
+from gan_jax import config as config_lib, metrics
 from gan_jax.data import captioned_shapes as cs
-from gan_jax.metrics import shapes_parser as sp
+from gan_jax.errors import UserError
+from gan_jax.metrics import scores, shapes_parser as sp
 
 
 def _facts(examples):
@@ -69,3 +71,38 @@ def test_the_bundled_parser_reads_real_renders(monkeypatch):
   assert metrics._FACT_EVALUATORS["attributes"](images, facts_array) == result  # pylint: disable=protected-access
   with pytest.raises(Exception, match="not found"):
     sp.load("/nonexistent/parser.npz")
+
+
+def test_the_parser_as_a_feature_extractor(monkeypatch):
+  # config.eval_features = "parser:captioned_shapes": the 128-unit layer's pre-activations, for FID, precision/recall
+  # and diversity. Scenes re-rendered with a fresh jitter (render_facts, the diversity evaluator's real side) read
+  # back as the same facts and lie close to the originals; recoloured ones lie far.
+  extractor = metrics.extractor("parser:captioned_shapes")
+  assert extractor.name.startswith("parser-captioned_shapes-") and not extractor.has_logits
+  examples = [cs.example("test", i, 32) for i in range(240)]
+  images, facts = np.stack([e["image"] for e in examples]), _facts(examples)
+  features, probs = extractor.features_and_probs(images)
+  assert features.shape == (240, 128) and probs.shape == (240, 0)
+  params, meta = sp.load()
+  direct = sp.Parser(meta["width"]).apply({"params": params}, images.astype(np.float32) / 127.5 - 1.0)["features"]
+  np.testing.assert_allclose(features, direct, rtol=1e-4, atol=1e-4)
+  again = cs.render_facts(facts, 32, np.random.default_rng(1))
+  assert again.shape == images.shape and np.mean(np.any(again != images, axis=(1, 2, 3))) > 0.9   # Fresh jitter.
+  assert sp.score(params, again.astype(np.float32) / 127.5 - 1.0, facts, width=meta["width"])["exact"] > 0.95
+  recoloured = cs.render_facts(dict(facts, colour=(facts["colour"] + 1) % sp.NUM_COLOURS), 32,
+                               np.random.default_rng(1))
+  same, other = (scores.fid(features, extractor.features_and_probs(x)[0]) for x in (again, recoloured))
+  assert same < 0.3 * other, (same, other)
+  # Images of another side are resized to the parser's: each scene drawn at 64x64 is nearest its own 32x32 drawing.
+  at32, at64 = (cs.render_facts(facts, side, np.random.default_rng(2)) for side in (32, 64))
+  a, b = extractor.features_and_probs(at32)[0], extractor.features_and_probs(at64)[0]
+  nearest = np.argmin(np.sum((b[:, None] - a[None]) ** 2, axis=-1), axis=1)
+  assert np.mean(nearest == np.arange(len(a))) > 0.9
+  # The config check names what is wrong.
+  config = config_lib.base_config()
+  config.evals, config.eval_features = ("fid",), "parser:nope"
+  with pytest.raises(UserError, match="no file .*nope.npz .bundled parsers: captioned_shapes"):
+    metrics.check(config)
+  config.evals, config.eval_features = ("fid", "inception_score"), "parser:captioned_shapes"
+  with pytest.raises(UserError, match="inception_score needs class probabilities"):
+    metrics.check(config)

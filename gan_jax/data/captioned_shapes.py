@@ -174,6 +174,20 @@ def render(objects, size: int):
   return np.asarray(image.resize((size, size), Image.BOX), np.uint8)
 
 
+def render_facts(facts: dict, size: int, rng) -> np.ndarray:
+  """uint8 [N, size, size, 3]: each scene of facts {name: [N, ...]} (the dataset's fact features) drawn again with
+  a fresh jitter from `rng`: the images a caption stating those facts describes, as many as asked (the `diversity`
+  evaluator's real spread for a fixed caption)."""
+  images = []
+  for i in range(len(facts["num_objects"])):
+    objects = [{"colour": COLOUR_NAMES[facts["colour"][i][k]], "shape": SHAPES[facts["shape"][i][k]],
+                "size": SIZES[facts["size"][i][k]], "row": int(facts["row"][i][k]),
+                "column": int(facts["column"][i][k]), "offset": rng.uniform(-JITTER, JITTER, 2)}
+               for k in range(int(facts["num_objects"][i]))]
+    images.append(render(objects, size))
+  return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+
+
 PARSER_STREAM = 7   # The rng stream of the parser's training scenes (0-2 are the splits').
 
 

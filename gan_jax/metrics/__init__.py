@@ -3,8 +3,9 @@ during training (and by `python -m gan_jax.evaluate`).
 
 Vector evaluators take the samples themselves (mode_coverage, on the 2D mixtures). Image evaluators compare
 features of the samples with features of real data (`reference.py`, cached on disk), both computed by the
-extractor `config.eval_features` names: `classifier:<name or .npz>` (a domain classifier, classifier.py)
-or `inception:<weights file>` (the FID Inception network, inception.py). Results are {evaluator/metric: value}.
+extractor `config.eval_features` names: `classifier:<name or .npz>` (a domain classifier, classifier.py),
+`inception:<weights file>` (the FID Inception network, inception.py) or `parser:<name or .npz>` (captioned_shapes'
+parser, shapes_parser.py). Results are {evaluator/metric: value}.
 """
 import os
 
@@ -68,6 +69,21 @@ def _r_precision(config, samples, captions) -> dict:
 _CAPTION_EVALUATORS = {"r_precision": _r_precision}
 
 
+def _diversity(features, grouped) -> dict:
+  """scores.caption_diversity of a text-to-image model's samples for fixed captions (objective.diversity_samples:
+  samples, their caption index, real images grouped the same way or None) under the run's extractor."""
+  from gan_jax import images  # pylint: disable=g-import-not-at-top
+  samples, groups, real = grouped
+  fake = features.features_and_probs(images.to_uint8(samples))[0]
+  real_features = None if real is None else features.features_and_probs(real)[0]
+  return scores.caption_diversity(fake, groups, real_features, None if real is None else groups)
+
+
+# name -> f(extractor, grouped samples): evaluators of samples grouped by condition, drawn apart from the others
+# (train.evaluate asks objective.diversity_samples for them); they read features, and need captions.
+_GROUPED_EVALUATORS = {"diversity": _diversity}
+
+
 def _shapes_parser():
   from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
   return shapes_parser
@@ -79,7 +95,7 @@ _TRAINING_EVALUATORS = ("augmentation",)
 def names():
   return tuple(_VECTOR_EVALUATORS) + tuple(_IMAGE_EVALUATORS) + tuple(_CLASS_IMAGE_EVALUATORS) + tuple(
       _CONDITIONAL_EVALUATORS) + tuple(_PAIRED_EVALUATORS) + tuple(_FACT_EVALUATORS) + tuple(
-      _CAPTION_EVALUATORS) + _TRAINING_EVALUATORS
+      _CAPTION_EVALUATORS) + tuple(_GROUPED_EVALUATORS) + _TRAINING_EVALUATORS
 
 
 def _needs_extractor(name) -> bool:
@@ -107,7 +123,7 @@ def check(config, target_kinds=()) -> None:
                       f"not {config.data.name!r}")
     needed = _CONDITIONAL_EVALUATORS[name][0] if name in _CONDITIONAL_EVALUATORS else (
         "targets" if name in _PAIRED_EVALUATORS else "facts" if name in _FACT_EVALUATORS else
-        "captions" if name in _CAPTION_EVALUATORS else
+        "captions" if name in _CAPTION_EVALUATORS or name in _GROUPED_EVALUATORS else
         "labels" if name in _TRAINING_EVALUATORS or name in _CLASS_IMAGE_EVALUATORS else None)
     if needed and needed not in target_kinds:
       raise UserError(f"{name} needs {_NEEDS[needed]}")
@@ -118,16 +134,21 @@ def check(config, target_kinds=()) -> None:
                       "'inception:/path/to/pt_inception-2015-12-05-6726825d.pth'")
   if config.eval_features:
     kind, _, where = config.eval_features.partition(":")
-    if kind not in ("classifier", "inception") or not where:
-      raise UserError(f"config.eval_features {config.eval_features!r} is not 'classifier:<name or file>' or "
-                      "'inception:<weights file>[:pytorch_fid|legacy_tensorflow|clean]'")
-    from gan_jax.metrics import classifier, inception  # pylint: disable=g-import-not-at-top
-    path = classifier.resolve_path(where) if kind == "classifier" else inception.parse_spec(where)[0]
+    if kind not in ("classifier", "inception", "parser") or not where:
+      raise UserError(f"config.eval_features {config.eval_features!r} is not 'classifier:<name or file>', "
+                      "'inception:<weights file>[:pytorch_fid|legacy_tensorflow|clean]' or 'parser:<name or file>'")
+    from gan_jax.metrics import classifier, inception, shapes_parser  # pylint: disable=g-import-not-at-top
+    path = (classifier.resolve_path(where) if kind == "classifier" else shapes_parser.resolve_path(where)
+            if kind == "parser" else inception.parse_spec(where)[0])
     if not os.path.isfile(path):
+      bundled = {"classifier": classifier.bundled_names, "parser": shapes_parser.bundled_names}.get(kind)
       raise UserError(f"config.eval_features {config.eval_features!r}: no file {path}" + (
-          f" (bundled classifiers: {', '.join(classifier.bundled_names())})" if kind == "classifier" else ""))
+          f" (bundled {kind}s: {', '.join(bundled())})" if bundled else ""))
     needs_classes = [n for n in config.evals
                      if n in ("inception_score", "class_coverage") or n in _CONDITIONAL_EVALUATORS]
+    if needs_classes and kind == "parser":
+      raise UserError(f"{needs_classes[0]} needs class probabilities, which the shapes parser's features "
+                      f"({config.eval_features!r}) do not give: drop it from config.evals")
     if needs_classes and kind == "inception" and not extractor(config.eval_features).has_logits:
       raise UserError(f"{needs_classes[0]} needs class probabilities, but the Inception file {path} has no classifier "
                       "layer (the TorchScript FID network stops at the pool features): drop it from config.evals")
@@ -156,18 +177,20 @@ _extractors = {}
 def extractor(spec):
   """The feature extractor named by config.eval_features (loaded once per process)."""
   if spec not in _extractors:
-    from gan_jax.metrics import classifier, inception  # pylint: disable=g-import-not-at-top
+    from gan_jax.metrics import classifier, inception, shapes_parser  # pylint: disable=g-import-not-at-top
     kind, _, where = spec.partition(":")
-    _extractors[spec] = classifier.load(where) if kind == "classifier" else inception.Extractor(where)
+    _extractors[spec] = (classifier.load(where) if kind == "classifier" else shapes_parser.Extractor(where)
+                         if kind == "parser" else inception.Extractor(where))
   return _extractors[spec]
 
 
-def evaluate(config, samples, targets=None, reference_source=None, synthetic=None) -> dict:
+def evaluate(config, samples, targets=None, reference_source=None, synthetic=None, grouped=None) -> dict:
   """{name/metric: value} for every evaluator in config.evals; samples float32 [N, *data_shape] from G;
   `targets` the objective's evaluation_targets ({"labels"}: the class each sample was generated for or
   translated from; {"codes"}: InfoGAN's categorical codes; {"targets"}: the images paired samples should equal);
   for the image metrics, the data.Source of the real images they are compared with (its one feature); for the
-  training evaluators, `synthetic` = (samples, their labels, the seed) drawn for them."""
+  training evaluators, `synthetic` = (samples, their labels, the seed) drawn for them; for `diversity`, `grouped`
+  = objective.diversity_samples' sets."""
   from gan_jax import images  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
   results, targets = {}, targets or {}
@@ -192,6 +215,8 @@ def evaluate(config, samples, targets=None, reference_source=None, synthetic=Non
       values = _FACT_EVALUATORS[name](samples, targets["facts"])
     elif name in _CAPTION_EVALUATORS:
       values = _CAPTION_EVALUATORS[name](config, samples, targets["captions"])
+    elif name in _GROUPED_EVALUATORS:
+      values = _GROUPED_EVALUATORS[name](features, grouped)
     elif name == "augmentation":
       from gan_jax.metrics import augmentation  # pylint: disable=g-import-not-at-top
       values = augmentation.score(config, *synthetic)

@@ -193,6 +193,33 @@ def code_purity(probs, codes):
           **{f"code_{c}_class": k for c, k in majority.items()}}
 
 
+def _mean_pairwise(a, same):
+  """Mean Euclidean distance over the pairs i < j of the rows of `a` for which same[i, j] holds."""
+  distances = np.concatenate([d for _, d in _distance_blocks(a, a)])
+  upper = np.triu(np.ones(same.shape, bool), k=1) & same
+  return float(distances[upper].mean()) if upper.any() else float("nan")
+
+
+def caption_diversity(features, groups, real_features=None, real_groups=None) -> dict:
+  """Diversity for a fixed condition, as BicycleGAN (Zhu et al. 2017, Sec. 6.1) and MSGAN (Mao et al. 2019) measure
+  it: the mean distance between pairs of samples generated for the same input under different latents; here in an
+  extractor's feature space (LPIPS needs VGG weights, not available offline). `within` is that mean over the pairs
+  sharing a group (features [N, D], groups [N]: the caption each sample was generated for), `across` the mean over
+  pairs of different groups (the scale: what different captions give). With real examples grouped the same way
+  (captioned_shapes renders each caption's scene anew), `real_within` is the data's own spread for a fixed caption
+  (`real_across` its spread over different captions) and `ratio` = within / real_within: near 0, G ignores z
+  (conditional mode collapse, the text-to-image GANs' common failure); near 1, it varies as much as the data."""
+  features, groups = np.asarray(features, np.float64), np.asarray(groups)
+  same = groups[:, None] == groups[None, :]
+  result = {"within": _mean_pairwise(features, same), "across": _mean_pairwise(features, ~same)}
+  if real_features is not None:
+    real_groups = np.asarray(real_groups)
+    real, real_same = np.asarray(real_features, np.float64), real_groups[:, None] == real_groups[None, :]
+    result["real_within"], result["real_across"] = _mean_pairwise(real, real_same), _mean_pairwise(real, ~real_same)
+    result["ratio"] = result["within"] / result["real_within"]
+  return result
+
+
 def reconstruction_errors(samples, targets) -> dict:
   """Paired translation against the true targets (pix2pix, Isola et al. 2017, and the image-quality measures its
   successors report): mean absolute error and PSNR on [0, 255] pixels, and SSIM (Wang et al. 2004, Eq. 13; a

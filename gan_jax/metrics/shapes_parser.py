@@ -32,17 +32,19 @@ FACTS = ("num_objects", "relation", "colour", "shape", "size", "row", "column") 
 class Parser(nn.Module):
   """Four 3x3 convolutions (width, 2 width stride 2, 2 width, 4 width stride 2) with ReLU to a quarter-side map,
   flattened (the cells' positions matter), a 128-unit layer and per-cell logits: shape [B, 9, 6] (0: empty),
-  colour [B, 9, 8], size [B, 9, 2]."""
+  colour [B, 9, 8], size [B, 9, 2]; and "features", the 128-unit layer's pre-activations [B, 128] (what
+  `Extractor` gives FID and the other feature metrics)."""
   width: int = 16
 
   @nn.compact
   def __call__(self, x):
     for features, stride in ((self.width, 1), (2 * self.width, 2), (2 * self.width, 1), (4 * self.width, 2)):
       x = nn.relu(nn.Conv(features, (3, 3), strides=stride)(x))
-    x = nn.relu(nn.Dense(128)(x.reshape(x.shape[0], -1)))
-    logits = nn.Dense(NUM_CELLS * (1 + NUM_SHAPES + NUM_COLOURS + NUM_SIZES))(x).reshape(x.shape[0], NUM_CELLS, -1)
+    features = nn.Dense(128)(x.reshape(x.shape[0], -1))
+    logits = nn.Dense(NUM_CELLS * (1 + NUM_SHAPES + NUM_COLOURS + NUM_SIZES))(nn.relu(features))
+    logits = logits.reshape(x.shape[0], NUM_CELLS, -1)
     return {"shape": logits[..., :1 + NUM_SHAPES], "colour": logits[..., 1 + NUM_SHAPES:1 + NUM_SHAPES + NUM_COLOURS],
-            "size": logits[..., 1 + NUM_SHAPES + NUM_COLOURS:]}
+            "size": logits[..., 1 + NUM_SHAPES + NUM_COLOURS:], "features": features}
 
 
 def cell_targets(facts: dict):
@@ -196,6 +198,48 @@ def evaluate(samples, facts_array) -> dict:
     _loaded["bundled"] = load()
   params, meta = _loaded["bundled"]
   return score(params, samples, array_to_facts(facts_array), width=meta.get("width", 16))
+
+
+class Extractor:
+  """The parser as the feature extractor of FID, KID, precision/recall and `diversity` on captioned_shapes:
+  config.eval_features `parser:captioned_shapes` (the bundled parser) or `parser:<file.npz>`. Its features are the
+  128-unit layer's pre-activations (full rank, as classifier.py's), which must tell shape, colour, size and place
+  of every object apart: the facts captions state, where Inception's features know nothing of these renders and a
+  classifier's would see one label. It has no class probabilities ([N, 0]), so no Inception Score. `name`
+  (`parser-<file>-<sha256 prefix>`) identifies the features: report it with every score."""
+  has_logits = False
+
+  def __init__(self, spec):
+    from gan_jax.metrics import reference  # pylint: disable=g-import-not-at-top
+    path = resolve_path(spec)
+    self.params, self.meta = load(path)
+    self.name = f"parser-{os.path.basename(path)[:-4]}-{reference.file_digest(path)}"
+    self.resolution = int(str(self.meta.get("dataset", "captioned_shapes/32")).rsplit("/", 1)[-1])
+    module = Parser(self.meta.get("width", 16))
+    self._apply = jax.jit(lambda params, x: module.apply({"params": params}, x)["features"])
+
+  def features_and_probs(self, images, batch_size=500):
+    """(features float32 [N, 128] of uint8 images [N, H, W, 3], resized to the parser's side when they differ;
+    probabilities [N, 0])."""
+    features = []
+    for i in range(0, len(images), batch_size):
+      x = jnp.asarray(images[i:i + batch_size], jnp.float32) / 127.5 - 1.0
+      if x.shape[1:3] != (self.resolution,) * 2:
+        x = jax.image.resize(x, (x.shape[0], self.resolution, self.resolution, x.shape[3]), "bilinear")
+      features.append(np.asarray(self._apply(self.params, x), np.float32))
+    features = np.concatenate(features) if features else np.zeros((0, 128), np.float32)
+    return features, np.zeros((len(features), 0), np.float32)
+
+
+def resolve_path(spec) -> str:
+  """A file path, or the name of a bundled parser (`captioned_shapes` -> the bundled file)."""
+  if os.sep in spec or spec.endswith(".npz"):
+    return spec
+  return os.path.join(os.path.dirname(BUNDLED), f"{spec}.npz")
+
+
+def bundled_names():
+  return tuple(sorted(f[:-4] for f in os.listdir(os.path.dirname(BUNDLED)) if f.endswith(".npz")))
 
 
 def save(path, params, meta) -> None:

@@ -154,9 +154,12 @@ def make(config, models) -> Objective:
 
 def fixed_conditions(objective, seed: int, purpose: str, num: int) -> dict:
   """The generator inputs (objective.conditions: latents, balanced labels, ...) a run draws for `purpose`
-  ("grid" or "eval") from its seed: the same at every evaluation, so metrics move only when the generator does.
+  ("grid", "eval" or "diversity") from its seed: the same at every evaluation, so metrics move only when the generator does.
   Host numpy, the same on every process. Here, not in train.py, so that tools without TensorFlow or clu
   (scripts/mode_collapse_vmapped.py) draw the same ones."""
   import jax  # pylint: disable=g-import-not-at-top
-  stream = {"grid": 0x5A3, "eval": 0xE7A}[purpose]
-  return objective.conditions(jax.random.fold_in(jax.random.PRNGKey(seed), stream), num)
+  return objective.conditions(jax.random.fold_in(jax.random.PRNGKey(seed), STREAMS[purpose]), num)
+
+
+# The random streams of fixed_conditions' purposes ("diversity": text-to-image's samples for a fixed caption).
+STREAMS = {"grid": 0x5A3, "eval": 0xE7A, "diversity": 0xD17}

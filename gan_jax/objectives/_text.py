@@ -19,6 +19,9 @@ from gan_jax.models import damsm as damsm_lib
 from gan_jax.objectives import _translation
 
 GRID_CAPTIONS = 8   # Rows of the sample grid: one caption each, with the grid's latents across.
+# The `diversity` evaluator's set: the evaluation split's first captions, DIVERSITY_CAPTIONS of them (fewer when
+# config.eval_num_samples is under 1,000: a tenth of it), each under DIVERSITY_LATENTS latents (45 pairs each).
+DIVERSITY_CAPTIONS, DIVERSITY_LATENTS = 100, 10
 
 
 def not_applicable(config) -> set:
@@ -176,6 +179,24 @@ class TextToImage(objectives.Objective):
     return np.concatenate([np.asarray(jax.device_get(self._generate_jit(
         ema["g"], ema["text"], z[i:i + batch_size], ids[i:i + batch_size])), np.float32)
         for i in range(0, len(z), batch_size)])
+
+  def diversity_samples(self, ema: dict, seed: int):
+    """The `diversity` evaluator's sets: (samples float32 [M K, ...] of the evaluation split's first M captions,
+    each under K latents drawn from `seed`; the caption index of each [M K]; uint8 real images grouped the same
+    way, or None: on captioned_shapes each caption's scene rendered K times with a fresh jitter)."""
+    ids, facts = self.evaluation_captions()
+    num_captions = min(DIVERSITY_CAPTIONS, max(self.config.eval_num_samples // DIVERSITY_LATENTS, 2), len(ids))
+    order = np.repeat(np.arange(num_captions), DIVERSITY_LATENTS)
+    z = objectives.fixed_conditions(self, seed, "diversity", len(order))["z"]
+    samples = self.generate(ema, {"z": z, "text": ids[order]})
+    real = None
+    if facts is not None:
+      from gan_jax.data import captioned_shapes  # pylint: disable=g-import-not-at-top
+      from gan_jax.metrics import shapes_parser  # pylint: disable=g-import-not-at-top
+      rng = np.random.default_rng((seed, objectives.STREAMS["diversity"]))
+      real = captioned_shapes.render_facts(shapes_parser.array_to_facts(facts[order]), self.models.data_shape[0],
+                                           rng)
+    return samples, order, real
 
   def evaluation_targets(self, conditions) -> dict:
     """{"captions": each sample's caption ids (for `r_precision`), "facts": what it states (captioned_shapes, for
