@@ -24,9 +24,11 @@ at 16x16, and stylegan2_mnist.py, 128 channels at 32x32; batch 32; the step hold
 their 1/4 and 1/16 of the timed steps as in training; twins of the official PyTorch code in
 torch_twin_stylegan2.py); sngan32 and biggan32 (experiments/sngan_cifar10.py and
 biggan_cifar10.py: the papers' CIFAR-10 networks and steps, 5 and 2 D updates of batch 64) and sngan16 (SNGAN's
-16x16 reduction at 64 channels, the size the local Fashion-MNIST runs train). Batches are
+16x16 reduction at 64 channels, the size the local Fashion-MNIST runs train); attngan and dfgan
+(experiments/attngan_shapes.py and dfgan_shapes.py at 32x32, batch 20 and 32, against random DAMSM encoders of
+pretrain_damsm.py's sizes: the frozen encoders cost the same trained or not). Batches are
 random, shaped by the objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]},
-pix2pix's {"input", "target"}, CycleGAN's {"a", "b"}. --dtype=bfloat16 applies to the DCGAN models
+pix2pix's {"input", "target"}, CycleGAN's {"a", "b"}, text to image's {"x", "caption"} (word ids). --dtype=bfloat16 applies to the DCGAN models
 (config.model.dtype); with several models or dtypes the runs a model cannot make print a "skipped" line, and a run
 that fails prints a "failed" line (exit status 1) while the others go on.
 
@@ -41,6 +43,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 import traceback
 
@@ -51,7 +54,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 MODELS = ("dcgan28", "dcgan64", "digits", "mlp2d", "pix2pix32", "cyclegan32", "stylegan2_16", "stylegan2_32",
-          "sngan32", "biggan32", "sngan16")
+          "sngan32", "biggan32", "sngan16", "attngan", "dfgan")
 # The models scripts/torch_twin.py has.
 TWINNED = ("dcgan28", "dcgan64", "pix2pix32", "cyclegan32", "sngan16", "sngan32", "biggan32", "stylegan2_16",
            "stylegan2_32")
@@ -59,7 +62,13 @@ DTYPES = ("float32", "bfloat16")
 _EXPERIMENTS = {"digits": "dcgan_digits.py", "mlp2d": "gan_ring.py", "pix2pix32": "pix2pix_digits_m.py",
                 "cyclegan32": "cyclegan_digits_m.py", "stylegan2_16": "stylegan2_digits.py",
                 "stylegan2_32": "stylegan2_mnist.py", "sngan32": "sngan_cifar10.py", "biggan32": "biggan_cifar10.py",
-                "sngan16": "sngan_fashion_mnist.py:res=16,width=64"}
+                "sngan16": "sngan_fashion_mnist.py:res=16,width=64", "attngan": "attngan_shapes.py",
+                "dfgan": "dfgan_shapes.py"}
+# The text-to-image models' frozen DAMSM: random encoders at scripts/pretrain_damsm.py's default sizes, on a
+# vocabulary and caption length of captioned_shapes' (data/captioned_shapes.py: 50 words, 18 tokens; read here
+# without TensorFlow, which importing the builder needs; tests/test_gpu_check.py checks they agree).
+TEXT_VOCABULARY, TEXT_LENGTH = 50, 18
+_DAMSM_SIZES = dict(embed_dim=64, hidden=128, width=32)
 
 
 def model_config(name, batch):
@@ -78,6 +87,20 @@ def model_config(name, batch):
     usage_error(f"unknown --model {name!r}; allowed: {', '.join(MODELS)}")
   c.batch_size = batch or (c.batch_size if name in _EXPERIMENTS else 64)
   return c
+
+
+def random_damsm_file(config, directory):
+  """Writes random DAMSM encoders (models/damsm.py, at _DAMSM_SIZES) to `directory` and points the config at them:
+  a text-to-image step costs the same with trained or random encoders."""
+  from gan_jax.models import damsm  # pylint: disable=g-import-not-at-top
+  vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(TEXT_VOCABULARY - 2)]
+  text, image = damsm.encoders(TEXT_VOCABULARY, **_DAMSM_SIZES)
+  side = config.model.resolution
+  params = {"text": text.init(jax.random.PRNGKey(0), jnp.ones((1, TEXT_LENGTH), jnp.int32))["params"],
+            "image": image.init(jax.random.PRNGKey(1), jnp.zeros((1, side, side, config.model.channels)))["params"]}
+  path = os.path.join(directory, "damsm.npz")
+  damsm.save(path, jax.device_get(params), dict(vocabulary=vocabulary, max_length=TEXT_LENGTH, **_DAMSM_SIZES))
+  config.objective_kwargs.damsm = path
 
 
 def usage_error(message):
@@ -104,6 +127,8 @@ def random_batch(objective, batch_size, key):
       key, role_key = jax.random.split(key)
       if tuple(shape) == ():
         batch[role] = jax.random.randint(role_key, (num_stacked, examples), 0, num_classes, jnp.int32)
+      elif role == "caption":   # Word ids of full-length captions (text to image).
+        batch[role] = jax.random.randint(role_key, (num_stacked, examples, *shape), 1, TEXT_VOCABULARY, jnp.int32)
       else:
         batch[role] = jax.random.uniform(role_key, (num_stacked, examples, *shape), minval=-1.0, maxval=1.0)
   return batch
@@ -181,7 +206,10 @@ def benchmark(model, dtype, args, torch_twin=None):
   config.reuse_fakes = args.reuse_fakes
   if dtype != "float32":
     config.model.dtype = dtype
-  run, gflop, compile_s = compile_step(config, args.warmup)
+  with tempfile.TemporaryDirectory() as directory:
+    if "damsm" in config.objective_kwargs:
+      random_damsm_file(config, directory)
+    run, gflop, compile_s = compile_step(config, args.warmup)
   runs = [run]
   if torch_twin is not None:
     on_gpu = jax.devices()[0].platform == "gpu" and torch_twin.torch.cuda.is_available()

@@ -149,6 +149,43 @@ def test_benchmark_batches_follow_the_objectives_data_roles(model, expected):
   assert new_state.step.shape == () and metrics and all(m.shape == () for m in metrics.values())
 
 
+def test_benchmark_text_to_image_models_on_captioned_shapes_sizes_without_tensorflow(tmp_path):
+  """benchmark.py's attngan and dfgan: random DAMSM encoders on captioned_shapes' vocabulary size and caption
+  length, batches of full-length word ids, and a step traced in a Python where TensorFlow cannot be imported (the
+  GPU machine's)."""
+  benchmark = _load_script("benchmark")
+  from gan_jax.data import captioned_shapes  # pylint: disable=g-import-not-at-top
+  assert (benchmark.TEXT_VOCABULARY, benchmark.TEXT_LENGTH) == (len(captioned_shapes.VOCABULARY),
+                                                                  captioned_shapes.MAX_LENGTH)
+  program = f"""
+import json, sys
+sys.path.insert(0, {os.path.join(REPO, "scripts")!r})
+import jax, numpy as np
+import benchmark
+from gan_jax import steps
+for model in ("attngan", "dfgan"):
+  config = benchmark.model_config(model, 2)
+  benchmark.random_damsm_file(config, {str(tmp_path)!r})
+  objective, txs = benchmark.build(config)
+  batch = benchmark.random_batch(objective, config.batch_size, jax.random.PRNGKey(0))
+  state = jax.eval_shape(lambda: objective.init(0, txs))
+  new_state, metrics = jax.eval_shape(steps.make_train_step(objective, txs), state, batch)
+  ids = np.asarray(batch["caption"])
+  print(json.dumps({{"model": model, "shapes": {{k: list(v.shape) for k, v in batch.items()}},
+                    "ids": [int(ids.min()), int(ids.max())], "metrics": sorted(metrics),
+                    "tf": "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None}}))
+"""
+  result = subprocess.run([sys.executable, "-c", program], cwd=REPO, env=_without_tensorflow(tmp_path),
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = {line["model"]: line for line in map(json.loads, result.stdout.strip().splitlines())}
+  for model, batch_size in (("attngan", 20), ("dfgan", 32)):
+    line = lines[model]
+    assert line["shapes"] == {"x": [1, 2, 32, 32, 3], "caption": [1, 2, 5, 18]} and not line["tf"]
+    assert 1 <= line["ids"][0] and line["ids"][1] < benchmark.TEXT_VOCABULARY and "g_loss" in line["metrics"]
+    assert benchmark.model_config(model, None).batch_size == batch_size   # The authors' batches.
+
+
 def test_mixture_points_are_the_datasets_points():
   """mixture_points.sample, which the TFDS builders and the GPU check share: each point within 5 sigma of the mode
   its label names, the modes equally likely, and the same points for the same seed."""
