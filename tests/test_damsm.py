@@ -104,7 +104,7 @@ def test_image_encoder_gives_quarter_side_regions_and_a_global_code():
   assert regions.shape == (2, 8, 8, 16) and code.shape == (2, 16)
 
 
-def test_pretraining_learns_to_match_shapes_and_its_file_round_trips(tmp_path):
+def test_pretraining_learns_to_match_shapes_and_its_file_round_trips(tmp_path, monkeypatch):
   # 200 steps on 480 rendered scenes: R-precision (100 candidates, chance 1%) on 200 of them rises far above chance
   # (held out it takes longer: scripts/pretrain_damsm.py's runs are in docs/reproductions.md); the saved encoders
   # load and encode alike.
@@ -142,6 +142,14 @@ def test_pretraining_learns_to_match_shapes_and_its_file_round_trips(tmp_path):
   scores = metrics.evaluate(config, test_images, {"captions": test_ids[:, 0]})
   assert scores == {"r_precision/damsm": damsm.r_precision(codes, sentences),
                     "r_precision/independent": damsm.r_precision(codes, sentences)}
+  # Read once per process: a later evaluation scores under the file read then, until the file changes.
+  reads = []
+  monkeypatch.setattr(damsm, "load", lambda p: reads.append(p) or (loaded, meta))
+  assert metrics.evaluate(config, test_images, {"captions": test_ids[:, 0]}) == scores and reads == []
+  os.utime(path, ns=(0, 0))
+  metrics.evaluate(config, test_images, {"captions": test_ids[:, 0]})
+  assert reads == [path]
+  monkeypatch.undo()
   np.save(tmp_path / "other.npy", np.zeros(3))
   with pytest.raises(UserError, match="cannot read DAMSM encoders"):
     damsm.load(str(tmp_path / "other.npy"))

@@ -60,9 +60,22 @@ def _r_precision(config, samples, captions) -> dict:
         from gan_jax.objectives import _text  # pylint: disable=g-import-not-at-top
         params, meta = _text.random_damsm(config)
       else:
-        params, meta = damsm.load(path)
+        params, meta = _damsm_file(path)
       results[name] = damsm.r_precision_of(params, meta, samples, captions)
   return results
+
+
+_damsm_files = {}
+
+
+def _damsm_file(path):
+  """damsm.load(path), read once per process and file version (every evaluation of a run scores under it)."""
+  from gan_jax.models import damsm  # pylint: disable=g-import-not-at-top
+  stat = os.stat(path) if os.path.exists(path) else None
+  key = (os.path.abspath(path), stat and (stat.st_mtime_ns, stat.st_size))
+  if key not in _damsm_files:
+    _damsm_files[key] = damsm.load(path)
+  return _damsm_files[key]
 
 
 # name -> f(config, samples, "captions" word ids [N, T]): text-to-image samples against their own captions.
