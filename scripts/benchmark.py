@@ -26,10 +26,10 @@ torch_twin_stylegan2.py); sngan32 and biggan32 (experiments/sngan_cifar10.py and
 biggan_cifar10.py: the papers' CIFAR-10 networks and steps, 5 and 2 D updates of batch 64) and sngan16 (SNGAN's
 16x16 reduction at 64 channels, the size the local Fashion-MNIST runs train); attngan and dfgan
 (experiments/attngan_shapes.py and dfgan_shapes.py at 32x32, batch 20 and 32, against random DAMSM encoders of
-pretrain_damsm.py's sizes: the frozen encoders cost the same trained or not). Batches are
-random, shaped by the objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]},
-pix2pix's {"input", "target"}, CycleGAN's {"a", "b"}, text to image's {"x", "caption"} (word ids). --dtype=bfloat16 applies to the DCGAN models
-(config.model.dtype); with several models or dtypes the runs a model cannot make print a "skipped" line, and a run
+pretrain_damsm.py's sizes: the frozen encoders cost the same trained or not). Batches are random, shaped by the
+objective's data roles (sources()) and batch_layout: {"x": [critic steps, B * pack, ...]}, pix2pix's {"input",
+"target"}, CycleGAN's {"a", "b"}, text to image's {"x", "caption"} (word ids). --dtype=bfloat16 applies to the
+DCGAN models (config.model.dtype); with several models or dtypes the runs a model cannot make print a "skipped" line, and a run
 that fails prints a "failed" line (exit status 1) while the others go on.
 
 Each line: check ("benchmark:<model>:<dtype>[:reuse_fakes]" or "matmul:<dtype>:<n>"), status ("ok", "skipped",

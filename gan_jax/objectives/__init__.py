@@ -154,9 +154,9 @@ def make(config, models) -> Objective:
 
 def fixed_conditions(objective, seed: int, purpose: str, num: int) -> dict:
   """The generator inputs (objective.conditions: latents, balanced labels, ...) a run draws for `purpose`
-  ("grid", "eval" or "diversity") from its seed: the same at every evaluation, so metrics move only when the generator does.
-  Host numpy, the same on every process. Here, not in train.py, so that tools without TensorFlow or clu
-  (scripts/mode_collapse_vmapped.py) draw the same ones."""
+  ("grid", "eval" or "diversity") from its seed: the same at every evaluation, so metrics move only when the
+  generator does. Host numpy, the same on every process. Here, not in train.py, so that tools without TensorFlow
+  or clu (scripts/mode_collapse_vmapped.py) draw the same ones."""
   import jax  # pylint: disable=g-import-not-at-top
   return objective.conditions(jax.random.fold_in(jax.random.PRNGKey(seed), STREAMS[purpose]), num)
 
