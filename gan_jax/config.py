@@ -118,8 +118,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_every = 1000            # Also at the end of training. Results: console, TensorBoard, eval.json.
   c.eval_num_samples = 2500      # Generated samples per evaluation (PacGAN's 2,500 for mode coverage).
   # Image metrics (fid, kid, precision_recall, density_coverage, inception_score, class_coverage) compare
-  # features of the samples and of real data under one extractor: 'classifier:<bundled name or .npz>' or
-  # 'inception:<weights file>' (gan_jax/metrics). Scores are comparable only under the same extractor and counts.
+  # features of the samples and of real data under one extractor: 'classifier:<bundled name or .npz>',
+  # 'inception:<weights file>' or 'parser:captioned_shapes' (gan_jax/metrics). Scores are comparable only under the
+  # same extractor and counts.
   c.eval_features = ""
   c.eval_ref_num = 50_000        # Real examples of config.data.split in the reference (all, when fewer).
   # The split the reference comes from, when not the training split: a GAN trained on 100 images (split
